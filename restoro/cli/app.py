@@ -1,0 +1,318 @@
+"""The ``restoro`` command: a thin typer shell over the library.
+
+Each command loads what it needs, calls one library function, and renders the result. Errors
+are mapped to exit statuses in one table (``restoro.cli.errors``): 2 for invalid input, 1 for a
+build or QC failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from restoro.cli import options as O
+
+app = typer.Typer(
+    name="restoro",
+    help="Build film and TV restorations from one declarative manifest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect, verify and clean the store.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _workspace(manifest: Path | None) -> Any:
+    from restoro.engine.workspace import Workspace, find_manifest
+
+    return Workspace(find_manifest(manifest))
+
+
+def _echo_json(obj: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+
+
+@app.command()
+def validate(
+    manifest: O.Manifest = None,
+    json: O.Json = False,
+    media: Annotated[
+        bool,
+        typer.Option(
+            "--media/--no-media", help="Also probe sources and check timecodes against them."
+        ),
+    ] = True,
+) -> None:
+    """Check the manifest (and, unless --no-media, its sources) without building anything."""
+    ws = _workspace(manifest)
+    if media:
+        ws.preflight(sorted(ws.manifest.titles))
+    if json:
+        _echo_json(
+            {"event": "valid", "manifest": str(ws.manifest_path), "digest": ws.loaded.digest}
+        )
+    else:
+        print(
+            f"{ws.manifest_path}: ok ({len(ws.manifest.titles)} titles, "
+            f"{len(ws.manifest.deliverables)} deliverables)"
+        )
+
+
+@app.command()
+def probe(
+    source: Annotated[Path, typer.Argument(help="A media file.")], json: O.Json = False
+) -> None:
+    """Show what restoro sees in a source: streams, rate, field order, aspect, colour."""
+    from restoro.cli.show import show_probe
+    from restoro.media.probe import probe as do_probe
+
+    info = do_probe(source)
+    if json:
+        _echo_json(info.model_dump(mode="json"))
+    else:
+        show_probe(info)
+
+
+def _builder(
+    manifest: Path | None,
+    targets: list[str] | None,
+    variant: str | None,
+    jobs: int,
+    device: str,
+    **kw: Any,
+) -> Any:
+    from restoro.engine.build import Builder, BuildOptions
+
+    ws = _workspace(manifest)
+    return Builder(
+        ws, BuildOptions(targets=targets or [], variant=variant, jobs=jobs, device=device, **kw)
+    )
+
+
+@app.command()
+def plan(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Deliverables, titles or shot ids.")
+    ] = None,
+    manifest: O.Manifest = None,
+    variant: O.Variant = None,
+    jobs: O.Jobs = 2,
+    device: O.Device = "auto",
+    json: O.Json = False,
+) -> None:
+    """Show what a build would run, and why, without running it."""
+    from restoro.cli.show import show_plan
+
+    b = _builder(manifest, targets, variant, jobs, device)
+    report = b.plan()
+    show_plan(report, as_json=json)
+
+
+@app.command()
+def build(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Deliverables, titles or shot ids.")
+    ] = None,
+    manifest: O.Manifest = None,
+    variant: O.Variant = None,
+    jobs: O.Jobs = 2,
+    device: O.Device = "auto",
+    json: O.Json = False,
+    keep_going: Annotated[
+        bool,
+        typer.Option(
+            "--keep-going", "-k", help="Run everything that does not depend on a failure."
+        ),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rerun every selected action.")] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option("--lock-timeout", help="Seconds to wait for another build's workspace lock."),
+    ] = 600.0,
+) -> None:
+    """Build deliverables, running only what changed."""
+    from restoro.cli.render import JsonLines, RichProgress, summary_line
+
+    b = _builder(
+        manifest,
+        targets,
+        variant,
+        jobs,
+        device,
+        keep_going=keep_going,
+        force=force,
+        lock_timeout=lock_timeout,
+    )
+    if json:
+        b.events.subscribe(JsonLines())
+        b.build()
+        return
+    if sys.stderr.isatty():
+        with RichProgress() as view:
+            b.events.subscribe(view)
+            report = b.build()
+    else:
+        b.events.subscribe(_quiet_waiting)
+        report = b.build()
+    print(summary_line(report.executed, report.cached, report.failed, report.outputs))
+
+
+def _quiet_waiting(ev: dict[str, Any]) -> None:
+    if ev["event"] == "waiting":
+        print(f"waiting for the workspace lock held by {ev['holder']}", file=sys.stderr)
+
+
+@app.command()
+def status(manifest: O.Manifest = None, variant: O.Variant = None, json: O.Json = False) -> None:
+    """Is everything up to date? Counts of cached and stale actions, and the deliverables."""
+    from restoro.cli.show import show_status
+
+    b = _builder(manifest, None, variant, 1, "auto")
+    report = b.plan()
+    show_status(b, report, as_json=json)
+
+
+@app.command()
+def shots(
+    title: Annotated[str, typer.Argument(help="A title of the manifest.")],
+    manifest: O.Manifest = None,
+    json: O.Json = False,
+) -> None:
+    """List a title's shots as the last build detected them (from restoro.lock)."""
+    from restoro.cli.show import show_shots
+
+    show_shots(_workspace(manifest), title, as_json=json)
+
+
+@app.command()
+def explain(
+    target: Annotated[
+        str, typer.Argument(help="SHOT or SHOT/STAGE, e.g. 'ep1@00:00:01:00/upscale'.")
+    ],
+    manifest: O.Manifest = None,
+    variant: O.Variant = None,
+    json: O.Json = False,
+) -> None:
+    """Why an action would run (or is cached): its key fields, diffed against the last build."""
+    from restoro.cli.show import show_explain
+
+    shot, _, stage = target.partition("/")
+    b = _builder(manifest, [shot] if "@" in shot else None, variant, 1, "auto")
+    report = b.plan()
+    show_explain(b, report, target, as_json=json)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it.")] = Path(
+        "schemas/restoro.schema.json"
+    ),
+    stdout: Annotated[bool, typer.Option("--stdout", help="Print instead of writing.")] = False,
+) -> None:
+    """Write the manifest's JSON schema (for editors) from the models."""
+    from restoro.manifest.schema import manifest_json_schema, write_schema
+
+    if stdout:
+        import json
+
+        print(json.dumps(manifest_json_schema(), indent=2, sort_keys=True))
+    else:
+        write_schema(output)
+        print(f"wrote {output}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create restoro.yaml.")] = Path("."),
+    source: Annotated[Path | None, typer.Option("--source", help="A first source file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing manifest.")] = False,
+) -> None:
+    """Create a starter restoro.yaml."""
+    from restoro.project import init_project
+
+    path = init_project(directory, source=source, force=force)
+    print(f"wrote {path}; next: restoro validate -f {path}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to put the demo project.")] = Path(
+        "restoro-demo"
+    ),
+    jobs: O.Jobs = 2,
+    json: O.Json = False,
+) -> None:
+    """Make a small interlaced source, write a manifest, build a ProRes master (offline, CPU)."""
+    from restoro.demo import run_demo
+
+    run_demo(directory, jobs=jobs, as_json=json)
+
+
+@cache_app.command("ls")
+def cache_ls(manifest: O.Manifest = None, json: O.Json = False) -> None:
+    """Entries and sizes in the store."""
+    from restoro.cli.show import show_cache_ls
+
+    show_cache_ls(_workspace(manifest), as_json=json)
+
+
+@cache_app.command("verify")
+def cache_verify(manifest: O.Manifest = None, json: O.Json = False) -> None:
+    """Rehash every blob and check every entry; bad ones are quarantined (exit 1 if any)."""
+    from restoro.cli.show import show_cache_verify
+
+    if not show_cache_verify(_workspace(manifest), as_json=json):
+        raise typer.Exit(1)
+
+
+@cache_app.command("gc")
+def cache_gc(
+    manifest: O.Manifest = None,
+    json: O.Json = False,
+    all_variants: Annotated[
+        bool,
+        typer.Option(
+            "--keep-variants/--drop-variants", help="Keep what the manifest's variants use."
+        ),
+    ] = True,
+) -> None:
+    """Delete store entries the current manifest no longer uses."""
+    from restoro.cli.show import show_cache_gc
+
+    show_cache_gc(_workspace(manifest), keep_variants=all_variants, as_json=json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and map errors to exit statuses."""
+    from restoro.cli.errors import report
+
+    run: Callable[..., Any] = app
+    try:
+        run(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except SystemExit as exc:  # click usage errors already printed
+        return int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        # typer carries its own copy of click's exceptions; match both by shape.
+        names = {c.__name__ for c in type(exc).__mro__}
+        if "UsageError" in names and hasattr(exc, "show"):
+            exc.show()
+            return 2
+        if "Abort" in names:
+            return 130
+        return report(exc)
+    except KeyboardInterrupt as exc:
+        return report(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

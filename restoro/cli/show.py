@@ -1,0 +1,259 @@
+"""Rendering of command results (tables on a terminal, JSON with --json)."""
+
+from __future__ import annotations
+
+import json as _json
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from restoro.errors import UsageError
+
+if TYPE_CHECKING:
+    from restoro.engine.build import Builder, BuildReport
+    from restoro.engine.workspace import Workspace
+    from restoro.media.probe import SourceInfo
+
+console = Console()
+
+
+def _line(obj: Any) -> None:
+    sys.stdout.write(_json.dumps(obj, separators=(",", ":"), default=str) + "\n")
+
+
+def show_probe(info: SourceInfo) -> None:
+    v = info.video
+    t = Table(title=str(info.path), show_header=False)
+    t.add_row("container", f"{info.format_name}, {info.duration_s:.3f} s, {info.size} bytes")
+    t.add_row("video", f"#{v.index} {v.codec} {v.width}x{v.height} {v.pix_fmt}")
+    t.add_row("frames", f"{v.frame_count} at {v.frame_rate} fps")
+    t.add_row("field order", v.field_order)
+    t.add_row("aspect", f"SAR {v.sar}, DAR {v.dar}")
+    t.add_row(
+        "colour",
+        f"matrix {v.color_matrix}, primaries {v.color_primaries}, "
+        f"transfer {v.color_transfer}, range {v.color_range}",
+    )
+    t.add_row("timecode", v.timecode or "-")
+    for a in info.audio:
+        t.add_row(
+            "audio",
+            f"#{a.index} {a.codec} {a.channels} ch ({a.layout}) {a.sample_rate} Hz"
+            + (f" [{a.language}]" if a.language else ""),
+        )
+    console.print(t)
+
+
+def show_plan(report: BuildReport, *, as_json: bool) -> None:
+    if as_json:
+        for r in report.records:
+            _line(
+                {
+                    "event": "plan",
+                    "id": r.id,
+                    "stage": r.stage,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "key": r.key,
+                }
+            )
+        _line({"event": "plan-summary", **_counts(report)})
+        return
+    t = Table("action", "stage", "status", "reason")
+    for r in report.records:
+        if r.status != "cached":
+            t.add_row(r.id, r.stage, r.status, r.reason)
+    if t.row_count:
+        console.print(t)
+    c = _counts(report)
+    pending = " (shots not yet detected for some titles)" if not report.shots else ""
+    print(f"{c['run']} to run, {c['pending']} waiting on them, {c['cached']} cached{pending}")
+
+
+def _counts(report: BuildReport) -> dict[str, int]:
+    c = Counter(r.status for r in report.records)
+    return {"run": c["run"], "pending": c["pending"], "cached": c["cached"]}
+
+
+def show_status(b: Builder, report: BuildReport, *, as_json: bool) -> None:
+    from restoro.engine.lockfile import LOCK_NAME, read_lockfile
+
+    lock = read_lockfile(b.ws.root / LOCK_NAME)
+    section = (
+        lock.get("deliverables", {})
+        if not b.opts.variant
+        else lock.get("variants", {}).get(b.opts.variant, {})
+    )
+    outputs = []
+    for d, titles in sorted(section.items()):
+        for title, entry in sorted(titles.items()):
+            path = b.ws.root / entry["path"]
+            ok = path.exists() and b.ws.store.state.file_digest(path) == entry["digest"]
+            outputs.append(
+                {
+                    "deliverable": d,
+                    "title": title,
+                    "path": entry["path"],
+                    "state": "ok" if ok else ("missing" if not path.exists() else "modified"),
+                }
+            )
+    c = _counts(report)
+    up_to_date = c["run"] == 0 and c["pending"] == 0 and all(o["state"] == "ok" for o in outputs)
+    if as_json:
+        _line(
+            {
+                "event": "status",
+                "up_to_date": up_to_date,
+                **c,
+                "shots": report.shots,
+                "outputs": outputs,
+            }
+        )
+        return
+    for title, n in sorted(report.shots.items()):
+        print(f"{title}: {n} shots")
+    for o in outputs:
+        print(f"{o['deliverable']}/{o['title']}: {o['path']} ({o['state']})")
+    state = "up to date" if up_to_date else "out of date"
+    print(f"{state}: {c['cached']} cached, {c['run']} to run, {c['pending']} waiting on them")
+
+
+def show_shots(ws: Workspace, title: str, *, as_json: bool) -> None:
+    from restoro.engine.lockfile import LOCK_NAME, read_lockfile
+
+    if title not in ws.manifest.titles:
+        raise UsageError(
+            f"unknown title {title!r}", hint="titles: " + ", ".join(sorted(ws.manifest.titles))
+        )
+    entry = read_lockfile(ws.root / LOCK_NAME).get("titles", {}).get(title)
+    if entry is None:
+        raise UsageError(
+            f"no shots recorded for {title!r} yet",
+            hint=f"run `restoro build {title}` (or `restoro plan`) first",
+        )
+    if as_json:
+        for s in entry["shots"]:
+            _line({"event": "shot", "title": title, **s})
+        return
+    t = Table("shot", "first frame", "end frame", "frames")
+    for s in entry["shots"]:
+        t.add_row(s["id"], str(s["start"]), str(s["end"]), str(s["end"] - s["start"]))
+    console.print(t)
+
+
+def show_explain(b: Builder, report: BuildReport, target: str, *, as_json: bool) -> None:
+    from restoro.engine.graph import diff_fields
+
+    shot, _, stage = target.partition("/")
+    rows = [
+        r
+        for r in report.records
+        if (r.shot == shot or r.id.startswith(shot + "/")) and (not stage or r.id == target)
+    ]
+    if not rows:
+        raise UsageError(
+            f"no action matches {target!r}",
+            hint="use a shot id from `restoro shots TITLE`, optionally /STAGE",
+        )
+    for r in rows:
+        diff = diff_fields(r.old_key_json, r.key_json) if r.old_key_json and r.key_json else []
+        if as_json:
+            _line(
+                {
+                    "event": "explain",
+                    "id": r.id,
+                    "stage": r.stage,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "key": r.key,
+                    "key_json": r.key_json,
+                    "changes": diff,
+                }
+            )
+            continue
+        head = "cached" if r.status == "cached" else f"{r.status} ({r.reason})"
+        console.print(f"[bold]{r.id}[/bold]: {head}")
+        if r.key:
+            print(f"  key {r.key}")
+        for line in diff:
+            print(f"  changed {line}")
+        if r.key_json and not diff:
+            for k in ("stage", "version", "params", "inputs", "tools"):
+                print(f"  {k}: {_json.dumps(r.key_json.get(k), sort_keys=True)[:200]}")
+
+
+def show_cache_ls(ws: Workspace, *, as_json: bool) -> None:
+    if not ws.store_exists:
+        print("the store is empty")
+        return
+    rows = Counter()
+    size = Counter()
+    for r in ws.store.iter_actions():
+        stage = r.key_json.get("stage", "?")
+        rows[stage] += 1
+        size[stage] += sum(o.size for o in r.outputs.values())
+    usage = ws.store.usage()
+    if as_json:
+        _line(
+            {
+                "event": "cache",
+                "stages": {k: {"entries": rows[k], "bytes": size[k]} for k in rows},
+                "usage": usage,
+            }
+        )
+        return
+    t = Table("stage", "entries", "output bytes")
+    for k in sorted(rows):
+        t.add_row(k, str(rows[k]), f"{size[k]:,}")
+    console.print(t)
+    print(_json.dumps(usage))
+
+
+def show_cache_verify(ws: Workspace, *, as_json: bool) -> bool:
+    if not ws.store_exists:
+        print("the store is empty")
+        return True
+    rep = ws.store.verify(full=True)
+    problems = list(getattr(rep, "problems", []))
+    if as_json:
+        _line({"event": "verify", "ok": not problems, "problems": problems, **_public(rep)})
+    else:
+        for p in problems:
+            print(f"quarantined: {p}")
+        print(
+            "store verified: ok"
+            if not problems
+            else f"{len(problems)} problems (quarantined; the next build rebuilds them)"
+        )
+    return not problems
+
+
+def _public(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    d = asdict(obj) if is_dataclass(obj) else dict(getattr(obj, "__dict__", {}))
+    return {k: v for k, v in d.items() if k != "problems"}
+
+
+def show_cache_gc(ws: Workspace, *, keep_variants: bool, as_json: bool) -> None:
+    from restoro.engine.build import Builder, BuildOptions
+
+    if not ws.store_exists:
+        print("the store is empty")
+        return
+    keep: set[str] = set()
+    variants: list[str | None] = [None]
+    if keep_variants:
+        variants += sorted(ws.manifest.variants)
+    for v in variants:
+        b = Builder(ws, BuildOptions(variant=v))
+        report = b.plan()
+        keep |= {r.key for r in report.records if r.status == "cached"}
+    rep = ws.store.gc(keep)
+    if as_json:
+        _line({"event": "gc", **_public(rep)})
+    else:
+        print("gc: " + ", ".join(f"{k} {v}" for k, v in _public(rep).items()))

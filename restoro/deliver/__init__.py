@@ -1,0 +1,1 @@
+"""Deliverables: ProRes masters (``prores``) and their audio (``audio``)."""

@@ -1,0 +1,269 @@
+"""What each kind of action does, given only its frozen spec and where its inputs live.
+
+A runner returns the files it wrote (temporary paths in the store's tmp/, committed by the caller
+with a validator) and a JSON-able ``meta``. Runners never look at the manifest: everything they
+need is in ``spec.params`` and ``spec.inputs``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from restoro.errors import StageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from restoro.engine.graph import ActionSpec
+    from restoro.engine.store import Store
+    from restoro.media.probe import SourceInfo
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RunContext:
+    store: Store
+    sources: Mapping[str, tuple[Path, SourceInfo]]
+    """Source digest → (path, probe info); sources live outside the store."""
+    device: str = "cpu"
+    progress: Progress = lambda done: None
+    work_dir: Path | None = None
+    """A private directory for this action's temporary files (removed after the action)."""
+
+    def temp(self, suffix: str = "") -> Path:
+        """A fresh temporary path on the store's filesystem, so commits are renames."""
+        if self.work_dir is None:
+            return self.store.temp_path(suffix)
+        self._n = getattr(self, "_n", 0) + 1
+        return self.work_dir / f"out{self._n}{suffix}"
+
+
+@dataclass
+class RunOutput:
+    files: dict[str, Path] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    validators: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+
+
+Runner = Callable[["ActionSpec", RunContext], RunOutput]
+RUNNERS: dict[str, Runner] = {}
+
+
+def runner(stage: str) -> Callable[[Runner], Runner]:
+    def deco(fn: Runner) -> Runner:
+        RUNNERS[stage] = fn
+        return fn
+
+    return deco
+
+
+def _blob(ctx: RunContext, digest: str) -> Path:
+    return ctx.store.blob_path(digest)
+
+
+def _frames_validator(expected: int) -> Callable[[Path], None]:
+    from restoro.media.frameio import validate_intermediate
+
+    return lambda p: validate_intermediate(p, expected)
+
+
+@runner("ingest")
+def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.stages.ingest import IngestParams, ingest
+
+    path, info = ctx.sources[spec.inputs["source"]]
+    p = spec.params
+    out = ctx.temp(".mkv")
+    fmt, count = ingest(
+        path,
+        info,
+        IngestParams.model_validate(p["ingest"]),
+        start=p["span"][0],
+        end=p["span"][1],
+        crop=tuple(p["crop"]),
+        color=p["color"],
+        field_order=p["field_order"],
+        out=out,
+    )
+    ctx.progress(count)
+    return RunOutput(
+        files={"frames": out},
+        meta={"format": fmt.model_dump(mode="json"), "frames": count},
+        validators={"frames": _frames_validator(count)},
+    )
+
+
+@runner("shots")
+def run_shots(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.media.shots import detect_cuts
+
+    p = spec.params
+    cuts = detect_cuts(
+        _blob(ctx, spec.inputs["frames"]),
+        detector=p["detector"],
+        threshold=p["threshold"],
+        min_frames=p["min_frames"],
+    )
+    return RunOutput(meta={"cuts": [int(c) for c in cuts]})
+
+
+@runner("extract")
+def run_extract(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.media.frameio import extract_range
+
+    start, end = spec.params["range"]
+    out = ctx.temp(".mkv")
+    extract_range(_blob(ctx, spec.inputs["frames"]), start, end, out)
+    ctx.progress(end - start)
+    return RunOutput(
+        files={"frames": out},
+        meta={"format": spec.params["format"], "frames": end - start},
+        validators={"frames": _frames_validator(end - start)},
+    )
+
+
+def _threaded(it: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+    """Run an iterator in its own thread behind a bounded queue (decode/encode overlap)."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer
+            failure.append(exc)
+        finally:
+            while not stop.is_set():
+                try:
+                    q.put(done, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+@runner("chain")
+def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    """A shot's fused chain of frame stages: decode → stages → encode, no intermediate files."""
+    from restoro.media.frameio import FrameWriter, read_frames
+    from restoro.media.frames import FrameFormat
+    from restoro.stages import registry
+    from restoro.stages.base import FrameStage, StageContext
+
+    fmt = FrameFormat.model_validate(spec.params["format"])
+    frames: Iterator[np.ndarray] = _threaded(read_frames(_blob(ctx, spec.inputs["frames"])))
+    work = ctx.temp(".work")
+    work.mkdir()
+    for stage_id, _version, raw in spec.params["stages"]:
+        cls = registry.get(stage_id)
+        if cls is None or not issubclass(cls, FrameStage):
+            raise StageError(f"stage {stage_id!r} is not a frame stage")
+        stage = cls()
+        params = cls.parse_params(raw)
+        stage.check(params)
+        sctx = StageContext(fmt=fmt, shot_id=spec.shot, work_dir=work, device=ctx.device)
+        frames = stage.process(frames, params, sctx)
+        fmt = stage.output_format(params, fmt)
+    out = ctx.temp(".mkv")
+    with FrameWriter(out, fmt) as writer:
+        for frame in frames:
+            writer.write(frame)
+            ctx.progress(writer.count)
+        count = writer.count
+    expected = spec.frames
+    if expected and count != expected:
+        raise StageError(
+            f"the chain of {spec.shot} produced {count} frames, expected {expected}",
+            hint="a stage changed the frame count; report this as a bug in that stage",
+        )
+    return RunOutput(
+        files={"frames": out},
+        meta={"format": fmt.model_dump(mode="json"), "frames": count},
+        validators={"frames": _frames_validator(count)},
+    )
+
+
+@runner("prores-chunk")
+def run_prores_chunk(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.prores import encode_chunk
+    from restoro.media.frames import FrameFormat
+
+    p = spec.params
+    w, h = (int(x) for x in p["raster"].split("x"))
+    out = ctx.temp(".mov")
+    count = encode_chunk(
+        _blob(ctx, spec.inputs["frames"]),
+        FrameFormat.model_validate(p["format"]),
+        raster=(w, h),
+        fit=p["fit"],
+        profile=p["profile"],
+        out=out,
+    )
+    ctx.progress(count)
+    return RunOutput(files={"chunk": out}, meta={"frames": count})
+
+
+@runner("audio")
+def run_audio(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.audio import extract_audio
+
+    path, _info = ctx.sources[spec.inputs["source"]]
+    p = spec.params
+    out = ctx.temp(".wav")
+    extract_audio(
+        path,
+        p["stream"],
+        start_frame=p["start_frame"],
+        frames=p["frames"],
+        frame_rate=p["frame_rate"],
+        out=out,
+    )
+    return RunOutput(files={"audio": out}, meta={"frames": p["frames"]})
+
+
+@runner("prores-master")
+def run_prores_master(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.prores import assemble_master
+
+    p = spec.params
+    out = ctx.temp(".mov")
+    assemble_master(
+        [_blob(ctx, d) for d in spec.inputs["chunks"]],
+        out,
+        frame_rate=p["frame_rate"],
+        timecode=p["timecode"],
+        audio=[_blob(ctx, d) for d in spec.inputs["audio"]],
+        metadata=p["metadata"],
+    )
+    ctx.progress(p["frames"])
+    return RunOutput(files={"master": out}, meta={"frames": p["frames"]})

@@ -1,0 +1,551 @@
+"""Plan and build: walk the graph, reuse cached results, run the rest, materialise outputs.
+
+``Builder.build()`` is what ``restoro build`` calls and ``Builder.plan()`` what ``restoro plan``
+calls; both are ordinary library calls. Every step is reported as an event on ``self.events``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from restoro.engine import nodes as N
+from restoro.engine.actions import RUNNERS, RunContext
+from restoro.engine.events import EventBus
+from restoro.engine.graph import ActionSpec, reason_for
+from restoro.engine.keys import canonical_json
+from restoro.errors import BuildFailed, ManifestError, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from restoro.engine.store import ActionResult
+    from restoro.engine.workspace import Workspace
+
+
+@dataclass
+class BuildOptions:
+    targets: Sequence[str] = ()
+    variant: str | None = None
+    jobs: int = 2
+    device: str = "auto"
+    keep_going: bool = False
+    force: bool = False
+    lock_timeout: float = 600.0
+
+
+@dataclass
+class ActionRecord:
+    id: str
+    stage: str
+    title: str
+    shot: str
+    status: str  # cached | executed | failed | skipped | run | pending
+    reason: str = ""
+    key: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    key_json: dict[str, Any] | None = field(default=None, repr=False)
+    old_key_json: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass
+class BuildReport:
+    records: list[ActionRecord] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    shots: dict[str, int] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r.status == status)
+
+    @property
+    def executed(self) -> int:
+        return self.count("executed")
+
+    @property
+    def cached(self) -> int:
+        return self.count("cached")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+
+@dataclass
+class Selection:
+    titles: list[str]
+    deliverables: list[str]
+    shots: set[str] | None  # None: every shot
+
+
+class Builder:
+    """One build (or plan) of a workspace."""
+
+    def __init__(self, ws: Workspace, opts: BuildOptions, events: EventBus | None = None) -> None:
+        self.ws = ws
+        self.opts = opts
+        self.events = events or EventBus()
+        self.report = BuildReport()
+        self._refs: dict[str, str | None] = {}
+        self._new_refs: dict[str, str] = {}
+        self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
+        self.dry = False
+
+    # -- selection ----------------------------------------------------------------------------
+    def select(self) -> Selection:
+        m = self.ws.manifest
+        self.ws.check_variant(self.opts.variant)
+        titles: set[str] = set()
+        delivs: set[str] = set()
+        shots: set[str] = set()
+        for t in self.opts.targets:
+            if t in m.deliverables:
+                delivs.add(t)
+            elif t in m.titles:
+                titles.add(t)
+            elif "@" in t and t.split("@", 1)[0] in m.titles:
+                shots.add(t)
+                titles.add(t.split("@", 1)[0])
+            else:
+                import difflib
+
+                names = [*m.deliverables, *m.titles]
+                close = difflib.get_close_matches(t, names, n=1)
+                raise UsageError(
+                    f"unknown target {t!r}: not a deliverable, title or shot id",
+                    hint=f"did you mean {close[0]!r}?"
+                    if close
+                    else f"targets: {', '.join(sorted(names))}",
+                )
+        if shots and not delivs and titles == {s.split("@", 1)[0] for s in shots}:
+            return Selection(sorted(titles), [], shots)
+        if not delivs and not titles:
+            delivs = set(m.deliverables)
+            titles = set(m.titles)
+        elif not delivs:
+            delivs = {
+                d
+                for d, spec in m.deliverables.items()
+                if spec.titles is None or titles & set(spec.titles)
+            }
+        if not titles:
+            for d in delivs:
+                titles |= set(m.deliverables[d].titles or m.titles)
+        return Selection(sorted(titles), sorted(delivs), shots or None)
+
+    # -- entry points -------------------------------------------------------------------------
+    def plan(self) -> BuildReport:
+        self.dry = True
+        sel = self.select()
+        self.ws.preflight(sel.titles)
+        self.ws.hash_sources()
+        self._walk(sel)
+        return self.report
+
+    def build(self) -> BuildReport:
+        from restoro.engine.lock import WorkspaceLock
+
+        sel = self.select()
+        self.ws.preflight(sel.titles)
+        lock_path = self.ws.store_path / "locks" / "workspace.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+
+        def waiting(holder: Any) -> None:
+            self.events.emit("waiting", holder=_holder_text(holder))
+
+        self.events.emit(
+            "build-start",
+            project=self.ws.manifest.project,
+            variant=self.opts.variant,
+            jobs=self.opts.jobs,
+        )
+        with WorkspaceLock(
+            lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
+        ):
+            self.ws.hash_sources()
+            self._walk(sel)
+            self.ws.assert_sources_unchanged()
+        failed = self.report.failed
+        self.events.emit(
+            "summary",
+            executed=self.report.executed,
+            cached=self.report.cached,
+            failed=failed,
+            outputs=dict(self.report.outputs),
+        )
+        if failed:
+            first = next(r for r in self.report.records if r.status == "failed")
+            raise BuildFailed(
+                f"{failed} action{'s' if failed != 1 else ''} failed; first: {first.id}: "
+                f"{first.error}",
+                hint="fix the cause and run the build again; finished actions stay cached",
+            )
+        return self.report
+
+    # -- the walk -----------------------------------------------------------------------------
+    def _walk(self, sel: Selection) -> None:
+        ws, variant = self.ws, self.opts.variant
+        analysis: list[N.Node] = []
+        ids: dict[str, tuple[str, str]] = {}
+        for title in sel.titles:
+            nodes, ingest_id, shots_id = N.title_nodes(ws, title, variant)
+            analysis += nodes
+            ids[title] = (ingest_id, shots_id)
+        self.events.emit("phase", name="analysis", actions=len(analysis))
+        done = self._run_nodes(analysis)
+
+        lock = self._read_lock()
+        per_shot: list[N.Node] = []
+        deliver: list[N.Node] = []
+        title_shots: dict[str, list[tuple[N.Shot, str, Any]]] = {}
+        known_ids: dict[str, set[str]] = {}
+        for title in sel.titles:
+            ingest_id, shots_id = ids[title]
+            ingest_res, shots_res = done.get(ingest_id), done.get(shots_id)
+            if ingest_res is None or shots_res is None:
+                continue  # failed, or (plan) not known until the analysis runs
+            shots = N.shot_list(ws, title, shots_res.meta["cuts"])
+            known_ids[title] = {s.id for s in shots}
+            self.report.shots[title] = len(shots)
+            self.events.emit("shots", title=title, count=len(shots))
+            lock["titles"][title] = {
+                "source": ws.manifest.titles[title].source,
+                "frame_rate": ingest_res.meta["format"]["frame_rate"],
+                "span": ingest_res.key_json["params"]["span"],
+                "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
+            }
+            entries = []
+            for shot in shots:
+                if sel.shots is not None and shot.id not in sel.shots:
+                    continue
+                nodes, final_id, rs = N.shot_nodes(ws, title, shot, variant, ingest_res)
+                per_shot += nodes
+                entries.append((shot, final_id, rs))
+            title_shots[title] = entries
+            self._resolved[title] = entries
+        self._check_shot_refs(known_ids, sel)
+        if sel.shots is None:
+            for title in sel.titles:
+                if title not in title_shots:
+                    continue
+                span = tuple(done[ids[title][0]].key_json["params"]["span"])
+                audio = N.audio_nodes(ws, title, span)  # type: ignore[arg-type]
+                wanted = [d for d in sel.deliverables if self._delivers(d, title)]
+                if wanted:
+                    deliver += audio
+                for d in wanted:
+                    deliver += N.prores_nodes(
+                        ws, title, d, title_shots[title], [a.id for a in audio], variant
+                    )
+        self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver))
+        done2 = self._run_nodes(per_shot + deliver)
+        if not self.dry:
+            self._flush_refs()
+            self._materialise(sel, done2, lock)
+            for name, s in ws.sources.items():
+                lock["sources"][name] = {
+                    "path": ws.manifest.sources[name].path,
+                    "digest": s.digest,
+                    "size": s.path.stat().st_size,
+                }
+            self._write_lock(lock)
+        else:
+            self._flush_refs()
+
+    def _delivers(self, deliverable: str, title: str) -> bool:
+        d = self.ws.manifest.deliverables[deliverable]
+        return d.kind == "prores" and (d.titles is None or title in d.titles)
+
+    def _check_shot_refs(self, known: Mapping[str, set[str]], sel: Selection) -> None:
+        from restoro.manifest.validate import check_shot_ids
+
+        diags = check_shot_ids(self.ws.loaded, known)
+        if diags:
+            raise ManifestError(diags)
+        if sel.shots:
+            for s in sorted(sel.shots):
+                title = s.split("@", 1)[0]
+                if title in known and s not in known[title]:
+                    import difflib
+
+                    close = difflib.get_close_matches(s, sorted(known[title]), n=1)
+                    raise UsageError(
+                        f"unknown shot {s!r}",
+                        hint=f"did you mean {close[0]!r}?"
+                        if close
+                        else "run `restoro shots TITLE` to list them",
+                    )
+
+    # -- running nodes ------------------------------------------------------------------------
+    def _run_nodes(self, nodes: list[N.Node]) -> dict[str, ActionResult]:
+        if not nodes:
+            return {}
+        refs = self.ws.store.state.get_refs([self._ref(n.id) for n in nodes])
+        self._refs.update(refs)
+        if self.dry:
+            results: dict[str, ActionResult] = {}
+            for n in nodes:
+                if all(d in results for d in n.deps):
+                    res = self._evaluate(n, {d: results[d] for d in n.deps})
+                    if res is not None:
+                        results[n.id] = res
+                else:
+                    self._record(
+                        n,
+                        None,
+                        "pending",
+                        reason="after " + next(d for d in n.deps if d not in results),
+                    )
+            return results
+        from restoro.engine.executor import LocalExecutor, Task
+
+        tasks = [
+            Task(
+                id=n.id,
+                fn=lambda deps, n=n: self._evaluate(n, deps),
+                deps=n.deps,
+                resources={"cpu": 1},
+                label=n.id,
+            )
+            for n in nodes
+        ]
+        gpus = 0
+        outcomes = LocalExecutor(self.opts.jobs, gpus=gpus).run(
+            tasks, keep_going=self.opts.keep_going
+        )
+        out: dict[str, ActionResult] = {}
+        by_id = {n.id: n for n in nodes}
+        for tid, oc in outcomes.items():
+            if oc.status == "ok" and oc.result is not None:
+                out[tid] = oc.result
+            elif oc.status in ("skipped", "cancelled"):
+                self._record(by_id[tid], None, "skipped", reason=oc.status)
+        return out
+
+    def _ref(self, node_id: str) -> str:
+        return f"{self.opts.variant or ''}|{node_id}"
+
+    def _record(
+        self,
+        n: N.Node,
+        spec: ActionSpec | None,
+        status: str,
+        *,
+        reason: str = "",
+        key: str = "",
+        seconds: float = 0.0,
+        error: str = "",
+        key_json: dict[str, Any] | None = None,
+    ) -> None:
+        old = self._refs.get(self._ref(n.id))
+        rec = ActionRecord(
+            id=n.id,
+            stage=spec.stage if spec else "",
+            title=n.title,
+            shot=n.shot,
+            status=status,
+            reason=reason,
+            key=key,
+            seconds=seconds,
+            error=error,
+            key_json=key_json,
+            old_key_json=json.loads(old) if old else None,
+        )
+        self.report.records.append(rec)
+        self.events.emit(
+            "action",
+            id=rec.id,
+            stage=rec.stage,
+            title=rec.title,
+            shot=rec.shot,
+            status=status,
+            reason=reason,
+            key=key,
+            seconds=round(seconds, 3),
+            **({"error": error} if error else {}),
+        )
+
+    def _evaluate(self, n: N.Node, deps: Mapping[str, ActionResult]) -> ActionResult | None:
+        from restoro.engine.store import ActionResult
+
+        spec = n.make(deps)
+        key, key_json = spec.key()
+        store = self.ws.store
+        lk = store.lookup(key)
+        ref = self._ref(n.id)
+        new_ref = canonical_json(key_json)
+        if lk.status == "hit" and not self.opts.force:
+            if self._refs.get(ref) != new_ref:
+                self._new_refs[ref] = new_ref
+            self._record(n, spec, "cached", key=key, key_json=key_json)
+            return lk.result
+        old_raw = self._refs.get(ref)
+        reason = reason_for(
+            json.loads(old_raw) if old_raw else None, key_json, lk.status, self.opts.force
+        )
+        if self.dry:
+            self._record(n, spec, "run", reason=reason, key=key, key_json=key_json)
+            return None
+        self.events.emit(
+            "action-start",
+            id=n.id,
+            stage=spec.stage,
+            title=n.title,
+            shot=n.shot,
+            reason=reason,
+            frames=spec.frames,
+        )
+        t0 = time.monotonic()
+        work = store.temp_path(".action")
+        work.mkdir()
+        try:
+            ctx = RunContext(
+                store=store,
+                sources={s.digest: (s.path, s.info) for s in self.ws.sources.values()},
+                device=self.opts.device,
+                progress=self._progress(n.id, spec),
+                work_dir=work,
+            )
+            for name in _input_digests(spec):
+                if not store.verify_blob(name):
+                    raise BuildFailed(
+                        f"input {name} of {n.id} is missing or corrupt",
+                        hint="run the build again; the producer will rebuild it",
+                    )
+            out = RUNNERS[spec.stage](spec, ctx)
+            outputs = {
+                name: store.put_file(path, validate=out.validators.get(name))
+                for name, path in out.files.items()
+            }
+            result = ActionResult(
+                key=key,
+                action_id=n.id,
+                key_json=key_json,
+                outputs=outputs,
+                meta=out.meta,
+                timings={"seconds": time.monotonic() - t0},
+                created=time.time(),
+            )
+            store.put_action(result)
+        except Exception as exc:
+            self._record(
+                n,
+                spec,
+                "failed",
+                reason=reason,
+                key=key,
+                seconds=time.monotonic() - t0,
+                error=_one_line(exc),
+            )
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self._new_refs[ref] = new_ref
+        self._record(n, spec, "executed", reason=reason, key=key, seconds=time.monotonic() - t0)
+        return result
+
+    def _progress(self, node_id: str, spec: ActionSpec) -> Any:
+        last = [0.0]
+
+        def report(done: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.25 or done >= spec.frames:
+                last[0] = now
+                self.events.emit(
+                    "progress", id=node_id, stage=spec.stage, done=done, total=spec.frames
+                )
+
+        return report
+
+    def _flush_refs(self) -> None:
+        if self._new_refs:
+            self.ws.store.state.set_refs(self._new_refs)
+            self._new_refs = {}
+
+    # -- outputs ------------------------------------------------------------------------------
+    def _out_dir(self, deliverable: str) -> Any:
+        base = self.ws.output_dir
+        if self.opts.variant:
+            base = base / "variants" / self.opts.variant
+        return base / deliverable
+
+    def _materialise(
+        self, sel: Selection, results: Mapping[str, ActionResult], lock: dict[str, Any]
+    ) -> None:
+        from restoro.engine.materialise import materialise_master
+
+        for d in sel.deliverables:
+            out_dir = self._out_dir(d)
+            for title in sel.titles:
+                res = results.get(f"{title}/{d}")
+                if res is None:
+                    continue
+                path = materialise_master(
+                    self.ws,
+                    d,
+                    title,
+                    res,
+                    out_dir,
+                    self._resolved.get(title, []),
+                    variant=self.opts.variant,
+                )
+                self.report.files.append(str(path))
+                self.report.outputs[d] = str(out_dir)
+                entry = {
+                    "path": str(path.relative_to(self.ws.root))
+                    if path.is_relative_to(self.ws.root)
+                    else str(path),
+                    "digest": res.outputs["master"].digest,
+                }
+                section = (
+                    lock["deliverables"]
+                    if not self.opts.variant
+                    else lock.setdefault("variants", {}).setdefault(self.opts.variant, {})
+                )
+                section.setdefault(d, {})[title] = entry
+                self.events.emit(
+                    "output", deliverable=d, title=title, path=str(path), digest=entry["digest"]
+                )
+
+    def _read_lock(self) -> dict[str, Any]:
+        from restoro.engine.lockfile import LOCK_NAME, read_lockfile
+
+        lock = read_lockfile(self.ws.root / LOCK_NAME)
+        # Titles and sources no longer in the manifest drop out of the lock.
+        for key, names in (
+            ("titles", self.ws.manifest.titles),
+            ("sources", self.ws.manifest.sources),
+        ):
+            lock[key] = {k: v for k, v in lock.get(key, {}).items() if k in names}
+        lock["manifest"] = self.ws.loaded.digest
+        return lock
+
+    def _write_lock(self, lock: dict[str, Any]) -> None:
+        from restoro.engine.lockfile import LOCK_NAME, write_lockfile
+
+        write_lockfile(self.ws.root / LOCK_NAME, lock)
+
+
+def _input_digests(spec: ActionSpec) -> list[str]:
+    out: list[str] = []
+    for name, value in spec.inputs.items():
+        if name == "source":
+            continue
+        out += value if isinstance(value, list) else [value]
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _holder_text(holder: Any) -> str:
+    if holder is None:
+        return "another process"
+    get = holder.get if isinstance(holder, dict) else lambda k, d=None: getattr(holder, k, d)
+    return f"pid {get('pid')} on {get('host')} ({get('command') or 'restoro'})"

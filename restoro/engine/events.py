@@ -1,0 +1,54 @@
+"""Structured build events: one bus, many consumers (JSON Lines, progress display, QC report)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+Subscriber = Callable[[dict[str, Any]], None]
+
+
+class EventBus:
+    """Thread-safe fan-out of event dicts to subscribers, in emission order per thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Send ``{"event": event, "ts": time.time(), **fields}`` to every subscriber."""
+        record: dict[str, Any] = {"event": event, "ts": time.time(), **fields}
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for fn in subscribers:
+            fn(record)
+        return record
+
+
+class JsonLinesSink:
+    """Subscriber writing one compact JSON object per line, flushed at once."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()

@@ -1,0 +1,109 @@
+"""Action keys and content digests.
+
+An action's key is xxh3-128 over the canonical JSON of exactly the fields that determine its
+output, plus ``KEY_SCHEME``. Canonical JSON is stable across runs, machines and Python versions:
+sorted keys, no whitespace, UTF-8 text, and numbers in one spelling (``1.0`` is ``1``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import xxhash
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+KEY_SCHEME: int = 1
+# Bump KEY_SCHEME whenever key derivation changes (canonical JSON rules, the hash, or the meaning
+# of a field every action carries): every cached action then misses once and is rebuilt.
+
+DIGEST_PREFIX = "xxh128:"
+CHUNK = 8 * 1024 * 1024
+_DIGEST_RE = re.compile(r"xxh128:[0-9a-f]{32}")
+
+
+def _normalise(obj: Any, path: str) -> Any:
+    """Return ``obj`` with numbers in canonical form; raise TypeError naming the bad path."""
+    if obj is None or isinstance(obj, bool | str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)  # drops int subclasses such as IntEnum, whose repr would differ
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"{path}: {obj!r} is not allowed in canonical JSON")
+        if obj.is_integer():
+            return int(obj)
+        return obj
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{path}: key {k!r} is {type(k).__name__}, not str")
+            out[k] = _normalise(v, f"{path}.{k}")
+        return out
+    if isinstance(obj, list | tuple):
+        return [_normalise(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"{path}: {type(obj).__name__} is not a JSON type")
+
+
+def normalise(obj: Any) -> Any:
+    """The JSON value ``canonical_json`` encodes: plain dicts/lists, integral floats as ints."""
+    return _normalise(obj, "$")
+
+
+def canonical_json(obj: Any) -> str:
+    """Encode ``obj`` as canonical JSON (sorted keys, compact, UTF-8, normalised numbers).
+
+    Floats keep Python's shortest round-trip repr; NaN and infinities raise ValueError;
+    anything that is not a JSON type raises TypeError naming where it was (``$.params.lut``).
+    """
+    return json.dumps(
+        normalise(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def key_of(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The action key (32 hex digits) of ``fields`` and the exact dict that was hashed."""
+    if "scheme" in fields:
+        raise ValueError("'scheme' is reserved in action key fields")
+    hashed: dict[str, Any] = normalise({"scheme": KEY_SCHEME, **fields})
+    text = canonical_json(hashed)
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8")), hashed
+
+
+def digest_bytes(data: bytes) -> str:
+    """``xxh128:<hex>`` of ``data``."""
+    return DIGEST_PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def digest_stream(stream: IO[bytes]) -> tuple[str, int]:
+    """Digest and byte count of everything left in ``stream``, read in 8 MiB chunks."""
+    h = xxhash.xxh3_128()
+    size = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return DIGEST_PREFIX + h.hexdigest(), size
+
+
+def digest_file(path: Path | str) -> str:
+    """``xxh128:<hex>`` of a file's content, streamed so a 40 GB source needs no memory."""
+    with open(path, "rb") as f:
+        return digest_stream(f)[0]
+
+
+def is_digest(value: str) -> bool:
+    """Whether ``value`` is a well-formed ``xxh128:<32 hex>`` digest."""
+    return _DIGEST_RE.fullmatch(value) is not None
+
+
+def digest_hex(digest: str) -> str:
+    """The hex part of a digest; ValueError for anything malformed (never a path fragment)."""
+    if not is_digest(digest):
+        raise ValueError(f"not an xxh128 digest: {digest!r}")
+    return digest[len(DIGEST_PREFIX) :]

@@ -1,0 +1,273 @@
+"""The stat cache (``state.db``): what we already know about files, so we hash them once.
+
+A file's digest is remembered with its stat tuple and reused while the tuple is unchanged, so a
+40 GB source is hashed once and a CAS blob that nobody touched is verified with one ``stat``.
+The database is a cache: an unknown schema or an unreadable file is dropped and recreated.
+
+Timestamps have a coarse granularity (a kernel tick), so a file rewritten within the same tick
+as it was hashed keeps its stat tuple. Like git's "racy clean" rule, a result is not remembered
+while the file's timestamps are younger than ``racy_window_ns``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from restoro.engine.keys import digest_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+SCHEMA = 1
+_FLUSH_AT = 2000
+_CHUNK = 500  # host parameters per query, well under SQLite's limit
+
+_TABLES = (
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE files (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
+    " ctime_ns INTEGER, digest TEXT NOT NULL)",
+    "CREATE TABLE blobs (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
+    " ctime_ns INTEGER, digest TEXT NOT NULL)",
+    "CREATE TABLE refs (action_id TEXT PRIMARY KEY, key TEXT NOT NULL)",
+)
+
+Row = tuple[int, int, int, int, str]  # ino, size, mtime_ns, ctime_ns, digest
+
+
+def _row(st: os.stat_result, digest: str) -> Row:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest)
+
+
+class StateDB:
+    """SQLite stat cache and action-id → key refs, safe across threads and processes."""
+
+    racy_window_ns: int = 2_000_000_000
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._batch_depth = 0
+        self._pending: dict[str, dict[str, Row | str]] = {"files": {}, "blobs": {}, "refs": {}}
+        self._conn = self._open()
+
+    # -- connection and schema -------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        for attempt in range(50):
+            try:
+                return self._connect()
+            except sqlite3.OperationalError:
+                # Busy or locked (another process is creating the file): never a reason to
+                # delete it. Wait and retry.
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+            except sqlite3.DatabaseError:
+                break
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError:
+            # Not a database (truncated, overwritten): it is only a cache, start again.
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._ensure_schema(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _ensure_schema(conn: sqlite3.Connection) -> None:
+        version = None
+        try:
+            got = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            version = got[0] if got else None
+        except sqlite3.OperationalError:
+            pass  # no meta table: new or foreign database
+        if version == str(SCHEMA):
+            return
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for (name,) in names:
+            if not name.startswith("sqlite_"):
+                conn.execute(f'DROP TABLE "{name}"')
+        for ddl in _TABLES:
+            conn.execute(ddl)
+        conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+
+    def close(self) -> None:
+        """Write pending rows and close the connection."""
+        with self._lock:
+            self.flush()
+            self._conn.close()
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- write-behind ----------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Buffer writes until the outermost batch ends (one transaction instead of thousands)."""
+        with self._lock:
+            self._batch_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    self.flush()
+
+    def flush(self) -> None:
+        """Commit buffered writes in one transaction."""
+        with self._lock:
+            files, blobs, refs = (self._pending[t] for t in ("files", "blobs", "refs"))
+            if not (files or blobs or refs):
+                return
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table, rows in (("files", files), ("blobs", blobs)):
+                    conn.executemany(
+                        f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?)",
+                        [(p, *r) for p, r in rows.items()],
+                    )
+                conn.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?)", list(refs.items()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            for rows in self._pending.values():
+                rows.clear()
+
+    def _write(self, table: str, name: str, value: Row | str) -> None:
+        with self._lock:
+            self._pending[table][name] = value
+            if self._batch_depth == 0 or len(self._pending[table]) >= _FLUSH_AT:
+                self.flush()
+
+    def _read(self, table: str, path: str) -> Row | None:
+        with self._lock:
+            pending = self._pending[table].get(path)
+            if pending is not None:
+                return pending  # type: ignore[return-value]
+            got = self._conn.execute(
+                f"SELECT ino, size, mtime_ns, ctime_ns, digest FROM {table} WHERE path = ?",
+                (path,),
+            ).fetchone()
+        return tuple(got) if got else None
+
+    def _racy(self, st: os.stat_result, now_ns: int) -> bool:
+        return max(st.st_mtime_ns, st.st_ctime_ns) >= now_ns - self.racy_window_ns
+
+    # -- source files ----------------------------------------------------------------------
+
+    def file_digest(self, path: Path | str) -> str:
+        """Digest of a file's content; rehashed only when (inode, size, mtime) changed."""
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        cached = self._read("files", real)
+        if cached is not None and cached[:3] == (st.st_ino, st.st_size, st.st_mtime_ns):
+            return cached[4]
+        now = time.time_ns()
+        digest = digest_file(real)
+        after = os.stat(real)
+        same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+        )
+        if same and not self._racy(after, now):
+            self._write("files", real, _row(after, digest))
+        return digest
+
+    # -- CAS blobs -------------------------------------------------------------------------
+
+    def blob_verified(
+        self, path: Path | str, digest: str, st: os.stat_result | None = None
+    ) -> bool:
+        """Whether ``path`` was verified to hold ``digest`` and has not changed since (one stat)."""
+        key = str(path)
+        try:
+            st = st or os.stat(key)
+        except FileNotFoundError:
+            return False
+        cached = self._read("blobs", key)
+        return cached is not None and cached == _row(st, digest)
+
+    def mark_blob_verified(
+        self, path: Path | str, digest: str, st: os.stat_result | None = None
+    ) -> None:
+        """Remember that ``path`` (with its current stat tuple) holds ``digest``."""
+        key = str(path)
+        now = time.time_ns()
+        st = st or os.stat(key)
+        if not self._racy(st, now):
+            self._write("blobs", key, _row(st, digest))
+
+    def forget_blobs(self, paths: Iterable[Path | str]) -> None:
+        """Drop cache rows for blobs that were removed or quarantined."""
+        names = [str(p) for p in paths]
+        with self._lock:
+            for name in names:
+                self._pending["blobs"].pop(name, None)
+            for i in range(0, len(names), _CHUNK):
+                part = names[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                self._conn.execute(f"DELETE FROM blobs WHERE path IN ({marks})", part)
+
+    # -- refs: the last key planned for each logical action --------------------------------
+
+    def get_ref(self, action_id: str) -> str | None:
+        """The key last planned for ``action_id``, if any."""
+        return self.get_refs([action_id]).get(action_id)
+
+    def get_refs(self, ids: Iterable[str]) -> dict[str, str]:
+        """Keys last planned for many action ids, in as few queries as possible."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(wanted), _CHUNK):
+                part = wanted[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    f"SELECT action_id, key FROM refs WHERE action_id IN ({marks})", part
+                )
+                out.update(dict(rows.fetchall()))
+            for action_id in wanted:
+                pending = self._pending["refs"].get(action_id)
+                if isinstance(pending, str):
+                    out[action_id] = pending
+        return out
+
+    def set_refs(self, mapping: Mapping[str, str]) -> None:
+        """Record the key planned for each action id (one transaction)."""
+        with self.batch():
+            for action_id, key in mapping.items():
+                self._write("refs", action_id, key)

@@ -1,0 +1,553 @@
+"""The local store: content-addressed blobs (``cas/``) and action results (``ac/``).
+
+Commit protocol (DESIGN.md): write to a temp file under ``tmp/`` (same filesystem) → fsync →
+validate → hash → rename into ``cas/ab/cdef…`` → fsync the directory → write the ``ac/`` entry
+last, the same way. A crash therefore leaves at worst an orphan blob or a temp file, never an
+entry pointing at missing or partial data. Reads verify digests (through the stat cache, so an
+untouched blob costs one ``stat``); anything that fails is moved to ``quarantine/`` and never
+served. GC deletes ``ac/`` entries before the blobs they reference.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from restoro.engine.keys import DIGEST_PREFIX, digest_bytes, digest_file, digest_hex, is_digest
+from restoro.engine.state import StateDB
+from restoro.errors import CorruptEntry, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+STORE_SCHEMA = 1
+ACTION_SCHEMA = 1
+TMP_MAX_AGE = 3600.0
+_HEX = frozenset("0123456789abcdef")
+
+LookupStatus = Literal["hit", "absent", "output-missing", "corrupt"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output of an action: a blob digest and its size in bytes."""
+
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "size": self.size}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Output:
+        if not isinstance(data, dict) or set(data) != {"digest", "size"}:
+            raise ValueError(f"bad output record: {data!r}")
+        digest, size = data["digest"], data["size"]
+        if not isinstance(digest, str) or not is_digest(digest):
+            raise ValueError(f"bad digest: {digest!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError(f"bad size: {size!r}")
+        return cls(digest, size)
+
+
+@dataclass
+class ActionResult:
+    """What an action produced, with the key JSON it was built from (for ``explain``)."""
+
+    key: str
+    action_id: str
+    key_json: dict[str, Any]
+    outputs: dict[str, Output]
+    meta: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    schema: int = ACTION_SCHEMA
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "key": self.key,
+            "action_id": self.action_id,
+            "key_json": self.key_json,
+            "outputs": {name: o.to_json() for name, o in sorted(self.outputs.items())},
+            "meta": self.meta,
+            "timings": self.timings,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ActionResult:
+        """Parse and check an ``ac/`` record; ValueError for anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if data.get("schema") != ACTION_SCHEMA:
+            raise ValueError(f"unknown action schema {data.get('schema')!r}")
+        types: dict[str, type | tuple[type, ...]] = {
+            "key": str,
+            "action_id": str,
+            "key_json": dict,
+            "outputs": dict,
+            "meta": dict,
+            "timings": dict,
+            "created": (int, float),
+        }
+        for name, kind in types.items():
+            if not isinstance(data.get(name), kind):
+                raise ValueError(f"field {name!r} missing or of the wrong type")
+        _check_key(data["key"])
+        return cls(
+            key=data["key"],
+            action_id=data["action_id"],
+            key_json=data["key_json"],
+            outputs={str(n): Output.from_json(o) for n, o in data["outputs"].items()},
+            meta=data["meta"],
+            timings=data["timings"],
+            created=float(data["created"]),
+            schema=data["schema"],
+        )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The answer of ``Store.lookup``: a result only when ``status == "hit"``."""
+
+    status: LookupStatus
+    result: ActionResult | None = None
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    blobs_checked: int = 0
+    blobs_bad: int = 0
+    actions_checked: int = 0
+    actions_bad: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class GcReport:
+    actions_removed: int = 0
+    blobs_removed: int = 0
+    bytes_removed: int = 0
+    tmp_removed: int = 0
+
+
+def _check_key(key: str) -> str:
+    if len(key) != 32 or not set(key) <= _HEX:
+        raise ValueError(f"not an action key: {key!r}")
+    return key
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """A store rooted at ``root`` (normally ``<manifest dir>/.restoro``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.cas = self.root / "cas"
+        self.ac = self.root / "ac"
+        self.tmp = self.root / "tmp"
+        self.quarantine_dir = self.root / "quarantine"
+        self.locks = self.root / "locks"
+        self._ready = False
+        self._state: StateDB | None = None
+        self._state_lock = threading.Lock()
+        self._check_version()
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _check_version(self) -> None:
+        vfile = self.root / "VERSION"
+        if not vfile.exists():
+            return
+        text = vfile.read_text(encoding="utf-8").strip()
+        if not text.isdigit():
+            raise StoreError(
+                f"{vfile} is unreadable ({text[:40]!r})",
+                hint=f"if {self.root} is a restoro store, delete that file to reset it",
+            )
+        if int(text) > STORE_SCHEMA:
+            raise StoreError(
+                f"the store at {self.root} has schema {text}; this restoro knows {STORE_SCHEMA}",
+                hint="upgrade restoro, or point the build at another store",
+            )
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        for d in (self.cas, self.ac, self.tmp, self.quarantine_dir, self.locks):
+            d.mkdir(parents=True, exist_ok=True)
+        vfile = self.root / "VERSION"
+        if not vfile.exists():
+            tmp = self.tmp / f"VERSION.{uuid.uuid4().hex}"
+            tmp.write_text(f"{STORE_SCHEMA}\n", encoding="utf-8")
+            os.replace(tmp, vfile)
+        self._ready = True
+
+    @property
+    def state(self) -> StateDB:
+        """The stat cache, opened on first use (from any thread)."""
+        with self._state_lock:
+            if self._state is None:
+                self._ensure()
+                self._state = StateDB(self.root / "state.db")
+            return self._state
+
+    def close(self) -> None:
+        """Flush and close the stat cache (it reopens if the store is used again)."""
+        with self._state_lock:
+            if self._state is not None:
+                self._state.close()
+                self._state = None
+
+    def temp_path(self, suffix: str = "") -> Path:
+        """A fresh path under ``tmp/`` (same filesystem as ``cas/``, so rename is atomic)."""
+        self._ensure()
+        return self.tmp / f"{uuid.uuid4().hex}{suffix}"
+
+    def blob_path(self, digest: str) -> Path:
+        hx = digest_hex(digest)
+        return self.cas / hx[:2] / hx[2:]
+
+    def _ac_path(self, key: str) -> Path:
+        _check_key(key)
+        return self.ac / key[:2] / f"{key[2:]}.json"
+
+    def _mkdir_synced(self, d: Path) -> None:
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(d.parent)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        """Move ``path`` out of the way with a note saying why; never serve it again."""
+        self._ensure()
+        rel = path.relative_to(self.root).as_posix().replace("/", "_")
+        dest = (
+            self.quarantine_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}-{rel}"
+        )
+        try:
+            os.rename(path, dest)
+        except FileNotFoundError:
+            return  # someone else quarantined or removed it first
+        note = {"path": str(path.relative_to(self.root)), "reason": reason, "time": time.time()}
+        Path(str(dest) + ".note.json").write_text(json.dumps(note, indent=1), encoding="utf-8")
+        if path.is_relative_to(self.cas):
+            self.state.forget_blobs([path])
+
+    # -- blobs ---------------------------------------------------------------------------------
+
+    def put_file(self, tmp: Path, *, validate: Callable[[Path], None] | None = None) -> Output:
+        """Commit ``tmp`` (consumed: moved or deleted) as a blob and return its digest and size.
+
+        ``validate`` may raise to refuse the file (wrong size, undecodable...): the temp file
+        is deleted and the exception propagates.
+        """
+        self._ensure()
+        tmp = Path(tmp)
+        try:
+            _fsync_file(tmp)
+            if validate is not None:
+                validate(tmp)
+            digest = digest_file(tmp)
+            size = tmp.stat().st_size
+            dest = self.blob_path(digest)
+            if dest.exists() and self._check_blob(digest, size, dest) == "ok":
+                tmp.unlink()
+                return Output(digest, size)
+            os.chmod(tmp, 0o444)
+            self._mkdir_synced(dest.parent)
+            try:
+                os.rename(tmp, dest)
+            except OSError as e:
+                if e.errno != errno.EXDEV:  # tmp lives on another filesystem
+                    raise
+                local = self.temp_path()
+                shutil.copyfile(tmp, local)
+                tmp.unlink()
+                return self.put_file(local)
+            _fsync_dir(dest.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self.state.mark_blob_verified(dest, digest)
+        return Output(digest, size)
+
+    def put_bytes(self, data: bytes) -> Output:
+        """Commit ``data`` as a blob."""
+        tmp = self.temp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        return self.put_file(tmp)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def read_bytes(self, digest: str) -> bytes:
+        """A blob's content, checked against its digest (CorruptEntry if it does not match)."""
+        path = self.blob_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"blob {digest} is not in the store") from None
+        if digest_bytes(data) != digest:
+            self._quarantine(path, "content does not match its digest")
+            raise CorruptEntry(f"blob {digest} was corrupt and has been quarantined")
+        return data
+
+    def export(self, digest: str, dest: Path) -> Path:
+        """Copy a verified blob to ``dest`` atomically (writable copy; the blob stays put)."""
+        if not self.verify_blob(digest):
+            raise CorruptEntry(f"blob {digest} is missing or corrupt", hint="rebuild it")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            shutil.copyfile(self.blob_path(digest), part)
+            os.replace(part, dest)
+        finally:
+            part.unlink(missing_ok=True)
+        return dest
+
+    def _check_blob(
+        self, digest: str, size: int | None, path: Path | None = None, *, full: bool = False
+    ) -> Literal["ok", "missing", "corrupt"]:
+        path = path or self.blob_path(digest)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return "missing"
+        if size is not None and st.st_size != size:
+            self._quarantine(path, f"size {st.st_size} != recorded {size}")
+            return "corrupt"
+        if not full and self.state.blob_verified(path, digest, st):
+            return "ok"
+        try:
+            actual = digest_file(path)
+        except FileNotFoundError:
+            return "missing"
+        if actual != digest:
+            self._quarantine(path, f"content hashes to {actual}")
+            return "corrupt"
+        self.state.mark_blob_verified(path, digest, st)
+        return "ok"
+
+    def _check_size(self, digest: str, size: int) -> Literal["ok", "missing", "corrupt"]:
+        try:
+            if self.blob_path(digest).stat().st_size == size:
+                return "ok"
+        except FileNotFoundError:
+            return "missing"
+        return self._check_blob(digest, size)  # quarantines it
+
+    def verify_blob(self, digest: str, size: int | None = None) -> bool:
+        """Whether the blob exists, has ``size`` and hashes to ``digest``; bad ones quarantined."""
+        return self._check_blob(digest, size) == "ok"
+
+    # -- action results ------------------------------------------------------------------------
+
+    def lookup(self, key: str, *, verify: bool = True) -> Lookup:
+        """Find the result of action ``key``; only a complete, verified result is a hit.
+
+        With ``verify=False`` outputs are only checked to exist with the right size.
+        """
+        path = self._ac_path(key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return Lookup("absent")
+        try:
+            result = ActionResult.from_json(json.loads(raw))
+            if result.key != key:
+                raise ValueError(f"entry is for key {result.key}")
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            self._quarantine(path, f"unreadable action entry: {e}")
+            return Lookup("corrupt", detail=str(e))
+        with self.state.batch():
+            for name, out in result.outputs.items():
+                if verify:
+                    status = self._check_blob(out.digest, out.size)
+                else:
+                    status = self._check_size(out.digest, out.size)
+                if status == "missing":
+                    return Lookup("output-missing", detail=f"{name} ({out.digest})")
+                if status == "corrupt":
+                    return Lookup("corrupt", detail=f"{name} ({out.digest})")
+        return Lookup("hit", result)
+
+    def put_action(self, result: ActionResult) -> None:
+        """Record ``result`` atomically; every output blob must already be in the store."""
+        self._ensure()
+        for name, out in result.outputs.items():
+            try:
+                size = self.blob_path(out.digest).stat().st_size
+            except FileNotFoundError:
+                raise StoreError(
+                    f"action {result.action_id}: output {name!r} ({out.digest}) is not in the store"
+                ) from None
+            if size != out.size:
+                raise StoreError(f"action {result.action_id}: output {name!r} has the wrong size")
+        path = self._ac_path(result.key)
+        tmp = self.temp_path(".json")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(result.to_json(), f, sort_keys=True, ensure_ascii=False, allow_nan=False)
+            _fsync_file(tmp)
+            self._mkdir_synced(path.parent)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+    def _ac_files(self) -> Iterator[Path]:
+        if self.ac.is_dir():
+            yield from sorted(self.ac.glob("*/*.json"))
+
+    def _read_entry(self, path: Path) -> ActionResult:
+        result = ActionResult.from_json(json.loads(path.read_bytes()))
+        if path != self._ac_path(result.key):
+            raise ValueError(f"entry for key {result.key} is stored under {path.name}")
+        return result
+
+    def iter_actions(self) -> Iterator[ActionResult]:
+        """Every readable action result (unreadable ones are skipped; ``verify`` reports them)."""
+        for path in self._ac_files():
+            try:
+                yield self._read_entry(path)
+            except (ValueError, FileNotFoundError):
+                continue
+
+    def _blob_files(self) -> Iterator[tuple[Path, str | None]]:
+        """Every file under ``cas/`` with the digest its name says (None: not a blob name)."""
+        if not self.cas.is_dir():
+            return
+        for path in sorted(self.cas.rglob("*")):
+            if path.is_dir():
+                continue
+            rel = path.relative_to(self.cas).parts
+            hx = "".join(rel)
+            ok = len(rel) == 2 and len(rel[0]) == 2 and len(hx) == 32 and set(hx) <= _HEX
+            yield path, (DIGEST_PREFIX + hx if ok else None)
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def verify(self, *, full: bool = True) -> VerifyReport:
+        """Check every blob and every action entry; quarantine what is bad and report it.
+
+        ``full`` rehashes every blob, ignoring the stat cache.
+        """
+        report = VerifyReport()
+        with self.state.batch():
+            for path, digest in self._blob_files():
+                report.blobs_checked += 1
+                if digest is None:
+                    self._quarantine(path, "not a blob name")
+                    status = "corrupt"
+                else:
+                    status = self._check_blob(digest, None, path, full=full)
+                if status == "corrupt":
+                    report.blobs_bad += 1
+                    report.problems.append(f"blob {path.relative_to(self.root)}: corrupt")
+            for path in self._ac_files():
+                report.actions_checked += 1
+                try:
+                    result = self._read_entry(path)
+                except (ValueError, FileNotFoundError) as e:
+                    problem = f"unreadable action entry: {e}"
+                else:
+                    problem = ""
+                    for name, out in result.outputs.items():
+                        if self._check_blob(out.digest, out.size) != "ok":
+                            problem = f"action {result.action_id}: output {name} missing or bad"
+                            break
+                if problem:
+                    report.actions_bad += 1
+                    report.problems.append(f"{path.relative_to(self.root)}: {problem}")
+                    self._quarantine(path, problem)
+        return report
+
+    def gc(self, keep: set[str]) -> GcReport:
+        """Delete action entries not in ``keep``, then unreferenced blobs, then stale temp files.
+
+        The caller holds the workspace lock, so no build is committing blobs meanwhile.
+        """
+        report = GcReport()
+        referenced: set[str] = set()
+        touched: set[Path] = set()
+        for path in self._ac_files():
+            try:
+                result = self._read_entry(path)
+            except (ValueError, FileNotFoundError):
+                result = None
+            if result is not None and result.key in keep:
+                referenced.update(o.digest for o in result.outputs.values())
+                continue
+            path.unlink(missing_ok=True)
+            touched.add(path.parent)
+            report.actions_removed += 1
+        for d in touched:  # the entries must be gone for good before their blobs go
+            _fsync_dir(d)
+        removed: list[Path] = []
+        for path, digest in self._blob_files():
+            if digest in referenced:
+                continue
+            report.bytes_removed += path.stat().st_size
+            path.unlink()
+            removed.append(path)
+            report.blobs_removed += 1
+        if removed:
+            self.state.forget_blobs(removed)
+        now = time.time()
+        if self.tmp.is_dir():
+            for path in self.tmp.iterdir():
+                try:
+                    if path.is_file() and now - path.stat().st_mtime > TMP_MAX_AGE:
+                        path.unlink()
+                        report.tmp_removed += 1
+                except FileNotFoundError:
+                    continue
+        return report
+
+    def usage(self) -> dict[str, int]:
+        """Counts and bytes of what the store holds."""
+        blobs = [p for p, _ in self._blob_files()]
+
+        def count(d: Path) -> int:
+            return sum(1 for p in d.iterdir() if p.is_file()) if d.is_dir() else 0
+
+        quarantined = self.quarantine_dir.glob("*") if self.quarantine_dir.is_dir() else ()
+        return {
+            "actions": sum(1 for _ in self._ac_files()),
+            "blobs": len(blobs),
+            "bytes": sum(p.stat().st_size for p in blobs),
+            "tmp_files": count(self.tmp),
+            "quarantined": sum(1 for p in quarantined if not p.name.endswith(".note.json")),
+        }

@@ -1,0 +1,342 @@
+"""Load ``restoro.yaml``: YAML 1.2 scalars, node positions, every error at once.
+
+PyYAML implements YAML 1.1, where ``10:00:00:00`` is a base-60 integer and ``no`` is false; a
+manifest full of timecodes cannot live with that. ``ManifestLoader`` keeps PyYAML's parser but
+resolves plain scalars by the YAML 1.2 core schema, and the manifest is built from the node tree
+by hand so that every key and value keeps its position and duplicate keys are caught.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+import yaml
+from pydantic import ValidationError
+
+from restoro.errors import ManifestError
+from restoro.manifest import diagnostics as d
+from restoro.manifest.model import Manifest
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAX_DEPTH = 64
+
+
+class ManifestLoader(yaml.SafeLoader):
+    """A SafeLoader whose implicit scalar types are those of the YAML 1.2 core schema."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+
+
+for _tag, _regex, _first in (
+    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        _FLOAT,
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+.0123456789"),
+    ),
+):
+    ManifestLoader.add_implicit_resolver(_tag, re.compile(_regex), _first)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text = node.value
+    if node.tag == _NULL:
+        return None
+    if node.tag == _BOOL:
+        return text.lower() == "true"
+    if node.tag == _INT:
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+    if node.tag == _FLOAT:
+        low = text.lower()
+        if low.endswith(".inf"):
+            return -math.inf if low.startswith("-") else math.inf
+        if low == ".nan":
+            return math.nan
+        return float(text)
+    if node.tag == _STR:
+        return text
+    raise _NodeError(node, f"unsupported YAML tag {node.tag!r}", "remove the tag")
+
+
+class _NodeError(Exception):
+    def __init__(self, node: yaml.Node, message: str, hint: str, code: str = d.E_YAML) -> None:
+        super().__init__(message)
+        self.node, self.message, self.hint, self.code = node, message, hint, code
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    """Python data from a node tree, recording positions and duplicate keys."""
+
+    def __init__(self, smap: d.SourceMap) -> None:
+        self.smap = smap
+        self.diagnostics: list[Any] = []
+
+    def build(self, node: yaml.Node, path: d.JsonPath = (), depth: int = 0) -> Any:
+        if depth > _MAX_DEPTH:
+            raise _NodeError(node, "the document nests too deeply (recursive alias?)", "")
+        self.smap.values.setdefault(path, _pos(node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                raise _NodeError(node, f"unsupported YAML tag {node.tag!r}", "remove the tag")
+            return [self.build(n, (*path, i), depth + 1) for i, n in enumerate(node.value)]
+        assert isinstance(node, yaml.MappingNode)
+        if node.tag != _MAP:
+            raise _NodeError(node, f"unsupported YAML tag {node.tag!r}", "remove the tag")
+        out: dict[Any, Any] = {}
+        first: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _NodeError(key_node, "mapping keys must be plain names", "quote the key")
+            key = _scalar(key_node)
+            if key in first:
+                line, _ = _pos(first[key])
+                self.diagnostics.append(
+                    self.smap.at(
+                        *_pos(key_node),
+                        d.E_DUPLICATE_KEY,
+                        f"duplicate key {key!r} (first defined on line {line})",
+                        "remove one of the two; YAML keeps only one of them",
+                    )
+                )
+                continue
+            first[key] = key_node
+            self.smap.keys[(*path, key)] = _pos(key_node)
+            out[key] = self.build(value_node, (*path, key), depth + 1)
+        return out
+
+
+def parse_yaml(text: str, smap: d.SourceMap) -> tuple[Any, list[Any]]:
+    """YAML text → (data, diagnostics); data is None when the text does not parse."""
+    try:
+        node = yaml.compose(text, Loader=ManifestLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            where = exc.context_mark
+            at = f" started on line {where.line + 1}" if where and where.line + 1 != line else ""
+            problem = f"{problem} ({exc.context}{at})"
+        hint = "check the indentation and quoting around this line"
+        if "\t" in problem or "tab" in problem:
+            hint = "YAML indents with spaces, never tabs"
+        return None, [smap.at(line, col, d.E_YAML, f"invalid YAML: {problem}", hint)]
+    except yaml.YAMLError as exc:
+        return None, [smap.at(1, 1, d.E_YAML, f"invalid YAML: {exc}", None)]
+    if node is None:
+        return None, []
+    builder = _Builder(smap)
+    try:
+        data = builder.build(node)
+    except _NodeError as exc:
+        return None, [smap.at(*_pos(exc.node), exc.code, exc.message, exc.hint or None)]
+    return data, builder.diagnostics
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A valid manifest with its file, directory, text, digest and node positions."""
+
+    manifest: Manifest
+    path: Path
+    root: Path
+    text: str
+    digest: str
+    smap: d.SourceMap = field(repr=False, compare=False)
+
+    def locate(self, path: tuple[str | int, ...]) -> tuple[int, int]:
+        """(line, col) of the node at a JSON path, or of its nearest known ancestor."""
+        return self.smap.locate(path)
+
+
+def manifest_digest(manifest: Manifest) -> str:
+    """xxh128 of the canonical JSON of the manifest: comments, order, whitespace do not count."""
+    canonical = json.dumps(
+        manifest.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    return "xxh128:" + xxhash.xxh3_128_hexdigest(canonical.encode())
+
+
+_SECTIONS = ("sources", "pipelines", "titles", "variants", "deliverables")
+_PLACEHOLDERS: dict[str, Any] = {"restoro": 1, "project": "invalid", "output": "out", "qc": {}}
+_PRUNE_ROUNDS = 8
+
+
+def _remove(
+    data: dict[Any, Any], path: d.JsonPath, broken: set[tuple[str, ...]]
+) -> d.JsonPath | None:
+    """Remove the node at ``path`` (a whole pipeline at least: its shape is checked later).
+
+    Returns the path of a removed list item, None when something else was removed.
+    """
+    if not path:
+        return None
+    section = path[0]
+    if len(path) == 1 or section not in _SECTIONS or (section == "pipelines" and len(path) > 2):
+        path = path[:2]
+    if len(path) == 1:
+        if section in _PLACEHOLDERS:
+            data[str(section)] = copy.deepcopy(_PLACEHOLDERS[str(section)])
+        elif section in _SECTIONS:
+            data[str(section)] = {}
+            broken.add((str(section),))
+        else:
+            data.pop(section, None)
+        return None
+    if len(path) == 2 and section in _SECTIONS:
+        broken.add((str(section), str(path[1])))
+    parent: Any = data
+    for key in path[:-1]:
+        parent = parent[key]
+    if isinstance(parent, dict):
+        parent.pop(path[-1], None)
+    elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+        parent.pop(path[-1])
+        return path
+    return None
+
+
+def _sort_key(path: d.JsonPath) -> tuple[int, tuple[tuple[int, int | str], ...]]:
+    return len(path), tuple((0, x) if isinstance(x, int) else (1, str(x)) for x in path)
+
+
+def _valid_part(
+    data: dict[Any, Any], first: ValidationError, smap: d.SourceMap
+) -> tuple[Manifest | None, set[tuple[str, ...]]]:
+    """The manifest without the parts that failed validation, and the names dropped whole.
+
+    Lets cross-reference checks run anyway, so every error is reported at once; references
+    to a dropped item are not reported as unknown. Dropped list items are recorded in
+    ``smap.removed`` so later diagnostics still point at the right lines.
+    """
+    pruned, exc = copy.deepcopy(data), first
+    broken: set[tuple[str, ...]] = set()
+    for _ in range(_PRUNE_ROUNDS):
+        paths = set()
+        for e in exc.errors(include_url=False):
+            path, _at_key = d.json_path(pruned, e["loc"], keep_last=e["type"] == "missing")
+            if e["type"] == "missing":
+                path = path[:-1]
+            if path and path[-1] in ("stage", "cache"):
+                path = path[:-1]
+            paths.add(path)
+        originals = {p: smap.original(p) for p in paths}
+        # Deepest first, list items from the end, so removals do not shift each other.
+        for path in sorted(paths, key=_sort_key, reverse=True):
+            try:
+                item = _remove(pruned, path, broken)
+            except (KeyError, IndexError, TypeError):
+                continue
+            if item is not None:
+                orig = originals[path] if item == path else smap.original(item)
+                smap.removed.setdefault(orig[:-1], set()).add(int(orig[-1]))
+        try:
+            return Manifest.model_validate(pruned), broken
+        except ValidationError as again:
+            exc = again
+    return None, broken
+
+
+def load_manifest(path: Path) -> LoadedManifest:
+    """Read, parse and validate a manifest; raise ManifestError with every problem found."""
+    from restoro.manifest.validate import validate_references
+
+    shown = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            [
+                d.SourceMap(shown, "").at(
+                    1,
+                    1,
+                    d.E_FILE,
+                    f"no manifest at {shown}",
+                    "create one with `restoro init`, or pass -f PATH",
+                )
+            ]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(
+            [
+                d.SourceMap(shown, "").at(
+                    1,
+                    1,
+                    d.E_FILE,
+                    f"cannot read the manifest: {reason}",
+                    "check the file's permissions and that it is UTF-8 text",
+                )
+            ]
+        ) from None
+    smap = d.SourceMap(shown, text)
+    data, diags = parse_yaml(text, smap)
+    if data is None and not diags:
+        diags = [
+            smap.at(
+                1,
+                1,
+                d.E_INVALID,
+                "the manifest is empty",
+                "start from `restoro init`, or write `restoro: 1` and `project: NAME`",
+            )
+        ]
+    elif data is not None and not isinstance(data, dict):
+        diags.append(
+            smap.diag(
+                (),
+                d.E_INVALID,
+                f"the manifest must be a mapping, got {d.describe_value(data)}",
+                "start with `restoro: 1` and `project: NAME`",
+            )
+        )
+    if diags and not isinstance(data, dict):
+        raise ManifestError(diags)
+    assert isinstance(data, dict)
+    manifest: Manifest | None = None
+    broken: set[tuple[str, ...]] = set()
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        diags += d.translate(exc, data, smap, root=Manifest)
+        manifest, broken = _valid_part(data, exc, smap)
+    if manifest is not None:
+        diags += validate_references(manifest, smap, broken)
+    if diags or manifest is None:
+        raise ManifestError(sorted(diags, key=lambda x: (x.line, x.col)))
+    return LoadedManifest(
+        manifest=manifest,
+        path=Path(path),
+        root=Path(path).resolve().parent,
+        text=text,
+        digest=manifest_digest(manifest),
+        smap=smap,
+    )

@@ -1,0 +1,163 @@
+"""The ffmpeg binary: where it is, what version it is, and how to run it with useful errors.
+
+ffmpeg comes from ``imageio-ffmpeg`` (a static build). Its fingerprint enters action keys, so
+upgrading ffmpeg re-runs the stages that use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+from functools import cache
+from typing import IO
+
+from restoro.errors import ToolError
+
+# Flags every invocation gets: no banner, never read the terminal, only real errors in the log.
+BASE_FLAGS = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+LOG_TAIL_LINES = 20
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary restoro uses."""
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@cache
+def ffmpeg_fingerprint() -> str:
+    """``ffmpeg <version>#<12 hex of the full -version output>``: stable per binary."""
+    out = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, check=False
+    ).stdout
+    first = out.decode("utf-8", "replace").splitlines()[0] if out else "unknown"
+    version = first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
+    return f"ffmpeg {version}#{hashlib.sha256(out).hexdigest()[:12]}"
+
+
+def bitexact_args(video_flags: str = "", audio_flags: str = "") -> list[str]:
+    """Output options that make muxer and encoder bytes depend on the input only.
+
+    No version strings, no dates, no copied metadata. ``-flags:v``/``-flags:a`` given twice
+    would override each other, so extra codec flags (e.g. ``+ildct+ilme``) are merged here.
+    """
+    return [
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        f"+bitexact{video_flags}",
+        "-flags:a",
+        f"+bitexact{audio_flags}",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]
+
+
+def _tail(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", "replace").splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def full_argv(args: list[str]) -> list[str]:
+    """The argv ``run_ffmpeg`` executes for ``args``."""
+    return [ffmpeg_exe(), *BASE_FLAGS, *args]
+
+
+def run_ffmpeg(args: list[str], *, input: bytes | None = None) -> None:
+    """Run ffmpeg with ``args``; raise ToolError with argv and log tail when it fails."""
+    run_ffmpeg_log(args, input=input)
+
+
+def run_ffmpeg_log(args: list[str], *, input: bytes | None = None) -> str:
+    """Like ``run_ffmpeg``, and return what ffmpeg logged (errors only) on success.
+
+    Some decoders report damage (e.g. an FFV1 slice CRC mismatch) only in the log.
+    """
+    argv = full_argv(args)
+    try:
+        proc = subprocess.run(argv, input=input, capture_output=True, check=False)
+    except OSError as exc:
+        raise ToolError(f"cannot run ffmpeg: {exc}", argv=argv, log_tail="") from exc
+    if proc.returncode != 0:
+        raise ToolError(
+            f"ffmpeg failed (exit status {proc.returncode})",
+            argv=argv,
+            log_tail=_tail(proc.stderr),
+        )
+    return proc.stderr.decode("utf-8", "replace")
+
+
+class FfmpegPipe:
+    """A running ffmpeg reading raw data on stdin (``-i pipe:0``); ``close`` checks its status."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.argv = full_argv(args)
+        self._stderr: list[bytes] = []
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        except OSError as exc:
+            raise ToolError(f"cannot run ffmpeg: {exc}", argv=self.argv, log_tail="") from exc
+        # Drain stderr on a thread so a chatty ffmpeg never blocks on a full pipe.
+        assert self.proc.stderr is not None
+        self._reader = threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True)
+        self._reader.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for chunk in iter(lambda: stream.read(65536), b""):
+            self._stderr.append(chunk)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Send data to ffmpeg's stdin."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+            return
+        except BrokenPipeError:
+            pass
+        self.close()  # ffmpeg exited: this raises with its own explanation
+        raise ToolError("ffmpeg closed its input early", argv=self.argv, log_tail="")
+
+    def close(self) -> None:
+        """Finish the stream and wait; raise ToolError if ffmpeg failed."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        code = self.proc.wait()
+        self._reader.join()
+        self._close_stderr()
+        if code != 0:
+            raise ToolError(
+                f"ffmpeg failed (exit status {code})",
+                argv=self.argv,
+                log_tail=_tail(b"".join(self._stderr)),
+            )
+
+    def kill(self) -> None:
+        """Abort without raising (used when the producer side failed)."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join()
+        self._close_stderr()
+
+    def _close_stderr(self) -> None:
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+def popen_ffmpeg(args: list[str]) -> FfmpegPipe:
+    """Start ffmpeg reading raw input on stdin; write to it, then ``close()``."""
+    return FfmpegPipe(args)

@@ -1,0 +1,235 @@
+"""Lossless working-frame intermediates: FFV1 (level 3, all-intra, slice CRCs) in Matroska.
+
+Frames are RGB uint16 (H, W, 3). FFV1 stores them as planar ``gbrp16le`` — plane order G, B,
+R — so the writer reorders planes itself and pipes raw planes into ffmpeg: no swscale in the
+path, nothing that could round. The file carries its ``FrameFormat`` as a Matroska tag, so an
+intermediate describes itself (``read_format``). Output bytes depend only on the frames and the
+format (bitexact muxing, fixed slice count).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from restoro.errors import StageError, ToolError
+from restoro.media.ffmpeg import bitexact_args, popen_ffmpeg, run_ffmpeg, run_ffmpeg_log
+from restoro.media.frames import FrameFormat
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+
+    import av
+
+FORMAT_TAG = "RESTORO_FORMAT"
+FFV1_ARGS = [
+    "-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
+    "-coder", "range_def", "-context", "0", "-threads", "2",
+]  # fmt: skip
+# RGB intermediates are tagged as such: the YCbCr matrix they came from lives in FORMAT_TAG.
+_RGB_TAGS = ["-colorspace", "rgb", "-color_range", "pc"]
+
+
+def _colour_args(fmt: FrameFormat) -> list[str]:
+    c = fmt.colour
+    return ["-color_primaries", c.primaries, "-color_trc", c.transfer, *_RGB_TAGS]
+
+
+def tag_filters(fmt: FrameFormat) -> str:
+    """The filters that end every graph writing an intermediate: pixel aspect and colour tags.
+
+    Recent ffmpeg takes an encoder's colour tags from the frames, hence ``setparams``.
+    """
+    sar_n, sar_d = fmt.sar.split(":")
+    c = fmt.colour
+    return (
+        f"setsar={sar_n}/{sar_d},setparams=color_primaries={c.primaries}:"
+        f"color_trc={c.transfer}:colorspace=gbr:range=pc"
+    )
+
+
+def output_args(fmt: FrameFormat, path: Path) -> list[str]:
+    """ffmpeg output options for an intermediate of ``gbrp16le`` frames in format ``fmt``."""
+    return [
+        *FFV1_ARGS, *_colour_args(fmt), *bitexact_args(),
+        "-metadata:s:v:0", f"{FORMAT_TAG}={fmt.model_dump_json()}", "-f", "matroska", str(path),
+    ]  # fmt: skip
+
+
+class FrameWriter:
+    """Write RGB uint16 frames of format ``fmt`` to an FFV1/Matroska intermediate at ``path``."""
+
+    def __init__(self, path: Path, fmt: FrameFormat) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.count = 0
+        args = [
+            "-f", "rawvideo", "-pix_fmt", "gbrp16le", "-s", f"{fmt.width}x{fmt.height}",
+            "-framerate", fmt.frame_rate, "-i", "pipe:0",
+            "-vf", tag_filters(fmt), *output_args(fmt, self.path),
+        ]  # fmt: skip
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pipe = popen_ffmpeg(args)
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint16 RGB frame."""
+        shape = (self.fmt.height, self.fmt.width, 3)
+        if frame.shape != shape or frame.dtype != np.uint16:
+            self._abort()
+            raise StageError(
+                f"frame {self.count} is {frame.dtype}{list(frame.shape)}, "
+                f"expected uint16{list(shape)}"
+            )
+        planes = np.stack((frame[..., 1], frame[..., 2], frame[..., 0])).astype("<u2", copy=False)
+        self._pipe.write(np.ascontiguousarray(planes).data.cast("B"))
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file; raises ToolError if ffmpeg failed."""
+        if not self._closed:
+            self._closed = True
+            self._pipe.close()
+
+    def _abort(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pipe.kill()
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+
+def write_frames(path: Path, fmt: FrameFormat, frames: Iterator[np.ndarray]) -> int:
+    """Write all ``frames`` to a new intermediate; return how many were written."""
+    with FrameWriter(path, fmt) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.count
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, FileNotFoundError) as exc:
+        raise StageError(f"cannot read intermediate {path}: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise StageError(f"intermediate {path} has no video stream")
+    return container
+
+
+def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
+    plane = frame.planes[i]
+    row = plane.line_size // 2
+    data = np.frombuffer(plane, dtype="<u2").reshape(frame.height, row)  # type: ignore[call-overload]
+    return data[:, : frame.width]
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded ``gbrp16le`` frame → (H, W, 3) uint16 RGB."""
+    if frame.format.name != "gbrp16le":
+        raise StageError(f"intermediate frames are {frame.format.name}, expected gbrp16le")
+    g, b, r = (_plane(frame, i) for i in range(3))
+    return np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+
+
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """Decode an intermediate to RGB uint16 frames, bit-exactly."""
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield frame_to_rgb(frame)
+
+
+def read_format(path: Path) -> FrameFormat:
+    """The ``FrameFormat`` an intermediate was written with."""
+    container = _open(Path(path))
+    with container:
+        tags = {k.upper(): v for k, v in container.streams.video[0].metadata.items()}
+    if FORMAT_TAG not in tags:
+        raise StageError(f"{path} is not a restoro intermediate (no {FORMAT_TAG} tag)")
+    return FrameFormat.model_validate_json(tags[FORMAT_TAG])
+
+
+def count_frames(path: Path) -> int:
+    """Exact frame count (FFV1 is all-intra: one packet per frame)."""
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        return sum(1 for p in container.demux(stream) if p.size)
+
+
+def validate_intermediate(path: Path, expected_frames: int | None = None) -> None:
+    """Check an intermediate decodes and has the expected frame count; raise StageError if not.
+
+    Every frame is decoded by ffmpeg with FFV1's slice CRCs checked. The decoder conceals a
+    damaged slice and says so only in its log, so anything it logs counts as damage.
+    """
+    import av
+
+    path = Path(path)
+    container = _open(path)
+    with container:
+        codec = container.streams.video[0].codec_context.name
+    if codec != "ffv1":
+        raise StageError(f"intermediate {path} is {codec}, not ffv1")
+    args = ["-err_detect", "crccheck", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"]
+    try:
+        log = run_ffmpeg_log(args)
+    except ToolError as exc:
+        raise StageError(f"intermediate {path} does not decode:\n{exc.log_tail}") from exc
+    if log.strip():
+        tail = "\n".join(log.strip().splitlines()[-5:])
+        raise StageError(f"intermediate {path} is damaged:\n{tail}")
+    try:
+        n = count_frames(path)
+    except av.error.FFmpegError as exc:
+        raise StageError(f"intermediate {path} does not demux: {exc}") from exc
+    if n == 0:
+        raise StageError(f"intermediate {path} has no frames")
+    if expected_frames is not None and n != expected_frames:
+        raise StageError(f"intermediate {path} has {n} frames, expected {expected_frames}")
+
+
+def extract_range(src: Path, start: int, end: int, out: Path) -> None:
+    """Copy frames [start, end) of an intermediate to a new one, without re-encoding.
+
+    FFV1 here is all-intra, so dropping packets by index is exact; timestamps are rebased to 0.
+    """
+    total = count_frames(src)
+    if not 0 <= start < end <= total:
+        raise StageError(f"frame range [{start}, {end}) is outside {src} ({total} frames)")
+    args = [
+        "-i", str(src), "-map", "0:v:0", "-c", "copy",
+        "-bsf:v", f"noise=drop=not(between(n\\,{start}\\,{end - 1})),setts=ts=PTS-STARTPTS",
+        *bitexact_args(),
+        "-metadata:s:v:0", f"{FORMAT_TAG}={read_format(src).model_dump_json()}",
+        "-f", "matroska", str(out),
+    ]  # fmt: skip
+    run_ffmpeg(args)
+    got = count_frames(out)
+    if got != end - start:
+        out.unlink(missing_ok=True)
+        raise ToolError(
+            f"extracted {got} frames from {src}, expected {end - start}", argv=args, log_tail=""
+        )

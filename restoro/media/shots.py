@@ -1,0 +1,69 @@
+"""Shot detection on an intermediate with PySceneDetect's detectors.
+
+We feed the detector ourselves — frames decoded from the FFV1 intermediate, reduced to 8-bit
+BGR and box-downscaled in numpy — so detection is deterministic and needs no OpenCV video
+backend. Cut positions are frame indices relative to the intermediate's first frame.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from restoro.errors import StageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from scenedetect.detector import SceneDetector
+
+DETECTORS = ("content", "adaptive", "threshold", "none")
+ANALYSIS_WIDTH = 256
+"""Frames are box-averaged down to about this width before detection (as PySceneDetect does)."""
+
+
+def _detector(detector: str, threshold: float, min_frames: int) -> SceneDetector:
+    from scenedetect import AdaptiveDetector, ContentDetector, ThresholdDetector
+
+    if detector == "content":
+        return ContentDetector(threshold=threshold, min_scene_len=min_frames)
+    if detector == "adaptive":
+        return AdaptiveDetector(adaptive_threshold=threshold, min_scene_len=min_frames)
+    if detector == "threshold":
+        return ThresholdDetector(threshold=threshold, min_scene_len=min_frames)
+    raise StageError(f"unknown shot detector {detector!r}", hint=f"use one of {DETECTORS}")
+
+
+def analysis_frame(frame: np.ndarray) -> np.ndarray:
+    """A 16-bit RGB working frame → a small 8-bit BGR image for the detectors."""
+    h, w = frame.shape[:2]
+    k = max(1, w // ANALYSIS_WIDTH)
+    if k > 1:
+        hh, ww = h - h % k, w - w % k
+        blocks = frame[:hh, :ww].reshape(hh // k, k, ww // k, k, 3).astype(np.uint32)
+        frame = (blocks.sum(axis=(1, 3)) // (k * k)).astype(np.uint16)
+    return np.ascontiguousarray((frame[..., ::-1] >> 8).astype(np.uint8))
+
+
+def detect_cuts(
+    path: Path, *, detector: str = "content", threshold: float = 27.0, min_frames: int = 12
+) -> list[int]:
+    """Frame indices where a new shot starts in the intermediate at ``path`` (0 excluded)."""
+    from scenedetect import FrameTimecode
+
+    from restoro.media.frameio import read_format, read_frames
+
+    if detector == "none":
+        return []
+    det = _detector(detector, threshold, min_frames)
+    rate = Fraction(read_format(path).frame_rate)
+    cuts: set[int] = set()
+    last = None
+    for i, frame in enumerate(read_frames(path)):
+        last = FrameTimecode(i, fps=rate)
+        cuts.update(tc.frame_num for tc in det.process_frame(last, analysis_frame(frame)))
+    if last is not None:
+        cuts.update(tc.frame_num for tc in det.post_process(last))
+    return sorted(c for c in cuts if c > 0)

@@ -1,0 +1,189 @@
+"""ingest: source file → progressive working frames (a source stage).
+
+One ffmpeg graph per call: decode → deinterlace (bwdif/yadif, parity from the field order) →
+trim to the exact frame range → YCbCr → RGB 16-bit full range (zscale) with an explicit matrix
+and input range → crop → tag → FFV1 intermediate. The range is cut *after* deinterlacing, so the
+frames at a range's edges see the same temporal neighbours as in a whole-title ingest.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
+
+from restoro.errors import StageError
+from restoro.stages.base import Stage, StageDescriptor, StageParams
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from restoro.media.frames import Colour, FrameFormat
+    from restoro.media.probe import SourceInfo
+
+
+class IngestParams(StageParams):
+    mode: Literal["auto", "ivtc", "deinterlace", "progressive"] = Field(
+        "auto",
+        description="auto: from the probed field order / cadence; ivtc: field matching and "
+        "decimation; deinterlace: one frame per frame (or per field with rate: field); "
+        "progressive: frames pass through.",
+    )
+    method: Literal["bwdif", "nnedi", "yadif"] = Field(
+        "bwdif", description="Deinterlacer used by deinterlace mode."
+    )
+    rate: Literal["frame", "field"] = Field(
+        "frame", description="deinterlace: one output frame per frame, or per field (double rate)."
+    )
+
+
+class Ingest(Stage):
+    id: ClassVar[str] = "ingest"
+    version: ClassVar[int] = 1
+    Params: ClassVar[type[StageParams]] = IngestParams
+    descriptor: ClassVar[StageDescriptor] = StageDescriptor(tools=("ffmpeg",))
+
+    @staticmethod
+    def run(
+        source: Path,
+        info: SourceInfo,
+        params: IngestParams,
+        *,
+        start: int,
+        end: int,
+        crop: tuple[int, int, int, int] = (0, 0, 0, 0),
+        color: str = "auto",
+        field_order: str = "auto",
+        out: Path,
+    ) -> tuple[FrameFormat, int]:
+        """See ``ingest``."""
+        return ingest(
+            source, info, params, start=start, end=end, crop=crop, color=color,
+            field_order=field_order, out=out,
+        )  # fmt: skip
+
+
+# manifest ``color`` → (primaries, transfer, matrix). BT.601's transfer curve is BT.709's;
+# ffmpeg names it smpte170m.
+COLOUR_PRESETS: dict[str, tuple[str, str, str]] = {
+    "bt601-525": ("smpte170m", "smpte170m", "smpte170m"),
+    "bt601-625": ("bt470bg", "smpte170m", "bt470bg"),
+    "bt709": ("bt709", "bt709", "bt709"),
+}
+_PRIMARIES_FOR_MATRIX = {"smpte170m": "smpte170m", "bt470bg": "bt470bg", "bt709": "bt709"}
+# Matrices zscale converts from (ffmpeg names).
+_SCALE_MATRICES = {"smpte170m", "bt470bg", "bt709", "fcc", "smpte240m", "bt2020nc", "bt2020c"}
+
+
+def resolve_colour(info: SourceInfo, color: str) -> Colour:
+    """The source's colour: from the manifest, else from its tags, else from its line count."""
+    from restoro.media.frames import Colour
+
+    v = info.video
+    rng = v.color_range or "tv"
+    if color != "auto":
+        if color not in COLOUR_PRESETS:
+            raise StageError(
+                f"unknown color {color!r}", hint=f"use auto or one of {sorted(COLOUR_PRESETS)}"
+            )
+        p, t, m = COLOUR_PRESETS[color]
+        return Colour(primaries=p, transfer=t, matrix=m, range=rng)
+    if v.height <= 576:
+        preset = COLOUR_PRESETS["bt601-525" if v.height <= 486 else "bt601-625"]
+    else:
+        preset = COLOUR_PRESETS["bt709"]
+    matrix = v.color_matrix if v.color_matrix in _SCALE_MATRICES else preset[2]
+    primaries = v.color_primaries or _PRIMARIES_FOR_MATRIX.get(matrix, preset[0])
+    transfer = v.color_transfer or preset[1]
+    return Colour(primaries=primaries, transfer=transfer, matrix=matrix, range=rng)
+
+
+def _deinterlace(params: IngestParams, order: str) -> str | None:
+    """The deinterlacing filter for this mode and field order, or None to pass frames through."""
+    mode = params.mode
+    if mode == "ivtc":
+        raise StageError(
+            "ivtc arrives with cadence detection",
+            hint="use mode: deinterlace (or progressive) for this source for now",
+        )
+    if mode == "auto":
+        mode = "progressive" if order == "progressive" else "deinterlace"
+    if mode == "progressive":
+        return None
+    if params.method == "nnedi":
+        raise StageError(
+            "the nnedi deinterlacer needs its weights file (nnedi3_weights.bin), which this "
+            "ffmpeg build does not bundle",
+            hint="use method: bwdif (or yadif)",
+        )
+    parity = {"tff": "tff", "bff": "bff"}.get(order, "auto")
+    send = "send_field" if params.rate == "field" else "send_frame"
+    return f"{params.method}=mode={send}:parity={parity}:deint=all"
+
+
+def ingest(
+    source: Path,
+    info: SourceInfo,
+    params: IngestParams,
+    *,
+    start: int,
+    end: int,
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0),
+    color: str = "auto",
+    field_order: str = "auto",
+    out: Path,
+) -> tuple[FrameFormat, int]:
+    """Decode source frames [start, end) to an FFV1 intermediate; return (format, frames)."""
+    from restoro.media.ffmpeg import run_ffmpeg
+    from restoro.media.frameio import count_frames, output_args, tag_filters
+    from restoro.media.frames import FrameFormat
+
+    v = info.video
+    if not 0 <= start < end:
+        raise StageError(f"bad frame range [{start}, {end})")
+    if end > v.frame_count:
+        raise StageError(f"frame range [{start}, {end}) is past the end ({v.frame_count} frames)")
+    left, top, right, bottom = crop
+    width, height = v.width - left - right, v.height - top - bottom
+    if min(crop) < 0 or width < 16 or height < 16:
+        raise StageError(f"crop {list(crop)} does not fit a {v.width}x{v.height} picture")
+    order = v.field_order if field_order == "auto" else field_order
+    deint = _deinterlace(params, order)
+    per_frame = 2 if deint is not None and params.rate == "field" else 1
+    colour = resolve_colour(info, color)
+    rate = Fraction(v.frame_rate) * per_frame
+    fmt = FrameFormat(
+        width=width,
+        height=height,
+        frame_rate=f"{rate.numerator}/{rate.denominator}",
+        sar=v.sar,
+        colour=colour,
+    )
+    in_range = "pc" if colour.range == "pc" else "tv"
+    chain = [
+        *([deint] if deint else []),
+        f"trim=start_frame={start * per_frame}:end_frame={end * per_frame}",
+        "setpts=PTS-STARTPTS",
+        # zscale, not swscale: swscale maps 8-bit white to 65283, zimg to 65535 as it should.
+        f"zscale=matrixin={colour.matrix}:rangein={'full' if in_range == 'pc' else 'limited'}:"
+        "range=full:filter=bicubic:dither=none",
+        "format=gbrp16le",
+        f"crop={width}:{height}:{left}:{top}:exact=1",
+        tag_filters(fmt),
+    ]
+    args = [
+        "-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn",
+        "-filter_threads", "1", "-vf", ",".join(chain),
+        "-fps_mode", "passthrough", *output_args(fmt, out),
+    ]  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(args)
+    n = count_frames(out)
+    expected = (end - start) * per_frame
+    if n != expected:
+        raise StageError(
+            f"ingest of {source} gave {n} frames for [{start}, {end}), expected {expected}",
+            hint="the source may be damaged; run `restoro probe` on it",
+        )
+    return fmt, n

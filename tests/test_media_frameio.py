@@ -1,0 +1,141 @@
+"""FFV1 intermediates: bit-exact round trips, deterministic bytes, validation, exact ranges."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from media_fixtures import SD_601, random_frames
+
+from restoro.errors import StageError
+from restoro.media.frameio import (
+    FrameWriter,
+    count_frames,
+    extract_range,
+    read_format,
+    read_frames,
+    validate_intermediate,
+    write_frames,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture
+def frames() -> list[np.ndarray]:
+    return random_frames(10, SD_601.width, SD_601.height)
+
+
+@pytest.fixture
+def clip(tmp_path: Path, frames: list[np.ndarray]) -> Path:
+    path = tmp_path / "clip.mkv"
+    write_frames(path, SD_601, iter(frames))
+    return path
+
+
+def test_round_trip_is_bit_exact(clip: Path, frames: list[np.ndarray]) -> None:
+    back = list(read_frames(clip))
+    assert len(back) == len(frames)
+    for a, b in zip(frames, back, strict=True):
+        assert b.dtype == np.uint16 and b.shape == a.shape
+        np.testing.assert_array_equal(a, b)
+
+
+def test_channel_order_is_rgb(tmp_path: Path) -> None:
+    frame = np.empty((SD_601.height, SD_601.width, 3), np.uint16)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 1000, 30000, 65535
+    path = tmp_path / "rgb.mkv"
+    write_frames(path, SD_601, iter([frame]))
+    (back,) = read_frames(path)
+    assert back[0, 0].tolist() == [1000, 30000, 65535]
+
+
+def test_bytes_are_deterministic(tmp_path: Path, clip: Path, frames: list[np.ndarray]) -> None:
+    again = tmp_path / "again.mkv"
+    write_frames(again, SD_601, iter(frames))
+    assert again.read_bytes() == clip.read_bytes()
+
+
+def test_format_count_and_tags(clip: Path) -> None:
+    import av
+
+    assert read_format(clip) == SD_601
+    assert count_frames(clip) == 10
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "ffv1"
+        assert str(s.sample_aspect_ratio) == "8/9"
+        assert s.codec_context.color_primaries == 6  # smpte170m
+        assert s.codec_context.colorspace == 0  # RGB
+
+
+def test_writer_counts_and_rejects_bad_frames(tmp_path: Path) -> None:
+    path = tmp_path / "bad.mkv"
+    with pytest.raises(StageError, match="expected uint16"):
+        with FrameWriter(path, SD_601) as writer:
+            writer.write(np.zeros((SD_601.height, SD_601.width, 3), np.uint16))
+            assert writer.count == 1
+            writer.write(np.zeros((SD_601.height, SD_601.width, 3), np.uint8))
+    assert not path.exists()
+
+
+def test_validate(clip: Path) -> None:
+    validate_intermediate(clip)
+    validate_intermediate(clip, 10)
+    with pytest.raises(StageError, match="10 frames, expected 11"):
+        validate_intermediate(clip, 11)
+
+
+def test_validate_catches_a_flipped_byte(tmp_path: Path, clip: Path) -> None:
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(b ^ 0x5A for b in data[middle : middle + 16])
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(StageError):
+        validate_intermediate(bad, 10)
+
+
+def test_validate_rejects_non_media(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mkv"
+    junk.write_text("nope")
+    with pytest.raises(StageError):
+        validate_intermediate(junk)
+
+
+def test_extract_range_is_exact_and_deterministic(
+    tmp_path: Path, clip: Path, frames: list[np.ndarray]
+) -> None:
+    a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
+    extract_range(clip, 3, 8, a)
+    extract_range(clip, 3, 8, b)
+    assert a.read_bytes() == b.read_bytes()
+    back = list(read_frames(a))
+    assert len(back) == 5
+    for want, got in zip(frames[3:8], back, strict=True):
+        np.testing.assert_array_equal(want, got)
+    assert read_format(a) == SD_601
+    validate_intermediate(a, 5)
+
+
+def test_extract_range_bounds(tmp_path: Path, clip: Path) -> None:
+    with pytest.raises(StageError, match="outside"):
+        extract_range(clip, 5, 11, tmp_path / "x.mkv")
+
+
+def test_bytes_do_not_depend_on_thread_count(
+    tmp_path: Path, frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import restoro.media.frameio as frameio
+
+    outs = []
+    for threads in ("1", "3"):
+        args = list(frameio.FFV1_ARGS)
+        args[args.index("-threads") + 1] = threads
+        monkeypatch.setattr(frameio, "FFV1_ARGS", args)
+        out = tmp_path / f"t{threads}.mkv"
+        write_frames(out, SD_601, iter(frames))
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
