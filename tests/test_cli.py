@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import av
 from buildkit import cli, json_lines
 
 from restoro.media.ffmpeg import ffmpeg_exe
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def test_build_json_ends_with_summary_then_status_and_explain(workspace: Path) -> None:
@@ -107,3 +104,10 @@ def test_master_is_prores_with_pcm_and_timecode(workspace: Path) -> None:
     assert prov["ai_processed"] is False and len(prov["shots"]) == 3
     assert prov["shots"][0]["stages"][1]["params"]["model"] == "bicubic"
     assert ffmpeg_exe()
+
+
+def test_demo_example_is_the_manifest_demo_writes() -> None:
+    from restoro.demo import MANIFEST
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "demo" / "restoro.yaml"
+    assert example.read_text(encoding="utf-8") == MANIFEST

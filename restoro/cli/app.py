@@ -289,6 +289,20 @@ def cache_gc(
     show_cache_gc(_workspace(manifest), keep_variants=all_variants, as_json=json)
 
 
+# Command groups that live in their own modules; each has ``register(app: typer.Typer)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors to exit statuses."""
     from restoro.cli.errors import report

@@ -37,6 +37,10 @@ class RunContext:
     work_dir: Path | None = None
     """A private directory for this action's temporary files (removed after the action)."""
 
+    def blob(self, digest: str) -> Path:
+        """Where an input blob lives (the store verified it before the action started)."""
+        return self.store.blob_path(digest)
+
     def temp(self, suffix: str = "") -> Path:
         """A fresh temporary path on the store's filesystem, so commits are renames."""
         if self.work_dir is None:
@@ -62,10 +66,6 @@ def runner(stage: str) -> Callable[[Runner], Runner]:
         return fn
 
     return deco
-
-
-def _blob(ctx: RunContext, digest: str) -> Path:
-    return ctx.store.blob_path(digest)
 
 
 def _frames_validator(expected: int) -> Callable[[Path], None]:
@@ -106,7 +106,7 @@ def run_shots(spec: ActionSpec, ctx: RunContext) -> RunOutput:
 
     p = spec.params
     cuts = detect_cuts(
-        _blob(ctx, spec.inputs["frames"]),
+        ctx.blob(spec.inputs["frames"]),
         detector=p["detector"],
         threshold=p["threshold"],
         min_frames=p["min_frames"],
@@ -120,7 +120,7 @@ def run_extract(spec: ActionSpec, ctx: RunContext) -> RunOutput:
 
     start, end = spec.params["range"]
     out = ctx.temp(".mkv")
-    extract_range(_blob(ctx, spec.inputs["frames"]), start, end, out)
+    extract_range(ctx.blob(spec.inputs["frames"]), start, end, out)
     ctx.progress(end - start)
     return RunOutput(
         files={"frames": out},
@@ -181,7 +181,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.stages.base import FrameStage, StageContext
 
     fmt = FrameFormat.model_validate(spec.params["format"])
-    frames: Iterator[np.ndarray] = _threaded(read_frames(_blob(ctx, spec.inputs["frames"])))
+    frames: Iterator[np.ndarray] = _threaded(read_frames(ctx.blob(spec.inputs["frames"])))
     work = ctx.temp(".work")
     work.mkdir()
     for stage_id, _version, raw in spec.params["stages"]:
@@ -191,7 +191,14 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         stage = cls()
         params = cls.parse_params(raw)
         stage.check(params)
-        sctx = StageContext(fmt=fmt, shot_id=spec.shot, work_dir=work, device=ctx.device)
+        extra_inputs = {
+            name: ctx.blob(digest)
+            for name, digest in spec.inputs.items()
+            if name.startswith("model:")
+        }
+        sctx = StageContext(
+            fmt=fmt, shot_id=spec.shot, work_dir=work, device=ctx.device, inputs=extra_inputs
+        )
         frames = stage.process(frames, params, sctx)
         fmt = stage.output_format(params, fmt)
     out = ctx.temp(".mkv")
@@ -211,59 +218,3 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         meta={"format": fmt.model_dump(mode="json"), "frames": count},
         validators={"frames": _frames_validator(count)},
     )
-
-
-@runner("prores-chunk")
-def run_prores_chunk(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.deliver.prores import encode_chunk
-    from restoro.media.frames import FrameFormat
-
-    p = spec.params
-    w, h = (int(x) for x in p["raster"].split("x"))
-    out = ctx.temp(".mov")
-    count = encode_chunk(
-        _blob(ctx, spec.inputs["frames"]),
-        FrameFormat.model_validate(p["format"]),
-        raster=(w, h),
-        fit=p["fit"],
-        profile=p["profile"],
-        out=out,
-    )
-    ctx.progress(count)
-    return RunOutput(files={"chunk": out}, meta={"frames": count})
-
-
-@runner("audio")
-def run_audio(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.deliver.audio import extract_audio
-
-    path, _info = ctx.sources[spec.inputs["source"]]
-    p = spec.params
-    out = ctx.temp(".wav")
-    extract_audio(
-        path,
-        p["stream"],
-        start_frame=p["start_frame"],
-        frames=p["frames"],
-        frame_rate=p["frame_rate"],
-        out=out,
-    )
-    return RunOutput(files={"audio": out}, meta={"frames": p["frames"]})
-
-
-@runner("prores-master")
-def run_prores_master(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.deliver.prores import assemble_master
-
-    p = spec.params
-    out = ctx.temp(".mov")
-    assemble_master(
-        [_blob(ctx, d) for d in spec.inputs["chunks"]],
-        out,
-        frame_rate=p["frame_rate"],
-        timecode=p["timecode"],
-        audio=[_blob(ctx, d) for d in spec.inputs["audio"]],
-        metadata=p["metadata"],
-    )
-    ctx.progress(p["frames"])
-    return RunOutput(files={"master": out}, meta={"frames": p["frames"]})

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from restoro.deliver.audio_graph import audio_nodes
 from restoro.engine import nodes as N
 from restoro.engine.actions import RUNNERS, RunContext
 from restoro.engine.events import EventBus
@@ -22,6 +23,7 @@ from restoro.errors import BuildFailed, ManifestError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from restoro.deliver.registry import DeliverableKind
     from restoro.engine.store import ActionResult
     from restoro.engine.workspace import Workspace
 
@@ -99,6 +101,7 @@ class Builder:
     def select(self) -> Selection:
         m = self.ws.manifest
         self.ws.check_variant(self.opts.variant)
+        check_device(self.opts.device)
         titles: set[str] = set()
         delivs: set[str] = set()
         shots: set[str] = set()
@@ -233,12 +236,12 @@ class Builder:
                 if title not in title_shots:
                     continue
                 span = tuple(done[ids[title][0]].key_json["params"]["span"])
-                audio = N.audio_nodes(ws, title, span)  # type: ignore[arg-type]
+                audio = audio_nodes(ws, title, span)  # type: ignore[arg-type]
                 wanted = [d for d in sel.deliverables if self._delivers(d, title)]
-                if wanted:
+                if any(self._kind(d).uses_audio for d in wanted):
                     deliver += audio
                 for d in wanted:
-                    deliver += N.prores_nodes(
+                    deliver += self._kind(d).nodes(
                         ws, title, d, title_shots[title], [a.id for a in audio], variant
                     )
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver))
@@ -256,9 +259,18 @@ class Builder:
         else:
             self._flush_refs()
 
+    def _kind(self, deliverable: str) -> DeliverableKind:
+        from restoro.deliver import registry
+
+        kind = registry.get(self.ws.manifest.deliverables[deliverable].kind)
+        assert kind is not None
+        return kind
+
     def _delivers(self, deliverable: str, title: str) -> bool:
+        from restoro.deliver import registry
+
         d = self.ws.manifest.deliverables[deliverable]
-        return d.kind == "prores" and (d.titles is None or title in d.titles)
+        return registry.get(d.kind) is not None and (d.titles is None or title in d.titles)
 
     def _check_shot_refs(self, known: Mapping[str, set[str]], sel: Selection) -> None:
         from restoro.manifest.validate import check_shot_ids
@@ -308,12 +320,12 @@ class Builder:
                 id=n.id,
                 fn=lambda deps, n=n: self._evaluate(n, deps),
                 deps=n.deps,
-                resources={"cpu": 1},
+                resources=n.resources,
                 label=n.id,
             )
             for n in nodes
         ]
-        gpus = 0
+        gpus = gpu_slots(self.opts.device)
         outcomes = LocalExecutor(self.opts.jobs, gpus=gpus).run(
             tasks, keep_going=self.opts.keep_going
         )
@@ -476,30 +488,30 @@ class Builder:
     def _materialise(
         self, sel: Selection, results: Mapping[str, ActionResult], lock: dict[str, Any]
     ) -> None:
-        from restoro.engine.materialise import materialise_master
-
         for d in sel.deliverables:
             out_dir = self._out_dir(d)
             for title in sel.titles:
                 res = results.get(f"{title}/{d}")
                 if res is None:
                     continue
-                path = materialise_master(
+                paths = self._kind(d).materialise(
                     self.ws,
                     d,
                     title,
                     res,
                     out_dir,
                     self._resolved.get(title, []),
-                    variant=self.opts.variant,
+                    self.opts.variant,
                 )
-                self.report.files.append(str(path))
+                path = paths[0]
+                self.report.files.extend(str(p) for p in paths)
                 self.report.outputs[d] = str(out_dir)
+                main_output = next(iter(res.outputs))
                 entry = {
                     "path": str(path.relative_to(self.ws.root))
                     if path.is_relative_to(self.ws.root)
                     else str(path),
-                    "digest": res.outputs["master"].digest,
+                    "digest": res.outputs[main_output].digest,
                 }
                 section = (
                     lock["deliverables"]
@@ -528,6 +540,29 @@ class Builder:
         from restoro.engine.lockfile import LOCK_NAME, write_lockfile
 
         write_lockfile(self.ws.root / LOCK_NAME, lock)
+
+
+def gpu_slots(device: str) -> int:
+    """GPU slots for the executor: one per CUDA device asked for (``auto``: if torch sees one)."""
+    if device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    import torch
+
+    return 1 if torch.cuda.is_available() else 0
+
+
+def check_device(device: str) -> None:
+    """``auto``, ``cpu`` or ``cuda:N``; anything else is a usage error."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UsageError(f"unknown device {device!r}", hint="use auto, cpu or cuda:N")
 
 
 def _input_digests(spec: ActionSpec) -> list[str]:

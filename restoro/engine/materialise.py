@@ -1,7 +1,7 @@
 """Deliverables leave the store: copied into the output folder with a provenance sidecar.
 
 Outputs are copies, never links into the CAS (an edited output must not corrupt the cache), and
-are written temp → fsync → rename, so a crash never leaves a half-written deliverable.
+are written temp → rename, so a crash never leaves a half-written deliverable.
 """
 
 from __future__ import annotations
@@ -15,13 +15,21 @@ from restoro import __version__
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from restoro.engine.nodes import Shot
+    from restoro.engine.nodes import ShotEntry
     from restoro.engine.store import ActionResult
     from restoro.engine.workspace import Workspace
-    from restoro.manifest.resolve import ResolvedShot
 
 
-def _atomic_text(dst: Path, text: str) -> None:
+def export(ws: Workspace, digest: str, out: Path) -> Path:
+    """Copy a blob to ``out`` unless ``out`` already holds exactly those bytes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not (out.exists() and ws.store.state.file_digest(out) == digest):
+        ws.store.export(digest, out)
+    return out
+
+
+def write_text(dst: Path, text: str) -> None:
+    """Write a small text file atomically, and only when its content changes."""
     if dst.exists() and dst.read_text(encoding="utf-8") == text:
         return
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
@@ -32,13 +40,19 @@ def _atomic_text(dst: Path, text: str) -> None:
     os.replace(tmp, dst)
 
 
+def write_json(dst: Path, data: Any) -> None:
+    write_text(dst, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 def provenance(
     ws: Workspace,
     deliverable: str,
     title: str,
     result: ActionResult,
-    shots: list[tuple[Shot, str, ResolvedShot]],
+    shots: list[ShotEntry],
     variant: str | None,
+    *,
+    output: str,
 ) -> dict[str, Any]:
     """What made this deliverable: restoro, the manifest, sources, and every shot's stages."""
     from restoro.engine.nodes import describe_stage
@@ -66,31 +80,9 @@ def provenance(
         "deliverable": deliverable,
         "title": title,
         "variant": variant,
-        "digest": result.outputs["master"].digest,
+        "digest": result.outputs[output].digest,
         "ai_processed": ai,
         "sources": {n: s.digest for n, s in sorted(ws.sources.items())},
         "tools": result.key_json.get("tools", {}),
         "shots": shot_rows,
     }
-
-
-def materialise_master(
-    ws: Workspace,
-    deliverable: str,
-    title: str,
-    result: ActionResult,
-    out_dir: Path,
-    shots: list[tuple[Shot, str, ResolvedShot]],
-    *,
-    variant: str | None,
-) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{title}.mov"
-    out_digest = result.outputs["master"].digest
-    if not (out.exists() and ws.store.state.file_digest(out) == out_digest):
-        ws.store.export(out_digest, out)
-    meta = provenance(ws, deliverable, title, result, shots, variant)
-    _atomic_text(
-        out_dir / f"{title}.provenance.json", json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    )
-    return out

@@ -9,10 +9,9 @@ chain segments (split at cache points), per-shot delivery chunks, then per-title
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restoro import __version__
 from restoro.engine.graph import ActionSpec
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ class Node:
     kind: str = "shot"  # "title" | "shot" | "deliver"
     title: str = ""
     shot: str = ""
+    resources: Mapping[str, int] = field(default_factory=lambda: {"cpu": 1})
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,10 @@ class Shot:
     id: str
     start: int
     end: int
+
+
+ShotEntry = tuple[Shot, str, "ResolvedShot"]
+"""A shot, the id of the node holding its final frames, and its resolved chain."""
 
 
 _TOOLS: dict[str, str] = {}
@@ -66,7 +70,8 @@ def reset_tool_cache() -> None:
     _TOOLS.clear()
 
 
-def _digest(res: ActionResult, name: str) -> str:
+def digest_of(res: ActionResult, name: str) -> str:
+    """The content digest of one named output of an action result."""
     return res.outputs[name].digest
 
 
@@ -128,7 +133,7 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
                 "threshold": cfg.threshold,
                 "min_frames": cfg.min_frames,
             },
-            inputs={"frames": _digest(deps[ingest_id], "frames")},
+            inputs={"frames": digest_of(deps[ingest_id], "frames")},
             tools=tool_fingerprints(["scenedetect"]),
             title=title,
             frames=span[1] - span[0],
@@ -201,6 +206,7 @@ def shot_nodes(
     resolved chain."""
     from restoro.manifest.resolve import resolve_shot
     from restoro.stages import registry
+    from restoro.stages.base import StageEnv
     from restoro.stages.ingest import Ingest
 
     t = ws.manifest.titles[title]
@@ -264,6 +270,12 @@ def shot_nodes(
         classes = [registry.get(st.stage) for st in seg]
         tools = sorted({tool for c in classes if c for tool in c.descriptor.tools})
         gpu = any(c is not None and c.descriptor.gpu for c in classes)
+        # Models (and other content a stage depends on) enter the key by content digest.
+        env = StageEnv(root=ws.root, store=ws.store)
+        models: dict[str, str] = {}
+        for st, c in zip(seg, classes, strict=True):
+            if c is not None:
+                models.update(c().model_inputs(st.params, env))
 
         def make_seg(
             deps: Results,
@@ -273,6 +285,7 @@ def shot_nodes(
             tools: list[str] = tools,
             gpu: bool = gpu,
             classes: list[Any] = classes,
+            models: dict[str, str] = models,
         ) -> ActionSpec:
             up = deps[prev]
             return ActionSpec(
@@ -286,7 +299,7 @@ def shot_nodes(
                     ],
                     "format": up.meta["format"],
                 },
-                inputs={"frames": _digest(up, "frames")},
+                inputs={"frames": digest_of(up, "frames"), **models},
                 tools=tool_fingerprints(tools),
                 resources={"gpu": 1} if gpu else {"cpu": 1},
                 title=title,
@@ -295,127 +308,15 @@ def shot_nodes(
                 frames=n,
             )
 
-        nodes.append(Node(node_id, (prev,), make_seg, title=title, shot=shot.id))
-        prev = node_id
-    return nodes, prev, rs
-
-
-def prores_nodes(
-    ws: Workspace,
-    title: str,
-    deliverable: str,
-    shots: list[tuple[Shot, str, ResolvedShot]],
-    audio_ids: list[str],
-    variant: str | None,
-) -> list[Node]:
-    """Per-shot ProRes chunks and the title's master assembled from them."""
-    from restoro.media.timecode import frames_to_timecode
-
-    d = ws.manifest.deliverables[deliverable]
-    nodes: list[Node] = []
-    chunk_ids: list[str] = []
-    for shot, final_id, _rs in shots:
-        cid = f"{shot.id}/{deliverable}"
-        chunk_ids.append(cid)
-
-        def make_chunk(
-            deps: Results, final_id: str = final_id, cid: str = cid, shot: Shot = shot
-        ) -> ActionSpec:
-            up = deps[final_id]
-            return ActionSpec(
-                id=cid,
-                stage="prores-chunk",
-                version=1,
-                params={
-                    "raster": d.raster,
-                    "fit": d.fit,
-                    "profile": d.profile,
-                    "format": up.meta["format"],
-                },
-                inputs={"frames": _digest(up, "frames")},
-                tools=tool_fingerprints(["ffmpeg"]),
+        nodes.append(
+            Node(
+                node_id,
+                (prev,),
+                make_seg,
                 title=title,
                 shot=shot.id,
-                variant=variant,
-                frames=shot.end - shot.start,
+                resources={"gpu": 1} if gpu else {"cpu": 1},
             )
-
-        nodes.append(Node(cid, (final_id,), make_chunk, kind="deliver", title=title, shot=shot.id))
-    src = ws.sources[ws.manifest.titles[title].source]
-    start = shots[0][0].start if shots else 0
-    total = sum(s.end - s.start for s, _, _ in shots)
-    tc = frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
-    stages = sorted({_summary(st) for _s, _f, rs in shots for st in rs.stages})
-    ai = any(describe_stage(st)["ai"] for _s, _f, rs in shots for st in rs.stages)
-    metadata = {
-        "encoder": f"restoro {__version__}",
-        "comment": ("AI-processed: yes" if ai else "AI-processed: no")
-        + "; processing: "
-        + "; ".join(stages),
-    }
-    mid = f"{title}/{deliverable}"
-
-    def make_master(deps: Results) -> ActionSpec:
-        return ActionSpec(
-            id=mid,
-            stage="prores-master",
-            version=1,
-            params={
-                "frame_rate": str(src.facts.frame_rate),
-                "timecode": tc,
-                "frames": total,
-                "metadata": metadata,
-            },
-            inputs={
-                "chunks": [_digest(deps[c], "chunk") for c in chunk_ids],
-                "audio": [_digest(deps[a], "audio") for a in audio_ids],
-            },
-            tools=tool_fingerprints(["ffmpeg"]),
-            title=title,
-            variant=variant,
-            frames=total,
         )
-
-    nodes.append(Node(mid, (*chunk_ids, *audio_ids), make_master, kind="deliver", title=title))
-    return nodes
-
-
-def audio_nodes(ws: Workspace, title: str, span: tuple[int, int]) -> list[Node]:
-    """One node per audio track of the title (default: the source's first audio stream)."""
-    t = ws.manifest.titles[title]
-    tracks: list[tuple[str, int]] = [(tr.source or t.source, tr.stream) for tr in t.audio]
-    if not t.audio:
-        info = ws.sources[t.source].info
-        if info.audio:
-            tracks = [(t.source, info.audio[0].index)]
-    nodes: list[Node] = []
-    for i, (sname, stream) in enumerate(tracks):
-        src = ws.sources[sname]
-        aid = f"{title}/audio/{i}"
-
-        def make(
-            _: Results, src: SourceState = src, stream: int = stream, aid: str = aid
-        ) -> ActionSpec:
-            return ActionSpec(
-                id=aid,
-                stage="audio",
-                version=1,
-                params={
-                    "stream": stream,
-                    "start_frame": span[0],
-                    "frames": span[1] - span[0],
-                    "frame_rate": str(src.facts.frame_rate),
-                },
-                inputs={"source": src.digest},
-                tools=tool_fingerprints(["ffmpeg"]),
-                title=title,
-            )
-
-        nodes.append(Node(aid, (), make, kind="deliver", title=title))
-    return nodes
-
-
-def _summary(st: ResolvedStage) -> str:
-    """``upscale(model=lanczos,scale=2)``: one stage as the master's metadata names it."""
-    params = st.params.model_dump(mode="json")
-    return f"{st.stage}({','.join(f'{k}={v}' for k, v in sorted(params.items()))})"
+        prev = node_id
+    return nodes, prev, rs

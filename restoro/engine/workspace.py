@@ -8,7 +8,6 @@ the store as it was.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +23,17 @@ if TYPE_CHECKING:
 
 STORE_DIR = ".restoro"
 PROBE_VERSION = 1
+
+
+class SourceErrors(MediaError):
+    """Several sources are unusable: each is reported with its own location and hint."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        super().__init__(f"{len(errors)} sources are unusable")
+        self.errors = errors
+
+    def render(self) -> str:
+        return "\n".join(e.render() for e in self.errors)
 
 
 @dataclass
@@ -110,10 +120,7 @@ class Workspace:
         if errors:
             if len(errors) == 1:
                 raise errors[0]
-            raise MediaError(
-                "; ".join(e.message for e in errors),
-                hint="fix the source paths in the manifest, or the files themselves",
-            )
+            raise SourceErrors(errors)
         facts = {n: s.facts for n, s in self.sources.items()}
         diags = check_against_media(self.loaded, facts)
         if diags:
@@ -231,4 +238,4 @@ def find_manifest(path: Path | None) -> Path:
             f"no manifest at {p}",
             hint="run `restoro init` to create one, or pass -f PATH",
         )
-    return Path(os.path.abspath(p)) if not p.is_absolute() else p
+    return p

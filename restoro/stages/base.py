@@ -46,6 +46,14 @@ class StageDescriptor(BaseModel):
     """External tools whose fingerprint enters the action key (e.g. ``("ffmpeg",)``)."""
 
 
+@dataclass(frozen=True)
+class StageEnv:
+    """What a stage may consult at plan time: the manifest's directory and the store."""
+
+    root: Path
+    store: Any
+
+
 @dataclass
 class StageContext:
     """Everything a stage may know about the action it runs in, besides frames and params."""
@@ -55,6 +63,8 @@ class StageContext:
     work_dir: Path
     device: str = "cpu"
     seed: int = 0
+    inputs: dict[str, Path] = field(default_factory=dict)
+    """Extra inputs by name (e.g. ``model:upscale`` → the model file in the store)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,6 +90,15 @@ class FrameStage(Stage):
 
     def check(self, params: StageParams) -> None:  # noqa: B027 - optional hook
         """Fail early (at plan time) with a StageError if the params cannot run here."""
+
+    def model_inputs(self, params: StageParams, env: StageEnv) -> dict[str, str]:
+        """Content this stage depends on besides frames: input name (``model:…``) → digest of a
+        blob that is in the store (put it there first, e.g. ``env.store.put_file``).
+
+        Called at plan time; the digests enter the action key (a changed model file reruns the
+        shots that use it), and ``StageContext.inputs`` maps the names to files at run time.
+        """
+        return {}
 
     @abstractmethod
     def process(

@@ -1,0 +1,65 @@
+"""Deliverable kinds: each says which graph nodes it adds per title and how its output leaves
+the store. Built-in kinds are listed here; a kind module registers itself when imported.
+
+A kind's ``nodes`` returns the title's nodes for one deliverable, the last of which has the id
+``f"{title}/{deliverable}"`` and is what ``materialise`` receives.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from restoro.engine.nodes import Node, ShotEntry
+    from restoro.engine.store import ActionResult
+    from restoro.engine.workspace import Workspace
+
+NodesFn = Callable[
+    ["Workspace", str, str, "list[ShotEntry]", "list[str]", "str | None"], "list[Node]"
+]
+MaterialiseFn = Callable[
+    ["Workspace", str, str, "ActionResult", Path, "list[ShotEntry]", "str | None"], "list[Path]"
+]
+
+BUILTIN_MODULES = ("restoro.deliver.prores_graph",)
+
+_KINDS: dict[str, DeliverableKind] = {}
+_loaded = False
+
+
+@dataclass(frozen=True)
+class DeliverableKind:
+    kind: str
+    nodes: NodesFn
+    materialise: MaterialiseFn
+    uses_audio: bool = True
+
+
+def register(kind: DeliverableKind) -> DeliverableKind:
+    if kind.kind in _KINDS and _KINDS[kind.kind] is not kind:
+        raise ValueError(f"deliverable kind {kind.kind!r} is registered twice")
+    _KINDS[kind.kind] = kind
+    return kind
+
+
+def load() -> None:
+    """Import the built-in kind modules (which also registers their action runners)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in BUILTIN_MODULES:
+            importlib.import_module(name)
+
+
+def get(kind: str) -> DeliverableKind | None:
+    load()
+    return _KINDS.get(kind)
+
+
+def all_kinds() -> dict[str, Any]:
+    load()
+    return dict(_KINDS)
