@@ -17,11 +17,10 @@ from restoro.engine import nodes as N
 from restoro.engine.actions import RUNNERS, RunContext
 from restoro.engine.events import EventBus
 from restoro.engine.graph import ActionSpec, reason_for
-from restoro.engine.keys import canonical_json
 from restoro.errors import BuildFailed, ManifestError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from restoro.deliver.registry import DeliverableKind
     from restoro.engine.store import ActionResult
@@ -51,7 +50,12 @@ class ActionRecord:
     seconds: float = 0.0
     error: str = ""
     key_json: dict[str, Any] | None = field(default=None, repr=False)
-    old_key_json: dict[str, Any] | None = field(default=None, repr=False)
+    old_key_text: str | None = field(default=None, repr=False)
+
+    @property
+    def old_key_json(self) -> dict[str, Any] | None:
+        """The key fields this action had in the last build that planned it."""
+        return json.loads(self.old_key_text) if self.old_key_text else None
 
 
 @dataclass
@@ -211,7 +215,7 @@ class Builder:
             ingest_res, shots_res = done.get(ingest_id), done.get(shots_id)
             if ingest_res is None or shots_res is None:
                 continue  # failed, or (plan) not known until the analysis runs
-            shots = N.shot_list(ws, title, shots_res.meta["cuts"])
+            shots = N.shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
             known_ids[title] = {s.id for s in shots}
             self.report.shots[title] = len(shots)
             self.events.emit("shots", title=title, count=len(shots))
@@ -235,8 +239,8 @@ class Builder:
             for title in sel.titles:
                 if title not in title_shots:
                     continue
-                span = tuple(done[ids[title][0]].key_json["params"]["span"])
-                audio = audio_nodes(ws, title, span)  # type: ignore[arg-type]
+                a, b = done[ids[title][0]].key_json["params"]["span"]
+                audio = audio_nodes(ws, title, (a, b))
                 wanted = [d for d in sel.deliverables if self._delivers(d, title)]
                 if any(self._kind(d).uses_audio for d in wanted):
                     deliver += audio
@@ -315,28 +319,49 @@ class Builder:
             return results
         from restoro.engine.executor import LocalExecutor, Task
 
+        # Fast path: cache hits are resolved here, in order, without the thread pool; only
+        # misses (and what depends on them) become executor tasks.
+        done: dict[str, ActionResult] = {}
+        pending: list[N.Node] = []
+        for n in nodes:
+            if all(d in done for d in n.deps):
+                hit = self._evaluate(n, {d: done[d] for d in n.deps}, run=False)
+                if hit is not None:
+                    done[n.id] = hit
+                    continue
+            pending.append(n)
+        if not pending:
+            return done
+
+        def task_fn(n: N.Node) -> Callable[[Mapping[str, Any]], ActionResult | None]:
+            def fn(deps: Mapping[str, Any]) -> ActionResult | None:
+                given = {d: done[d] for d in n.deps if d in done}
+                return self._evaluate(n, {**given, **deps})
+
+            return fn
+
+        waiting = {n.id for n in pending}
         tasks = [
             Task(
                 id=n.id,
-                fn=lambda deps, n=n: self._evaluate(n, deps),
-                deps=n.deps,
+                fn=task_fn(n),
+                deps=tuple(d for d in n.deps if d in waiting),
                 resources=n.resources,
                 label=n.id,
             )
-            for n in nodes
+            for n in pending
         ]
-        gpus = gpu_slots(self.opts.device)
+        gpus = gpu_slots(self.opts.device) if any(n.resources.get("gpu") for n in pending) else 0
         outcomes = LocalExecutor(self.opts.jobs, gpus=gpus).run(
             tasks, keep_going=self.opts.keep_going
         )
-        out: dict[str, ActionResult] = {}
-        by_id = {n.id: n for n in nodes}
+        by_id = {n.id: n for n in pending}
         for tid, oc in outcomes.items():
             if oc.status == "ok" and oc.result is not None:
-                out[tid] = oc.result
+                done[tid] = oc.result
             elif oc.status in ("skipped", "cancelled"):
                 self._record(by_id[tid], None, "skipped", reason=oc.status)
-        return out
+        return done
 
     def _ref(self, node_id: str) -> str:
         return f"{self.opts.variant or ''}|{node_id}"
@@ -365,7 +390,7 @@ class Builder:
             seconds=seconds,
             error=error,
             key_json=key_json,
-            old_key_json=json.loads(old) if old else None,
+            old_key_text=old,
         )
         self.report.records.append(rec)
         self.events.emit(
@@ -381,20 +406,24 @@ class Builder:
             **({"error": error} if error else {}),
         )
 
-    def _evaluate(self, n: N.Node, deps: Mapping[str, ActionResult]) -> ActionResult | None:
+    def _evaluate(
+        self, n: N.Node, deps: Mapping[str, ActionResult], *, run: bool = True
+    ) -> ActionResult | None:
+        """The node's result: from the cache, or (when ``run``) by running it."""
         from restoro.engine.store import ActionResult
 
         spec = n.make(deps)
-        key, key_json = spec.key()
+        key, key_json, new_ref = spec.key_text()
         store = self.ws.store
         lk = store.lookup(key)
         ref = self._ref(n.id)
-        new_ref = canonical_json(key_json)
         if lk.status == "hit" and not self.opts.force:
             if self._refs.get(ref) != new_ref:
                 self._new_refs[ref] = new_ref
             self._record(n, spec, "cached", key=key, key_json=key_json)
             return lk.result
+        if not run and not self.dry:
+            return None
         old_raw = self._refs.get(ref)
         reason = reason_for(
             json.loads(old_raw) if old_raw else None, key_json, lk.status, self.opts.force

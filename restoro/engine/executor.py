@@ -136,8 +136,18 @@ class LocalExecutor:
         for t in tasks:
             for d in set(t.deps):
                 dependents[d].append(t.id)
-        ready = [(order[t.id], t.id) for t in tasks if not t.deps]
-        heapq.heapify(ready)
+        # One ready-heap per resource request: every task in a heap needs the same slots, so
+        # when the top of a heap does not fit, nothing in it does (O(log n) per start).
+        ready: dict[tuple[tuple[str, int], ...], list[tuple[int, str]]] = {}
+
+        def push(tid: str) -> None:
+            heapq.heappush(
+                ready.setdefault(tuple(sorted(needs[tid].items())), []), (order[tid], tid)
+            )
+
+        for t in tasks:
+            if not t.deps:
+                push(t.id)
         free = dict(self.capacity)
         outcomes: dict[str, TaskOutcome] = {}
         running: dict[Future[TaskOutcome], str] = {}
@@ -145,21 +155,15 @@ class LocalExecutor:
         interrupted = False
 
         def start_ready(pool: ThreadPoolExecutor) -> None:
-            held_back = []
-            while ready:
-                item = heapq.heappop(ready)
-                need = needs[item[1]]
-                if all(free[r] >= n for r, n in need.items()):
-                    for r, n in need.items():
+            for key, heap in ready.items():
+                while heap and all(free[r] >= n for r, n in key):
+                    _, tid = heapq.heappop(heap)
+                    for r, n in key:
                         free[r] -= n
-                    task = by_id[item[1]]
+                    task = by_id[tid]
                     inputs = {d: outcomes[d].result for d in task.deps}
                     self._emit("task-start", task)
-                    running[pool.submit(_call, task, inputs)] = task.id
-                else:
-                    held_back.append(item)
-            for item in held_back:
-                heapq.heappush(ready, item)
+                    running[pool.submit(_call, task, inputs)] = tid
 
         def collect(done: set[Future[TaskOutcome]]) -> None:
             nonlocal stopping, interrupted
@@ -187,7 +191,7 @@ class LocalExecutor:
                 for child in dependents[tid]:
                     remaining[child] -= 1
                     if remaining[child] == 0:
-                        heapq.heappush(ready, (order[child], child))
+                        push(child)
 
         workers = self.capacity["cpu"] + self.capacity["gpu"]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restoro-task") as pool:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from restoro.engine.keys import canonical_json, key_of
+from restoro.engine.keys import canonical_json, key_of, key_text
 
 # Reasons, in the order we report them when several fields changed at once.
 REASONS = (
@@ -58,6 +58,10 @@ class ActionSpec:
 
     def key(self) -> tuple[str, dict[str, Any]]:
         return key_of(self.key_fields())
+
+    def key_text(self) -> tuple[str, dict[str, Any], str]:
+        """The key, the hashed dict and its canonical JSON text."""
+        return key_text(self.key_fields())
 
     @property
     def ref_id(self) -> str:

@@ -51,9 +51,35 @@ def _normalise(obj: Any, path: str) -> Any:
     raise TypeError(f"{path}: {type(obj).__name__} is not a JSON type")
 
 
+class _Unusual(Exception):
+    """Raised by the fast path for anything but plain JSON types; the careful path decides."""
+
+
+def _fast(obj: Any) -> Any:
+    # Exact-type dispatch for the plain values that make up nearly every key; no path strings.
+    t = type(obj)
+    if t is str or t is bool or obj is None or t is int:
+        return obj
+    if t is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise _Unusual
+            out[k] = _fast(v)
+        return out
+    if t is list or t is tuple:
+        return [_fast(v) for v in obj]
+    if t is float and math.isfinite(obj):
+        return int(obj) if obj.is_integer() else obj
+    raise _Unusual
+
+
 def normalise(obj: Any) -> Any:
     """The JSON value ``canonical_json`` encodes: plain dicts/lists, integral floats as ints."""
-    return _normalise(obj, "$")
+    try:
+        return _fast(obj)
+    except _Unusual:
+        return _normalise(obj, "$")
 
 
 def canonical_json(obj: Any) -> str:
@@ -69,11 +95,19 @@ def canonical_json(obj: Any) -> str:
 
 def key_of(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The action key (32 hex digits) of ``fields`` and the exact dict that was hashed."""
+    key, hashed, _text = key_text(fields)
+    return key, hashed
+
+
+def key_text(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """Like ``key_of``, plus the canonical JSON text that was hashed."""
     if "scheme" in fields:
         raise ValueError("'scheme' is reserved in action key fields")
     hashed: dict[str, Any] = normalise({"scheme": KEY_SCHEME, **fields})
-    text = canonical_json(hashed)
-    return xxhash.xxh3_128_hexdigest(text.encode("utf-8")), hashed
+    text = json.dumps(
+        hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8")), hashed, text
 
 
 def digest_bytes(data: bytes) -> str:
@@ -107,3 +141,43 @@ def digest_hex(digest: str) -> str:
     if not is_digest(digest):
         raise ValueError(f"not an xxh128 digest: {digest!r}")
     return digest[len(DIGEST_PREFIX) :]
+
+
+def pretty_json(obj: Any, *, indent: int = 2) -> str:
+    """Sorted, indented JSON for files people read and diff (lockfile, provenance).
+
+    Containers of containers are laid out one member per line; a list or dict whose members
+    are all scalars, and every item of a list of dicts, is written compactly on one line — so a
+    shot is one line in ``restoro.lock`` and a 2,000-shot title renders fast (the C encoder
+    does the leaves; ``json.dumps(indent=…)`` would fall back to the pure-Python encoder).
+    """
+    return _pretty(obj, 0, indent) + "\n"
+
+
+def _compact(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _pretty(obj: Any, level: int, indent: int) -> str:
+    pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+    if isinstance(obj, dict) and obj:
+        if all(not isinstance(v, dict | list) for v in obj.values()) and level > 0:
+            return _compact(obj)
+        items = [
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_pretty(obj[k], level + 1, indent)}"
+            for k in sorted(obj)
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and obj:
+        if all(not isinstance(v, dict | list) for v in obj):
+            return _compact(obj)
+        if all(isinstance(v, dict) for v in obj):
+            return "[\n" + ",\n".join(inner + _compact(v) for v in obj) + "\n" + pad + "]"
+        return (
+            "[\n"
+            + ",\n".join(inner + _pretty(v, level + 1, indent) for v in obj)
+            + "\n"
+            + pad
+            + "]"
+        )
+    return _compact(obj)

@@ -11,6 +11,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from restoro.engine.keys import pretty_json
 from restoro.errors import InputError
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ def empty_lock() -> dict[str, Any]:
 
 
 def render(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Sorted and indented, one shot per line, so git diffs show exactly what changed."""
+    return pretty_json(data)
 
 
 def read_lockfile(path: Path) -> dict[str, Any]:
@@ -53,9 +55,9 @@ def read_lockfile(path: Path) -> dict[str, Any]:
             hint="upgrade restoro, or delete the lockfile to recreate it",
         )
     while version < LOCK_SCHEMA:
-        data = UPGRADES[version](data)
+        data = dict(UPGRADES[version](data))
         version += 1
-    return data
+    return dict(data)
 
 
 def write_lockfile(path: Path, data: dict[str, Any]) -> bool:

@@ -6,11 +6,11 @@ are written temp → rename, so a crash never leaves a half-written deliverable.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
 from restoro import __version__
+from restoro.engine.keys import pretty_json
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,7 +41,7 @@ def write_text(dst: Path, text: str) -> None:
 
 
 def write_json(dst: Path, data: Any) -> None:
-    write_text(dst, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text(dst, pretty_json(data))
 
 
 def provenance(

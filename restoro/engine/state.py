@@ -53,6 +53,7 @@ class StateDB:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._batch_depth = 0
+        self._blob_rows: dict[str, Row] | None = None
         self._pending: dict[str, dict[str, Row | str]] = {"files": {}, "blobs": {}, "refs": {}}
         self._conn = self._open()
 
@@ -169,6 +170,8 @@ class StateDB:
     def _write(self, table: str, name: str, value: Row | str) -> None:
         with self._lock:
             self._pending[table][name] = value
+            if table == "blobs" and self._blob_rows is not None:
+                self._blob_rows[name] = value  # type: ignore[assignment]
             if self._batch_depth == 0 or len(self._pending[table]) >= _FLUSH_AT:
                 self.flush()
 
@@ -177,6 +180,17 @@ class StateDB:
             pending = self._pending[table].get(path)
             if pending is not None:
                 return pending  # type: ignore[return-value]
+            if table == "blobs":
+                # A build checks thousands of blobs: read the table once, not row by row. Rows
+                # other processes add later are simply re-verified (a hash) on first use.
+                if self._blob_rows is None:
+                    self._blob_rows = {
+                        r[0]: tuple(r[1:])
+                        for r in self._conn.execute(
+                            "SELECT path, ino, size, mtime_ns, ctime_ns, digest FROM blobs"
+                        )
+                    }
+                return self._blob_rows.get(path)  # type: ignore[return-value]
             got = self._conn.execute(
                 f"SELECT ino, size, mtime_ns, ctime_ns, digest FROM {table} WHERE path = ?",
                 (path,),
@@ -237,6 +251,8 @@ class StateDB:
         with self._lock:
             for name in names:
                 self._pending["blobs"].pop(name, None)
+                if self._blob_rows is not None:
+                    self._blob_rows.pop(name, None)
             for i in range(0, len(names), _CHUNK):
                 part = names[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))

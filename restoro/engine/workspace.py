@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restoro.errors import InputError, ManifestError, MediaError, UsageError
 
@@ -152,8 +152,8 @@ class Workspace:
                 code="E302",
                 hint="the file was probably not copied completely",
             )
-        info = self._cached_probe(path)
-        if info is None:
+        cached = self._cached_probe(path)
+        if cached is None:
             try:
                 info = probe(path)
             except MediaError as exc:
@@ -162,7 +162,7 @@ class Workspace:
                 raise
             self._remember_probe(path, info)
         else:
-            info = SourceInfo.model_validate(info)
+            info = SourceInfo.model_validate(cached)
         rate = Fraction(info.video.frame_rate)
         tc = src.timecode
         if "timecode" not in src.model_fields_set and info.video.timecode:
@@ -190,11 +190,11 @@ class Workspace:
         st = path.stat()
         return f"probe:{PROBE_VERSION}|{path}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
 
-    def _cached_probe(self, path: Path) -> dict | None:
+    def _cached_probe(self, path: Path) -> dict[str, Any] | None:
         if not self.store_exists:
             return None
         raw = self.store.state.get_ref(self._probe_ref(path))
-        return json.loads(raw) if raw else None
+        return dict(json.loads(raw)) if raw else None
 
     def _remember_probe(self, path: Path, info: SourceInfo) -> None:
         self._pending_probes = getattr(self, "_pending_probes", {})
