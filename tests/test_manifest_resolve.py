@@ -92,15 +92,29 @@ def _shot(
     )
 
 
+UPSCALE_KEYS = {"model", "scale"}  # the fields these manifests set (the rest are defaults)
+
+
 def _params(shot) -> list[tuple[str, dict[str, object], bool]]:  # type: ignore[no-untyped-def]
-    return [(s.stage, s.params.model_dump(), s.cache) for s in shot.stages]
+    return [
+        (
+            s.stage,
+            s.params.model_dump(include=UPSCALE_KEYS if s.stage == "upscale" else None),
+            s.cache,
+        )
+        for s in shot.stages
+    ]
 
 
 def test_title_pipeline_with_defaults_filled(loaded: LoadedManifest) -> None:
     shot = _shot(loaded, 500, 700)
     assert shot.pipeline == "film"
     assert _params(shot) == [
-        ("ingest", {"mode": "ivtc", "method": "bwdif", "rate": "frame"}, False),
+        (
+            "ingest",
+            {"mode": "ivtc", "method": "bwdif", "rate": "frame", "convert": "decimate"},
+            False,
+        ),
         ("upscale", {"model": "realesrgan-x4plus", "scale": 4}, True),
     ]
     assert (shot.tags, shot.source, shot.source_in) == ((), "e01", None)
@@ -110,14 +124,21 @@ def test_overrides_apply_in_order_and_tags_accumulate(loaded: LoadedManifest) ->
     shot = _shot(loaded, 1000, 1200)
     assert shot.pipeline == "vfx"
     assert _params(shot) == [
-        ("ingest", {"mode": "deinterlace", "method": "yadif", "rate": "frame"}, False),
+        (
+            "ingest",
+            {"mode": "deinterlace", "method": "yadif", "rate": "frame", "convert": "decimate"},
+            False,
+        ),
         ("upscale", {"model": "lanczos", "scale": 2}, False),
     ]
     assert shot.tags == ("vfx", "a", "b")
     # Only inside the second range: the first still applies, the second does not.
     later = _shot(loaded, 1500, 2000)
     assert later.tags == ("vfx", "a")
-    assert later.stages[1].params.model_dump() == {"model": "lanczos", "scale": 4}
+    assert later.stages[1].params.model_dump(include=UPSCALE_KEYS) == {
+        "model": "lanczos",
+        "scale": 4,
+    }
 
 
 def test_a_shot_straddling_a_range_is_not_selected(loaded: LoadedManifest) -> None:
@@ -127,16 +148,25 @@ def test_a_shot_straddling_a_range_is_not_selected(loaded: LoadedManifest) -> No
 def test_a_later_pipeline_override_drops_earlier_params(loaded: LoadedManifest) -> None:
     shot = _shot(loaded, 2000, 2500)
     assert shot.pipeline == "vfx"
-    assert shot.stages[1].params.model_dump() == {"model": "lanczos", "scale": 4}
+    assert shot.stages[1].params.model_dump(include=UPSCALE_KEYS) == {
+        "model": "lanczos",
+        "scale": 4,
+    }
 
 
 def test_shot_override_and_variant_win_last(loaded: LoadedManifest) -> None:
     sid = shot_id("ep", 100, FACTS["e01"])
     assert sid == "ep@01:00:03;10"
     shot = _shot(loaded, 100, 300)
-    assert shot.stages[1].params.model_dump() == {"model": "bicubic", "scale": 4}
+    assert shot.stages[1].params.model_dump(include=UPSCALE_KEYS) == {
+        "model": "bicubic",
+        "scale": 4,
+    }
     safe = _shot(loaded, 100, 300, variant="safe")
-    assert safe.stages[1].params.model_dump() == {"model": "lanczos", "scale": 4}
+    assert safe.stages[1].params.model_dump(include=UPSCALE_KEYS) == {
+        "model": "lanczos",
+        "scale": 4,
+    }
     assert safe.stages[1].cache is True
 
 

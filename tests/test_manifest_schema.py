@@ -34,7 +34,17 @@ def test_schema_shape() -> None:
     entry = defs["StageEntry"]
     assert set(entry["properties"]) == {"stage", "cache"}
     branches = {b["if"]["properties"]["stage"]["const"]: b["then"] for b in entry["allOf"]}
-    assert set(branches["upscale"]["properties"]) == {"stage", "cache", "model", "scale"}
+    assert set(branches["upscale"]["properties"]) == {
+        "stage",
+        "cache",
+        "model",
+        "scale",
+        "tile",
+        "tile_pad",
+        "batch",
+        "precision",
+        "final",
+    }
     assert branches["upscale"]["additionalProperties"] is False
     override_params = defs["Override"]["properties"]["params"]["properties"]
     assert override_params["upscale"] == {"$ref": "#/$defs/stage.upscale"}

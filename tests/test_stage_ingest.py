@@ -134,9 +134,10 @@ def test_auto_colour_for_pal_and_hd(tmp_path: Path) -> None:
     assert resolve_colour(hd, "bt601-525").matrix == "smpte170m"
 
 
-def test_ivtc_and_nnedi_are_refused(prog: Path, tmp_path: Path) -> None:
+def test_ivtc_needs_the_timeline_and_nnedi_is_refused(prog: Path, tmp_path: Path) -> None:
     info = probe(prog)
-    with pytest.raises(StageError, match="cadence detection") as e1:
+    # ivtc changes the frame count: it runs through ingest_title (tests/test_ingest_ivtc.py)
+    with pytest.raises(StageError, match="ingest_title") as e1:
         ingest(prog, info, IngestParams(mode="ivtc"), start=0, end=2, out=tmp_path / "x.mkv")
     assert e1.value.hint
     with pytest.raises(StageError, match="weights"):

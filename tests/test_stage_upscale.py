@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from media_fixtures import SD_601, random_frames
 
-from restoro.errors import StageError
 from restoro.media.resample import resize
 from restoro.stages.base import StageContext
 from restoro.stages.upscale import Upscale, UpscaleParams
@@ -42,14 +41,6 @@ def test_scale_one_passes_through(tmp_path: Path) -> None:
     frames = random_frames(1, SD_601.width, SD_601.height)
     (out,) = Upscale().process(iter(frames), UpscaleParams(scale=1), _ctx(tmp_path))
     assert out is frames[0]
-
-
-@pytest.mark.parametrize("model", ["realesrgan-x4plus", "models/mine.safetensors"])
-def test_ai_models_are_refused_plainly(model: str) -> None:
-    with pytest.raises(StageError) as info:
-        Upscale().check(UpscaleParams(model=model))
-    assert "restoro[ai]" in info.value.message and "issue 4" in info.value.message
-    assert info.value.hint is not None and "lanczos" in info.value.hint
 
 
 def test_classical_models_pass_check() -> None:

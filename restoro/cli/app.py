@@ -73,7 +73,7 @@ def probe(
     from restoro.cli.show import show_probe
     from restoro.media.probe import probe as do_probe
 
-    info = do_probe(source)
+    info = do_probe(source, cadence=True)
     if json:
         _echo_json(info.model_dump(mode="json"))
     else:
@@ -290,7 +290,12 @@ def cache_gc(
 
 
 # Command groups that live in their own modules; each has ``register(app: typer.Typer)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "restoro.cli.captions_cmd",
+    "restoro.cli.imf_cmd",
+    "restoro.cli.models_cmd",
+    "restoro.cli.compare_cmd",
+)
 
 
 def _register_command_modules() -> None:

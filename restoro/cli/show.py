@@ -38,6 +38,14 @@ def show_probe(info: SourceInfo) -> None:
         f"transfer {v.color_transfer}, range {v.color_range}",
     )
     t.add_row("timecode", v.timecode or "-")
+    if info.cadence is not None:
+        c = info.cadence
+        t.add_row("cadence", f"{c.summary()}; field order from the picture: {c.field_order}")
+        for seg in c.segments:
+            phase = f" (phase {seg.phase})" if seg.phase is not None else ""
+            t.add_row("", f"frames {seg.start}-{seg.end - 1}: {seg.kind}{phase}")
+    for w in info.warnings:
+        t.add_row("[yellow]warning[/yellow]", w)
     for a in info.audio:
         t.add_row(
             "audio",

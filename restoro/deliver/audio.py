@@ -1,23 +1,58 @@
-"""Audio for deliverables: one source stream cut to a picture range, as 24-bit 48 kHz PCM.
+"""Audio for deliverables: a source stream (or mono stems) remastered to a picture range.
 
-The cut is placed on the picture's timeline: sample 0 of the output is the instant the
-source's first video frame + ``start_frame`` is shown, whatever offset the container puts
-between its audio and video streams. The length is exactly ``round(frames / rate · 48000)``
-samples (padded with silence or trimmed), so audio and picture stay equal to the sample.
+``remaster`` decodes the stream, maps it to the declared channel layout (ffmpeg's channel order,
+e.g. 5.1 = FL FR FC LFE BL BR), resamples to 48 kHz with soxr, applies ``offset_ms`` and cuts it
+to the picture: sample 0 of the output is the instant the source's first video frame +
+``start_frame`` is shown, and the length is exactly ``round(frames / rate · 48000)`` samples
+(silence-padded or trimmed). It then measures integrated loudness (ITU-R BS.1770 with pyloudnorm,
+LFE excluded, surrounds weighted 1.41) and true peak (ffmpeg ``ebur128=peak=true``), applies one
+gain to reach the target loudness without passing the true-peak ceiling, and writes 24-bit PCM.
+
+Times stay in wall-clock seconds of the source: when ingest changes the frame rate (IVTC
+29.97 → 23.976) the span is still given in source frames at the source rate.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import subprocess
+import tempfile
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 from restoro.errors import MediaError
-from restoro.media.ffmpeg import bitexact_args, run_ffmpeg
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from restoro.media.ffmpeg import bitexact_args, ffmpeg_exe, run_ffmpeg
 
 OUT_RATE = 48000
+
+# Declared layouts → channels in ffmpeg's order (the order of the samples in the WAV).
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "mono": ("FC",),
+    "stereo": ("FL", "FR"),
+    "2.1": ("FL", "FR", "LFE"),
+    "3.0": ("FL", "FR", "FC"),
+    "4.0": ("FL", "FR", "FC", "BC"),
+    "quad": ("FL", "FR", "BL", "BR"),
+    "5.0": ("FL", "FR", "FC", "BL", "BR"),
+    "5.1": ("FL", "FR", "FC", "LFE", "BL", "BR"),
+    "6.1": ("FL", "FR", "FC", "LFE", "BC", "SL", "SR"),
+    "7.1": ("FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"),
+}
+_FRONT = ("FL", "FR", "FC")
+_SURROUND = ("BL", "BR", "SL", "SR", "BC")
+DEFAULT_TRUE_PEAK = -1.0
+
+
+def check_layout(layout: str) -> tuple[str, ...]:
+    """The channels of ``layout``; a clear error for a layout restoro does not know."""
+    if layout not in LAYOUTS:
+        raise MediaError(
+            f"unknown channel layout {layout!r}",
+            hint=f"use one of {', '.join(LAYOUTS)}",
+        )
+    return LAYOUTS[layout]
 
 
 def sample_count(frames: int, frame_rate: str) -> int:
@@ -26,8 +61,8 @@ def sample_count(frames: int, frame_rate: str) -> int:
     return int(exact + Fraction(1, 2))
 
 
-def _video_offset(source: Path, stream_index: int) -> Fraction:
-    """Seconds from ffmpeg's zero (the file's start time) to the first video frame."""
+def _open_stream(source: Path, stream_index: int) -> tuple[Fraction, Any]:
+    """(seconds from the file's start to its first video frame, the audio stream's layout)."""
     import av
 
     try:
@@ -44,13 +79,264 @@ def _video_offset(source: Path, stream_index: int) -> Fraction:
                 f"(streams: {listing or 'none'})",
                 hint="pick an audio stream index from `restoro probe`",
             )
+        layout = stream.layout.name if stream.channels != 1 else "mono"
         if not container.streams.video:
-            return Fraction(0)
+            return Fraction(0), layout
         video = container.streams.video[0]
         file_start = Fraction(container.start_time or 0, 1_000_000)
         if video.start_time is None or video.time_base is None:
-            return Fraction(0)
-        return video.start_time * video.time_base - file_start
+            return Fraction(0), layout
+        return video.start_time * video.time_base - file_start, layout
+
+
+def _cut_chain(first: int, n: int) -> list[str]:
+    """Filters placing source sample ``first`` (may be negative: silence) at output sample 0."""
+    chain = []
+    if first < 0:
+        chain.append(f"adelay=delays={-first}S:all=1")
+        first = 0
+    return chain + [
+        f"atrim=start_sample={first}:end_sample={first + n}",
+        "asetpts=PTS-STARTPTS",
+        f"apad=whole_len={n}",
+        f"atrim=end_sample={n}",
+    ]
+
+
+def _resample() -> str:
+    # first_pts=0 fills any gap before the stream's first sample with silence, so sample k
+    # of the resampled stream is at k/48000 s on ffmpeg's timeline.
+    return f"aresample={OUT_RATE}:resampler=soxr:precision=28:first_pts=0"
+
+
+def decode_to_float(
+    sources: list[tuple[Path, int]],
+    *,
+    layout: str,
+    start_frame: int,
+    frames: int,
+    frame_rate: str,
+    offset_ms: int,
+    out: Path,
+    picture: tuple[int, str] | None = None,
+) -> int:
+    """Decode to raw interleaved float32 at 48 kHz in ``layout``; return the sample count.
+
+    One source: a stream remixed to ``layout``. Several: mono stems, one per channel of
+    ``layout`` in its order, joined.
+    """
+    channels = check_layout(layout)
+    if frames <= 0 or start_frame < 0:
+        raise MediaError(f"bad audio range: start {start_frame}, {frames} frames")
+    if len(sources) > 1 and len(sources) != len(channels):
+        raise MediaError(
+            f"{len(sources)} stems for the {len(channels)} channels of a {layout} track",
+            hint=f"give one mono file per channel, in the order {' '.join(channels)}",
+        )
+    offsets = []
+    for path, index in sources:
+        offset, src_layout = _open_stream(path, index)
+        if len(sources) > 1 and src_layout != "mono":
+            raise MediaError(f"stem {path} is {src_layout}, not mono", hint="split it first")
+        offsets.append(offset)
+    start = offsets[0] + Fraction(start_frame) / Fraction(frame_rate)
+    start -= Fraction(offset_ms, 1000)  # a positive offset delays the audio
+    first = math.floor(start * OUT_RATE + Fraction(1, 2))
+    # The track lasts as long as the picture: after IVTC that is K frames at the title's rate,
+    # which differs from the source span by up to half a frame.
+    n = sample_count(*picture) if picture else sample_count(frames, frame_rate)
+    args: list[str] = []
+    for path, _index in sources:
+        args += ["-i", str(path)]
+    cut = ",".join(_cut_chain(first, n))
+    if len(sources) == 1:
+        graph = f"[0:{sources[0][1]}]{_resample()},aformat=channel_layouts={layout},{cut}[a]"
+    else:
+        ins = "".join(
+            f"[{i}:{idx}]{_resample()},aformat=channel_layouts=mono[s{i}];"
+            for i, (_, idx) in enumerate(sources)
+        )
+        mapping = "|".join(f"{i}.0-{ch}" for i, ch in enumerate(channels))
+        joined = "".join(f"[s{i}]" for i in range(len(sources)))
+        graph = f"{ins}{joined}join=inputs={len(sources)}:channel_layout={layout}:map={mapping},"
+        graph += f"{cut}[a]"
+    args += ["-filter_threads", "1", "-filter_complex", graph, "-map", "[a]"]
+    args += ["-c:a", "pcm_f32le", "-f", "f32le", str(out)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(args)
+    return n
+
+
+def load_float(path: Path, channels: int) -> Any:
+    import numpy as np
+
+    return np.fromfile(path, dtype="<f4").reshape(-1, channels)
+
+
+def integrated_loudness(samples: Any, layout: str, rate: int = OUT_RATE) -> float:
+    """BS.1770 integrated loudness in LUFS (pyloudnorm), LFE excluded; -inf for silence."""
+    import numpy as np
+    import pyloudnorm
+
+    channels = check_layout(layout)
+    fronts = [i for i, c in enumerate(channels) if c in _FRONT]
+    surrounds = [i for i, c in enumerate(channels) if c in _SURROUND]
+    if len(surrounds) > 2:
+        raise MediaError(
+            f"loudness of a {layout} track is not supported (more than two surround channels)",
+            hint="deliver it without a loudness target, or as 5.1",
+        )
+    # pyloudnorm weighs its columns positionally (1, 1, 1, 1.41, 1.41): place fronts in the
+    # first three and surrounds in the last two, silent columns elsewhere.
+    data = np.asarray(samples, dtype=np.float64)
+    cols = np.zeros((data.shape[0], 5 if surrounds else max(len(fronts), 1)))
+    for j, i in enumerate(fronts):
+        cols[:, j] = data[:, i]
+    for j, i in enumerate(surrounds):
+        cols[:, 3 + j] = data[:, i]
+    meter = pyloudnorm.Meter(rate)
+    with np.errstate(divide="ignore"):
+        value = float(meter.integrated_loudness(cols))
+    return value
+
+
+def true_peak(raw: Path, channels: int) -> float:
+    """True peak in dBTP of a raw float32 48 kHz file (ffmpeg ebur128, 4x oversampling)."""
+    argv = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-f", "f32le", "-ar", str(OUT_RATE),
+        "-ac", str(channels), "-i", str(raw), "-filter_threads", "1",
+        "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    log = proc.stderr.decode("utf-8", "replace")
+    found = re.findall(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf)", log)
+    if proc.returncode != 0 or not found:
+        raise MediaError(f"cannot measure the true peak of {raw}: {log[-400:]}")
+    return float(found[-1])
+
+
+def remaster(
+    sources: list[tuple[Path, int]],
+    *,
+    layout: str,
+    start_frame: int,
+    frames: int,
+    frame_rate: str,
+    out: Path,
+    offset_ms: int = 0,
+    target: float | None = None,
+    ceiling: float = DEFAULT_TRUE_PEAK,
+    picture: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """Write the remastered track to ``out`` (WAV, 24-bit, 48 kHz); return its loudness figures."""
+    channels = check_layout(layout)
+    with tempfile.TemporaryDirectory(prefix="restoro-audio-", dir=out.parent) as tmp:
+        raw = Path(tmp) / "decoded.f32"
+        n = decode_to_float(
+            sources,
+            layout=layout,
+            start_frame=start_frame,
+            frames=frames,
+            frame_rate=frame_rate,
+            offset_ms=offset_ms,
+            out=raw,
+            picture=picture,
+        )
+        measure = target is not None
+        lufs_in = integrated_loudness(load_float(raw, len(channels)), layout) if measure else None
+        tp_in = true_peak(raw, len(channels)) if measure else None
+        gain = 0.0
+        if target is not None and lufs_in is not None and math.isfinite(lufs_in):
+            gain = target - lufs_in
+            assert tp_in is not None
+            # ebur128 reports true peak to 0.1 dB: keep 0.1 dB below the ceiling.
+            if math.isfinite(tp_in) and tp_in + gain > ceiling - 0.1:
+                gain = ceiling - 0.1 - tp_in
+        gain = round(gain, 4)
+        args = ["-f", "f32le", "-ar", str(OUT_RATE), "-ac", str(len(channels))]
+        args += ["-ch_layout", layout, "-i", str(raw), "-filter_threads", "1"]
+        args += ["-af", f"volume={gain}dB:precision=double", "-c:a", "pcm_s24le"]
+        args += ["-ar", str(OUT_RATE), *bitexact_args(), "-f", "wav", str(out)]
+        run_ffmpeg(args)
+    facts: dict[str, Any] = {"samples": n, "layout": layout, "channels": list(channels)}
+    if measure:
+        lufs_out, tp_out = measure_wav(out, layout)
+        facts.update(
+            loudness_in=_num(lufs_in),
+            true_peak_in=_num(tp_in),
+            gain_db=gain,
+            target=target,
+            ceiling=ceiling,
+            loudness=_num(lufs_out),
+            true_peak=_num(tp_out),
+        )
+    return facts
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 2)
+
+
+def read_wav(path: Path) -> tuple[Any, int]:
+    """(samples as float64 (n, channels), sample rate) of a PCM WAV, with PyAV."""
+    import av
+    import numpy as np
+
+    chunks = []
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        rate, channels = stream.rate, stream.channels
+        for frame in c.decode(stream):
+            a = frame.to_ndarray()
+            chunks.append(a.T if frame.format.is_planar else a.reshape(-1, channels))
+    data = np.concatenate(chunks, axis=0) if chunks else np.zeros((0, channels))
+    kind = chunks[0].dtype if chunks else np.dtype("f8")
+    if kind.kind == "i":
+        data = data / float(2 ** (8 * kind.itemsize - 1))
+    return data.astype(np.float64), rate
+
+
+def measure_wav(path: Path, layout: str) -> tuple[float, float]:
+    """(integrated loudness LUFS, true peak dBTP) of a WAV file."""
+    data, rate = read_wav(path)
+    lufs = integrated_loudness(data, layout, rate)
+    with tempfile.TemporaryDirectory(prefix="restoro-tp-") as tmp:
+        raw = Path(tmp) / "x.f32"
+        data.astype("<f4").tofile(raw)
+        if rate != OUT_RATE:
+            raise MediaError(f"{path} is {rate} Hz, not {OUT_RATE}")
+        tp = true_peak(raw, data.shape[1])
+    return lufs, tp
+
+
+def downmix_stereo(src: Path, layout: str, out: Path) -> None:
+    """ITU-R BS.775 stereo downmix (centre and surrounds at -3 dB, LFE dropped), 24-bit."""
+    channels = check_layout(layout)
+    if layout == "stereo":
+        terms = {"FL": "FL", "FR": "FR"}
+    else:
+
+        def side(ch: str) -> str:
+            parts = [ch] if ch in channels else []
+            parts += [f"0.7071*{c}" for c in ("FC",) if c in channels]
+            surround = {"FL": ("BL", "SL"), "FR": ("BR", "SR")}[ch]
+            parts += [f"0.7071*{c}" for c in surround if c in channels]
+            parts += ["0.5*BC"] if "BC" in channels else []
+            return "+".join(parts) or "0*FC"
+
+        terms = {"FL": side("FL"), "FR": side("FR")}
+    pan = f"pan=stereo|FL={terms['FL']}|FR={terms['FR']}"
+    args = ["-i", str(src), "-filter_threads", "1", "-af", pan, "-c:a", "pcm_s24le"]
+    args += ["-ar", str(OUT_RATE), *bitexact_args(), "-f", "wav", str(out)]
+    run_ffmpeg(args)
+
+
+def passthrough(source: Path, stream_index: int, *, start_s: float, duration_s: float, out: Path):
+    """Carry a compressed stream (e.g. the DVD's AC-3) untouched, cut at its own frames."""
+    _open_stream(source, stream_index)
+    args = ["-ss", f"{start_s:.6f}", "-i", str(source), "-t", f"{duration_s:.6f}"]
+    args += ["-map", f"0:{stream_index}", "-c:a", "copy", *bitexact_args(), str(out)]
+    run_ffmpeg(args)
 
 
 def extract_audio(
@@ -61,27 +347,32 @@ def extract_audio(
     frames: int,
     frame_rate: str,
     out: Path,
+    layout: str | None = None,
 ) -> None:
-    """Write audio stream ``stream_index`` for picture frames [start_frame, +frames) to a WAV."""
-    if frames <= 0 or start_frame < 0:
-        raise MediaError(f"bad audio range: start {start_frame}, {frames} frames")
-    offset = _video_offset(source, stream_index)
-    start = offset + Fraction(start_frame) / Fraction(frame_rate)
-    first = int(start * OUT_RATE + Fraction(1, 2))
-    n = sample_count(frames, frame_rate)
-    chain = [
-        # first_pts=0 fills any gap before the stream's first sample with silence, so sample k
-        # of the resampled stream is at k/48000 s on ffmpeg's timeline.
-        f"aresample={OUT_RATE}:resampler=soxr:precision=28:first_pts=0",
-        f"atrim=start_sample={first}:end_sample={first + n}",
-        "asetpts=PTS-STARTPTS",
-        f"apad=whole_len={n}",
-        f"atrim=end_sample={n}",
-    ]
-    args = [
-        "-i", str(source), "-map", f"0:{stream_index}", "-vn", "-sn", "-dn",
-        "-filter_threads", "1", "-af", ",".join(chain),
-        "-c:a", "pcm_s24le", "-ar", str(OUT_RATE), *bitexact_args(), "-f", "wav", str(out),
-    ]  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg(args)
+    """Write stream ``stream_index`` for picture frames [start_frame, +frames) to a WAV."""
+    if layout is None:
+        layout = source_layout(source, stream_index)
+    remaster(
+        [(source, stream_index)],
+        layout=layout,
+        start_frame=start_frame,
+        frames=frames,
+        frame_rate=frame_rate,
+        out=out,
+    )
+
+
+def source_layout(source: Path, stream_index: int) -> str:
+    """The declared layout matching a source stream's own (e.g. AC-3 5.1(side) → 5.1)."""
+    _offset, name = _open_stream(source, stream_index)
+    base = name.split("(")[0]
+    if base in LAYOUTS:
+        return base
+    match = re.match(r"(\d+) channels", name)
+    by_count = {len(v): k for k, v in reversed(LAYOUTS.items())}
+    if match and int(match.group(1)) in by_count:
+        return by_count[int(match.group(1))]
+    raise MediaError(
+        f"unknown channel layout {name!r} of stream {stream_index} in {source}",
+        hint=f"declare the track's layout (one of {', '.join(LAYOUTS)})",
+    )

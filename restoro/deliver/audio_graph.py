@@ -1,44 +1,117 @@
-"""Audio tracks of a title: decoded from the source, 24-bit 48 kHz PCM, picture length."""
+"""Audio tracks of a title: remastered to 24-bit 48 kHz PCM, exactly the picture's length.
+
+Node ``f"{title}/audio/{i}"`` per track (default: the source's first audio stream in its own
+layout); its output ``audio`` is the WAV, its meta carries the loudness figures (measured before
+and after normalisation, gain, true peak) for the lockfile and the QC report.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
 from restoro.engine.nodes import Node, Results, tool_fingerprints
 
 if TYPE_CHECKING:
-    from restoro.engine.workspace import SourceState, Workspace
+    from restoro.engine.workspace import Workspace
+
+AUDIO_VERSION = 2
 
 
-def audio_nodes(ws: Workspace, title: str, span: tuple[int, int]) -> list[Node]:
-    """One node per audio track of the title (default: the source's first audio stream)."""
+def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
+    """Each audio track of a title as the params its action needs (sources by name)."""
+    from restoro.deliver.audio import DEFAULT_TRUE_PEAK, source_layout
+
     t = ws.manifest.titles[title]
-    tracks: list[tuple[str, int]] = [(tr.source or t.source, tr.stream) for tr in t.audio]
+    tracks: list[dict[str, Any]] = []
+    for tr in t.audio:
+        stems = [store_file(ws, path) for path in tr.stems or []]
+        tracks.append(
+            {
+                "sources": [] if stems else [(tr.source or t.source, tr.stream)],
+                "stems": stems,
+                "layout": str(tr.layout),
+                "loudness": tr.loudness,
+                "true_peak": tr.true_peak,
+                "offset_ms": tr.offset_ms,
+                "language": tr.language,
+            }
+        )
     if not t.audio:
         info = ws.sources[t.source].info
         if info.audio:
-            tracks = [(t.source, info.audio[0].index)]
+            index = info.audio[0].index
+            src = ws.sources[t.source]
+            tracks.append(
+                {
+                    "sources": [(t.source, index)],
+                    "stems": [],
+                    "layout": source_layout(src.path, index),
+                    "loudness": None,
+                    "true_peak": DEFAULT_TRUE_PEAK,
+                    "offset_ms": 0,
+                    "language": "und",
+                }
+            )
+    return tracks
+
+
+def store_file(ws: Workspace, relpath: str) -> str:
+    """Put a side file of the manifest (a stem, a caption file) in the store; its digest."""
+    import shutil
+
+    from restoro.errors import MediaError
+
+    path = (ws.root / relpath).resolve()
+    if not path.is_file():
+        raise MediaError(f"file {relpath!r} does not exist (looked at {path})")
+    tmp = ws.store.temp_path(path.suffix)
+    shutil.copyfile(path, tmp)
+    return ws.store.put_file(tmp).digest
+
+
+def audio_nodes(
+    ws: Workspace, title: str, span: tuple[int, int], picture: tuple[int, str] | None = None
+) -> list[Node]:
+    """One node per audio track of the title; ``span`` is in source frames at the source rate
+    (wall-clock time, whatever frame rate ingest delivers); ``picture`` is the title's frame
+    count and rate, which set the track's exact length."""
+    t = ws.manifest.titles[title]
+    rate = str(ws.sources[t.source].facts.frame_rate)
     nodes: list[Node] = []
-    for i, (sname, stream) in enumerate(tracks):
-        src = ws.sources[sname]
+    for i, tr in enumerate(track_params(ws, title)):
         aid = f"{title}/audio/{i}"
+        if tr["stems"]:
+            inputs: dict[str, Any] = {"stems": tr["stems"]}
+            streams = [0] * len(tr["stems"])
+        else:
+            name, stream = tr["sources"][0]
+            inputs, streams = {"source": ws.sources[name].digest}, [stream]
 
         def make(
-            _: Results, src: SourceState = src, stream: int = stream, aid: str = aid
+            _: Results,
+            tr: dict[str, Any] = tr,
+            aid: str = aid,
+            inputs: Any = inputs,
+            st: Any = streams,
         ) -> ActionSpec:
             return ActionSpec(
                 id=aid,
                 stage="audio",
-                version=1,
+                version=AUDIO_VERSION,
                 params={
-                    "stream": stream,
+                    "streams": st,
+                    "layout": tr["layout"],
+                    "loudness": tr["loudness"],
+                    "true_peak": tr["true_peak"],
+                    "offset_ms": tr["offset_ms"],
                     "start_frame": span[0],
                     "frames": span[1] - span[0],
-                    "frame_rate": str(src.facts.frame_rate),
+                    "frame_rate": rate,
+                    "picture": list(picture) if picture else None,
                 },
-                inputs={"source": src.digest},
+                inputs=inputs,
                 tools=tool_fingerprints(["ffmpeg"]),
                 title=title,
             )
@@ -49,17 +122,24 @@ def audio_nodes(ws: Workspace, title: str, span: tuple[int, int]) -> list[Node]:
 
 @runner("audio")
 def run_audio(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.deliver.audio import extract_audio
+    from restoro.deliver.audio import remaster
 
-    path, _info = ctx.sources[spec.inputs["source"]]
     p = spec.params
+    if "stems" in spec.inputs:
+        srcs = [(ctx.blob(d), 0) for d in spec.inputs["stems"]]
+    else:
+        srcs = [(ctx.sources[spec.inputs["source"]][0], p["streams"][0])]
     out = ctx.temp(".wav")
-    extract_audio(
-        path,
-        p["stream"],
+    facts = remaster(
+        srcs,
+        layout=p["layout"],
         start_frame=p["start_frame"],
         frames=p["frames"],
         frame_rate=p["frame_rate"],
+        offset_ms=p["offset_ms"],
+        target=p["loudness"],
+        ceiling=p["true_peak"],
         out=out,
+        picture=tuple(p["picture"]) if p.get("picture") else None,
     )
-    return RunOutput(files={"audio": out}, meta={"frames": p["frames"]})
+    return RunOutput(files={"audio": out}, meta={"frames": p["frames"], **facts})

@@ -16,6 +16,7 @@ from restoro.engine.nodes import (
     ShotEntry,
     describe_stage,
     digest_of,
+    title_timecode,
     tool_fingerprints,
 )
 
@@ -71,7 +72,13 @@ def prores_nodes(
     src = ws.sources[ws.manifest.titles[title].source]
     start = shots[0][0].start if shots else 0
     total = sum(s.end - s.start for s, _, _ in shots)
-    tc = frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
+    # The master runs at the title's rate (24000/1001 after IVTC) from its first frame's timecode.
+    rate = (shots[0][0].frame_rate if shots else "") or str(src.facts.frame_rate)
+    tc = (
+        title_timecode(src, shots[0][0])
+        if shots
+        else frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
+    )
     stages = sorted({_summary(st) for _s, _f, rs in shots for st in rs.stages})
     ai = any(describe_stage(st)["ai"] for _s, _f, rs in shots for st in rs.stages)
     metadata = {
@@ -88,7 +95,7 @@ def prores_nodes(
             stage="prores-master",
             version=1,
             params={
-                "frame_rate": str(src.facts.frame_rate),
+                "frame_rate": rate,
                 "timecode": tc,
                 "frames": total,
                 "metadata": metadata,

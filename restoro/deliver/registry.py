@@ -25,7 +25,11 @@ MaterialiseFn = Callable[
     ["Workspace", str, str, "ActionResult", Path, "list[ShotEntry]", "str | None"], "list[Path]"
 ]
 
-BUILTIN_MODULES = ("restoro.deliver.prores_graph",)
+BUILTIN_MODULES = (
+    "restoro.deliver.prores_graph",
+    "restoro.deliver.streaming_graph",
+    "restoro.deliver.imf_graph",
+)
 
 _KINDS: dict[str, DeliverableKind] = {}
 _loaded = False

@@ -76,27 +76,17 @@ def _frames_validator(expected: int) -> Callable[[Path], None]:
 
 @runner("ingest")
 def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.stages.ingest import IngestParams, ingest
+    from restoro.stages.ingest_timeline import run_ingest_action
 
     path, info = ctx.sources[spec.inputs["source"]]
-    p = spec.params
     out = ctx.temp(".mkv")
-    fmt, count = ingest(
-        path,
-        info,
-        IngestParams.model_validate(p["ingest"]),
-        start=p["span"][0],
-        end=p["span"][1],
-        crop=tuple(p["crop"]),
-        color=p["color"],
-        field_order=p["field_order"],
-        out=out,
-    )
-    ctx.progress(count)
+    work = ctx.temp(".ingest")
+    meta = run_ingest_action(path, info, spec.params, out, work)
+    ctx.progress(meta["frames"])
     return RunOutput(
         files={"frames": out},
-        meta={"format": fmt.model_dump(mode="json"), "frames": count},
-        validators={"frames": _frames_validator(count)},
+        meta=meta,
+        validators={"frames": _frames_validator(meta["frames"])},
     )
 
 
@@ -172,9 +162,42 @@ def _threaded(it: Iterator[Any], depth: int = 8) -> Iterator[Any]:
         t.join(timeout=5)
 
 
+def windows(frames: Iterator[Any], radius: int) -> Iterator[list[Any]]:
+    """Sliding windows of ``2 * radius + 1`` frames centred on each frame, in order.
+
+    At the ends of the stream (a shot boundary: a chain action is one shot) the window is
+    clamped by repeating the first or last frame, so no frame ever sees another shot.
+    """
+    buf: list[Any] = []
+    it = iter(frames)
+    first = True
+    for frame in it:
+        if first:
+            buf = [frame] * (radius + 1)
+            first = False
+        else:
+            buf.append(frame)
+        if len(buf) == 2 * radius + 1:
+            yield list(buf)
+            buf.pop(0)
+    if first:
+        return
+    for _ in range(radius):
+        buf.append(buf[-1])
+        yield list(buf)
+        buf.pop(0)
+
+
 @runner("chain")
 def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    """A shot's fused chain of frame stages: decode → stages → encode, no intermediate files."""
+    """A shot's fused chain of frame stages: decode → stages → encode, no intermediate files.
+
+    Decoding runs in its own thread; when a stage uses the GPU, the stages run in another, so
+    decode, inference and encode overlap behind bounded queues. A stage whose descriptor has a
+    ``temporal_radius`` buffers that many neighbours itself (``windows``); the stream it sees
+    ends at the shot's boundaries. Stages may leave a JSON-able summary in
+    ``ctx.extra["meta"]``; it is recorded in the action's meta under ``stages``.
+    """
     from restoro.media.frameio import FrameWriter, read_frames
     from restoro.media.frames import FrameFormat
     from restoro.stages import registry
@@ -184,6 +207,11 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     frames: Iterator[np.ndarray] = _threaded(read_frames(ctx.blob(spec.inputs["frames"])))
     work = ctx.temp(".work")
     work.mkdir()
+    contexts: list[tuple[str, StageContext]] = []
+    overlap = False
+    extra_inputs = {
+        name: ctx.blob(digest) for name, digest in spec.inputs.items() if name.startswith("model:")
+    }
     for stage_id, _version, raw in spec.params["stages"]:
         cls = registry.get(stage_id)
         if cls is None or not issubclass(cls, FrameStage):
@@ -191,16 +219,20 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         stage = cls()
         params = cls.parse_params(raw)
         stage.check(params)
-        extra_inputs = {
-            name: ctx.blob(digest)
-            for name, digest in spec.inputs.items()
-            if name.startswith("model:")
-        }
         sctx = StageContext(
-            fmt=fmt, shot_id=spec.shot, work_dir=work, device=ctx.device, inputs=extra_inputs
+            fmt=fmt,
+            shot_id=spec.shot,
+            work_dir=work,
+            device=ctx.device,
+            inputs=extra_inputs,
+            extra={"temporal_radius": cls.descriptor.temporal_radius},
         )
+        contexts.append((stage_id, sctx))
+        overlap = overlap or cls.descriptor.gpu
         frames = stage.process(frames, params, sctx)
         fmt = stage.output_format(params, fmt)
+    if overlap:
+        frames = _threaded(frames, depth=4)
     out = ctx.temp(".mkv")
     with FrameWriter(out, fmt) as writer:
         for frame in frames:
@@ -213,8 +245,12 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
             f"the chain of {spec.shot} produced {count} frames, expected {expected}",
             hint="a stage changed the frame count; report this as a bug in that stage",
         )
+    meta: dict[str, Any] = {"format": fmt.model_dump(mode="json"), "frames": count}
+    stage_meta = {sid: c.extra["meta"] for sid, c in contexts if c.extra.get("meta")}
+    if stage_meta:
+        meta["stages"] = stage_meta
     return RunOutput(
         files={"frames": out},
-        meta={"format": fmt.model_dump(mode="json"), "frames": count},
+        meta=meta,
         validators={"frames": _frames_validator(count)},
     )

@@ -99,6 +99,7 @@ class Builder:
         self._refs: dict[str, str | None] = {}
         self._new_refs: dict[str, str] = {}
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
+        self._missed: dict[str, str] = {}
         self.dry = False
 
     # -- selection ----------------------------------------------------------------------------
@@ -239,8 +240,10 @@ class Builder:
             for title in sel.titles:
                 if title not in title_shots:
                     continue
-                a, b = done[ids[title][0]].key_json["params"]["span"]
-                audio = audio_nodes(ws, title, (a, b))
+                ingest_res = done[ids[title][0]]
+                a, b = ingest_res.key_json["params"]["span"]
+                picture = (ingest_res.meta["frames"], ingest_res.meta["format"]["frame_rate"])
+                audio = audio_nodes(ws, title, (a, b), picture)
                 wanted = [d for d in sel.deliverables if self._delivers(d, title)]
                 if any(self._kind(d).uses_audio for d in wanted):
                     deliver += audio
@@ -250,6 +253,13 @@ class Builder:
                     )
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver))
         done2 = self._run_nodes(per_shot + deliver)
+        # Loudness as measured and as delivered, per audio track, for review in git.
+        for title in title_shots:
+            tracks = sorted(k for k in done2 if k.startswith(f"{title}/audio/"))
+            if tracks and title in lock["titles"]:
+                lock["titles"][title]["audio"] = [
+                    {k: v for k, v in done2[k].meta.items() if k != "frames"} for k in tracks
+                ]
         if not self.dry:
             self._flush_refs()
             self._materialise(sel, done2, lock)
@@ -423,10 +433,14 @@ class Builder:
             self._record(n, spec, "cached", key=key, key_json=key_json)
             return lk.result
         if not run and not self.dry:
+            # Remember why it missed: the first lookup quarantines a corrupt entry, after which
+            # a second lookup would only see it missing.
+            self._missed[n.id] = lk.status
             return None
+        status = "corrupt" if self._missed.pop(n.id, None) == "corrupt" else lk.status
         old_raw = self._refs.get(ref)
         reason = reason_for(
-            json.loads(old_raw) if old_raw else None, key_json, lk.status, self.opts.force
+            json.loads(old_raw) if old_raw else None, key_json, status, self.opts.force
         )
         if self.dry:
             self._record(n, spec, "run", reason=reason, key=key, key_json=key_json)

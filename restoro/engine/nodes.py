@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
     from restoro.engine.workspace import SourceState, Workspace
     from restoro.manifest.resolve import ResolvedShot, ResolvedStage
+    from restoro.media.timeline import Timeline
 
 Results = Mapping[str, "ActionResult"]
 
@@ -35,9 +36,14 @@ class Node:
 
 @dataclass(frozen=True)
 class Shot:
+    """A shot: title frames [start, end) (0 = the title's first frame, at the title's rate);
+    ``source_start`` is the source frame behind its first frame, ``frame_rate`` the title's."""
+
     id: str
     start: int
     end: int
+    source_start: int = 0
+    frame_rate: str = ""
 
 
 ShotEntry = tuple[Shot, str, "ResolvedShot"]
@@ -76,16 +82,66 @@ def digest_of(res: ActionResult, name: str) -> str:
 
 
 def ingest_params(
-    ws: Workspace, source: SourceState, stage: ResolvedStage, span: tuple[int, int]
+    ws: Workspace,
+    source: SourceState,
+    stage: ResolvedStage,
+    span: tuple[int, int],
+    *,
+    frame_rate: str | None = None,
+    timeline: dict[str, Any] | None = None,
+    want: tuple[int, int] | None = None,
+    cadence: list[Any] | None = None,
 ) -> dict[str, Any]:
+    """Params of an ``ingest`` action. A title's ingest has ``span`` (source frames) and the
+    declared ``frame_rate`` (None: derived from the cadence); a shot's own ingest also has the
+    title's ``timeline``, the title frames it wants and the title's cadence segments."""
     src = ws.manifest.sources[source.name]
-    return {
+    out: dict[str, Any] = {
         "ingest": stage.params.model_dump(mode="json"),
         "span": [span[0], span[1]],
         "crop": list(src.crop),
         "color": src.color,
         "field_order": src.field_order,
     }
+    if frame_rate is not None:
+        out["frame_rate"] = frame_rate
+    if timeline is not None:
+        out["timeline"] = timeline
+        out["want"] = list(want) if want else None
+        out["cadence"] = cadence
+    return out
+
+
+def title_timeline(ws: Workspace, title: str, ingest: ActionResult | None) -> Timeline:
+    """The title's timeline, from its ingest (identity at the source rate before one ran)."""
+    from fractions import Fraction
+
+    from restoro.manifest.resolve import title_span
+    from restoro.media.timeline import Timeline
+
+    if ingest is not None and "timeline" in ingest.meta:
+        return Timeline.from_json(ingest.meta["timeline"])
+    facts = {n: s.facts for n, s in ws.sources.items()}
+    rate = Fraction(ws.sources[ws.manifest.titles[title].source].facts.frame_rate)
+    return Timeline(title_span(ws.manifest, title, facts), rate, rate)
+
+
+def title_timecode(src: SourceState, shot: Shot) -> str:
+    """Timecode of a shot's first frame at the title's rate: the source timecode's hours,
+    minutes and seconds, frames scaled to the title's nominal rate (29.97 01:00:00;00 →
+    23.976 01:00:00:00, as edit systems convert)."""
+    from fractions import Fraction
+
+    from restoro.media.timecode import frames_to_timecode, nominal_fps
+
+    s_rate = Fraction(src.facts.frame_rate)
+    rate = Fraction(shot.frame_rate) if shot.frame_rate else s_rate
+    tc = frames_to_timecode(shot.source_start + src.facts.start_frame, s_rate, src.drop_frame)
+    if rate == s_rate:
+        return tc
+    h, m, s, f = (int(x) for x in tc.replace(";", ":").split(":"))
+    n = ((h * 60 + m) * 60 + s) * nominal_fps(rate) + f * nominal_fps(rate) // nominal_fps(s_rate)
+    return frames_to_timecode(n, rate, False)
 
 
 def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[Node], str, str]:
@@ -114,7 +170,7 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
             id=ingest_id,
             stage="ingest",
             version=Ingest.version,
-            params=ingest_params(ws, source, first, span),
+            params=ingest_params(ws, source, first, span, frame_rate=t.frame_rate),
             inputs={"source": source.digest},
             tools=tool_fingerprints(["ffmpeg"]),
             title=title,
@@ -146,18 +202,25 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
     return nodes, ingest_id, shots_id
 
 
-def shot_list(ws: Workspace, title: str, detected: list[int]) -> list[Shot]:
-    """Shots of a title: detected cuts, minus joins, plus forced cuts (cuts and range overrides)."""
-    from restoro.manifest.resolve import forced_cuts, joins, title_span
+def shot_list(
+    ws: Workspace, title: str, detected: list[int], ingest: ActionResult | None = None
+) -> list[Shot]:
+    """Shots of a title in title frames: detected cuts (title frames), minus joins, plus forced
+    cuts (cuts and range overrides); manifest positions are source timecode, mapped through the
+    title's timeline."""
+    from restoro.manifest.resolve import forced_cuts, joins
 
+    tl = title_timeline(ws, title, ingest)
     facts = {n: s.facts for n, s in ws.sources.items()}
-    a, b = title_span(ws.manifest, title, facts)
-    cuts = {a + c for c in detected} - set(joins(ws.manifest, title, facts))
-    cuts |= {c for c in forced_cuts(ws.manifest, title, facts) if a < c < b}
-    bounds = sorted({c for c in cuts if a < c < b} | {a, b})
+    n = tl.frames
+    cuts = set(detected) - {tl.title_frame(j) for j in joins(ws.manifest, title, facts)}
+    cuts |= {tl.title_frame(c) for c in forced_cuts(ws.manifest, title, facts)}
+    bounds = sorted({c for c in cuts if 0 < c < n} | {0, n})
     src = ws.sources[ws.manifest.titles[title].source]
+    rate = f"{tl.rate.numerator}/{tl.rate.denominator}"
     return [
-        Shot(make_shot_id(title, s, src), s, e) for s, e in zip(bounds, bounds[1:], strict=False)
+        Shot(make_shot_id(title, tl.source_frame(s), src), s, e, tl.source_frame(s), rate)
+        for s, e in zip(bounds, bounds[1:], strict=False)
     ]
 
 
@@ -211,12 +274,13 @@ def shot_nodes(
 
     t = ws.manifest.titles[title]
     facts = {n: s.facts for n, s in ws.sources.items()}
+    tl = title_timeline(ws, title, title_ingest)
     rs = resolve_shot(
         ws.manifest,
         title,
         shot_id=shot.id,
-        start=shot.start,
-        end=shot.end,
+        start=tl.source_frame(shot.start),
+        end=tl.source_frame(shot.end),
         facts=facts,
         variant=variant,
     )
@@ -227,7 +291,7 @@ def shot_nodes(
     n = shot.end - shot.start
     same = rs.source == t.source and rs.source_in is None
     if same and ingest.params.model_dump(mode="json") == title_ingest_params:
-        a = title_ingest.key_json["params"]["span"][0]
+        a = 0  # shots are title frames, the title's ingest starts at title frame 0
         fmt = title_ingest.meta["format"]
 
         def make_first(_: Results) -> ActionSpec:
@@ -243,15 +307,27 @@ def shot_nodes(
                 frames=n,
             )
     else:
+        from restoro.media.timeline import Timeline
+
         src = ws.sources[rs.source]
-        s0 = rs.source_in if rs.source_in is not None else shot.start
+        # A conformed shot reads its own source on the title's timeline, shifted to where the
+        # shot's first frame lies in that source.
+        delta = 0 if rs.source_in is None else rs.source_in - shot.source_start
+        own = Timeline((tl.span[0] + delta, tl.span[1] + delta), tl.source_rate, tl.rate)
+        cadence = title_ingest.meta.get("cadence", {}).get("segments") if delta == 0 and (
+            rs.source == t.source
+        ) else None  # fmt: skip
+        sparams = ingest_params(
+            ws, src, ingest, own.span, timeline=own.to_json(), want=(shot.start, shot.end),
+            cadence=cadence,
+        )  # fmt: skip
 
         def make_first(_: Results) -> ActionSpec:
             return ActionSpec(
                 id=first_id,
                 stage="ingest",
                 version=Ingest.version,
-                params=ingest_params(ws, src, ingest, (s0, s0 + n)),
+                params=sparams,
                 inputs={"source": src.digest},
                 tools=tool_fingerprints(["ffmpeg"]),
                 title=title,

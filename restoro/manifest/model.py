@@ -183,6 +183,15 @@ class AudioTrack(_Model):
         None, ge=-70, le=0, description="Integrated loudness target in LUFS; none: unchanged."
     )
     offset_ms: int = Field(0, description="Sync offset; positive delays the audio.")
+    true_peak: float = Field(
+        -1.0, ge=-20, le=0, description="True-peak ceiling in dBTP when normalising to loudness."
+    )
+    stems: Annotated[list[str], Field(min_length=2)] | None = Field(
+        None,
+        description="Assemble the track from mono audio files (paths relative to the manifest), "
+        "one per channel of layout in its order (5.1: FL FR FC LFE BL BR); replaces "
+        "source/stream.",
+    )
 
 
 class CaptionTrack(_Model):
@@ -252,6 +261,28 @@ class ImfDeliverable(_Model):
     )
     raster: Raster = Field(description="Output raster WIDTHxHEIGHT (even numbers).")
     titles: list[str] | None = Field(None, description="Titles to deliver; default: all.")
+    fit: Literal["pillarbox", "letterbox", "fit"] = Field(
+        "pillarbox",
+        description="pillarbox/letterbox: keep the aspect ratio with bars; fit: fill the raster.",
+    )
+    reversible: bool = Field(
+        False, description="App 2E: lossless (5-3 reversible) JPEG 2000 instead of 9-7."
+    )
+    profile: Annotated[Literal["422hq", "4444", "4444xq"], AsText] = Field(
+        "422hq", description="App ProRes: ProRes profile of the picture track files."
+    )
+    issue_date: str | None = Field(
+        None,
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$",
+        description="IssueDate of the CPL/PKL/ASSETMAP (UTC, YYYY-MM-DDTHH:MM:SSZ); "
+        "default: a fixed date, so identical inputs give identical packages.",
+    )
+    supplemental_to: str | None = Field(
+        None,
+        description="Output folder of an earlier imf deliverable (relative to the manifest, "
+        "one package per title inside): build supplemental packages that reference its "
+        "unchanged track files instead of carrying them.",
+    )
 
 
 class Rendition(_Model):
@@ -270,6 +301,10 @@ class AudioRendition(_Model):
     codec: Literal["aac", "eac3", "ac3"] = Field(description="Audio codec.")
     channels: int = Field(ge=1, le=8, description="Channel count.")
     bitrate: Bitrate = Field(description="Bitrate, e.g. 160k.")
+    track: int = Field(0, ge=0, description="Index of the title's audio track it encodes.")
+    passthrough: bool = Field(
+        False, description="ac3 only: carry the source's AC-3 stream untouched (no re-encode)."
+    )
 
 
 class StreamingDeliverable(_Model):
@@ -279,6 +314,15 @@ class StreamingDeliverable(_Model):
     ladder: Annotated[list[Rendition], Field(min_length=1)] = Field(description="Video renditions.")
     audio: list[AudioRendition] = Field(default_factory=list, description="Audio renditions.")
     titles: list[str] | None = Field(None, description="Titles to deliver; default: all.")
+    segment_seconds: float = Field(
+        4.0, gt=0, le=10, description="Segment cadence: an IDR at least this often (seconds)."
+    )
+    subtitles: bool = Field(True, description="Include the title's captions as WebVTT.")
+    shot_crf: dict[ShotId, Annotated[int, Field(ge=0, le=63)]] = Field(
+        default_factory=dict,
+        description="CRF for every rendition of these shots (by id), e.g. for a grainy shot; "
+        "only those shots re-encode.",
+    )
 
 
 Deliverable = Annotated[

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from restoro.errors import MediaError
+from restoro.media.cadence import CadenceMap
 
 if TYPE_CHECKING:
     import av
@@ -86,6 +87,9 @@ class SourceInfo(BaseModel):
     size: int
     video: VideoStream
     audio: list[AudioStream]
+    cadence: CadenceMap | None = None
+    """Per-segment cadence (``probe(..., cadence=True)``; one decoding pass over the picture)."""
+    warnings: list[str] = []
 
 
 def _ratio(value: Fraction | None) -> str:
@@ -112,8 +116,27 @@ def _open(path: Path) -> av.container.InputContainer:
         ) from exc
 
 
-def probe(path: Path) -> SourceInfo:
-    """Describe ``path``; raise MediaError when it is missing, not media, or undecodable."""
+def probe(path: Path, *, cadence: bool = False) -> SourceInfo:
+    """Describe ``path``; raise MediaError when it is missing, not media, or undecodable.
+
+    ``cadence``: also analyse the whole picture (``restoro.media.cadence``): segments of
+    progressive, telecine and interlaced frames, the field order the picture shows, and a
+    warning when that contradicts the stream's flag.
+    """
+    info = _probe(Path(path))
+    if cadence:
+        from restoro.media.cadence import analyse
+
+        v = info.video
+        cmap = analyse(Path(path), v.index, width=v.width, height=v.height, start=0,
+                       end=v.frame_count, declared=v.field_order)  # fmt: skip
+        info = info.model_copy(
+            update={"cadence": cmap, "warnings": [*info.warnings, *cmap.warnings]}
+        )
+    return info
+
+
+def _probe(path: Path) -> SourceInfo:
     import av
 
     path = Path(path)

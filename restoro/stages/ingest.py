@@ -36,6 +36,11 @@ class IngestParams(StageParams):
     rate: Literal["frame", "field"] = Field(
         "frame", description="deinterlace: one output frame per frame, or per field (double rate)."
     )
+    convert: Literal["decimate", "blend"] = Field(
+        "decimate",
+        description="How segments at another rate than the title's are converted: decimate "
+        "(nearest frame: drop or repeat) or blend (mix the two nearest frames by time).",
+    )
 
 
 class Ingest(Stage):
@@ -104,8 +109,8 @@ def _deinterlace(params: IngestParams, order: str) -> str | None:
     mode = params.mode
     if mode == "ivtc":
         raise StageError(
-            "ivtc arrives with cadence detection",
-            hint="use mode: deinterlace (or progressive) for this source for now",
+            "ivtc changes the frame count: it runs through ingest_title",
+            hint="use restoro.stages.ingest.ingest_title (the build does)",
         )
     if mode == "auto":
         mode = "progressive" if order == "progressive" else "deinterlace"
@@ -122,6 +127,22 @@ def _deinterlace(params: IngestParams, order: str) -> str | None:
     return f"{params.method}=mode={send}:parity={parity}:deint=all"
 
 
+def to_working(fmt: FrameFormat, crop: tuple[int, int, int, int]) -> list[str]:
+    """Filters from decoded YCbCr to the working frames: RGB 16-bit full range, cropped, tagged."""
+    from restoro.media.frameio import tag_filters
+
+    colour = fmt.colour
+    limited = colour.range != "pc"
+    return [
+        # zscale, not swscale: swscale maps 8-bit white to 65283, zimg to 65535 as it should.
+        f"zscale=matrixin={colour.matrix}:rangein={'limited' if limited else 'full'}:"
+        "range=full:filter=bicubic:dither=none",
+        "format=gbrp16le",
+        f"crop={fmt.width}:{fmt.height}:{crop[0]}:{crop[1]}:exact=1",
+        tag_filters(fmt),
+    ]
+
+
 def ingest(
     source: Path,
     info: SourceInfo,
@@ -136,7 +157,7 @@ def ingest(
 ) -> tuple[FrameFormat, int]:
     """Decode source frames [start, end) to an FFV1 intermediate; return (format, frames)."""
     from restoro.media.ffmpeg import run_ffmpeg
-    from restoro.media.frameio import count_frames, output_args, tag_filters
+    from restoro.media.frameio import count_frames, output_args
     from restoro.media.frames import FrameFormat
 
     v = info.video
@@ -160,17 +181,11 @@ def ingest(
         sar=v.sar,
         colour=colour,
     )
-    in_range = "pc" if colour.range == "pc" else "tv"
     chain = [
         *([deint] if deint else []),
         f"trim=start_frame={start * per_frame}:end_frame={end * per_frame}",
         "setpts=PTS-STARTPTS",
-        # zscale, not swscale: swscale maps 8-bit white to 65283, zimg to 65535 as it should.
-        f"zscale=matrixin={colour.matrix}:rangein={'full' if in_range == 'pc' else 'limited'}:"
-        "range=full:filter=bicubic:dither=none",
-        "format=gbrp16le",
-        f"crop={width}:{height}:{left}:{top}:exact=1",
-        tag_filters(fmt),
+        *to_working(fmt, crop),
     ]
     args = [
         "-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn",

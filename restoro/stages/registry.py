@@ -36,10 +36,15 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
+    from restoro.stages.deblock import Deblock
+    from restoro.stages.denoise import Denoise
+    from restoro.stages.grain import Grain
     from restoro.stages.ingest import Ingest
+    from restoro.stages.sharpen import Sharpen
+    from restoro.stages.temporal import Temporal
     from restoro.stages.upscale import Upscale
 
-    for builtin in (Ingest, Upscale):
+    for builtin in (Ingest, Deblock, Denoise, Upscale, Temporal, Sharpen, Grain):
         register(builtin)
     for ep in entry_points(group="restoro.stages"):
         register(ep.load())

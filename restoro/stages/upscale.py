@@ -1,13 +1,20 @@
-"""upscale: resize frames by an integer scale with a classical kernel or (later) a model."""
+"""upscale: resize frames by an integer scale with a classical kernel or a model.
+
+Models are built-ins (converted Real-ESRGAN weights) or files of any architecture spandrel
+loads; their content digest enters the action key (``model_inputs``). Inference is tiled and
+batched (``restoro.models.infer``); the model sees RGB in [0, 1] and 16-bit frames come back.
+A ``final`` size other than the model's scale is reached with a classical resize afterwards.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from restoro.errors import StageError
-from restoro.stages.base import FrameStage, StageContext, StageDescriptor, StageParams
+from restoro.stages.base import FrameStage, StageContext, StageDescriptor, StageEnv, StageParams
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -17,6 +24,7 @@ if TYPE_CHECKING:
     from restoro.media.frames import FrameFormat
 
 CLASSICAL_KERNELS = ("lanczos", "spline36", "bicubic")
+MODEL_INPUT = "model:upscale"
 
 
 class UpscaleParams(StageParams):
@@ -26,42 +34,133 @@ class UpscaleParams(StageParams):
         "a path to a model file (.pth, .safetensors, .ckpt) relative to the manifest.",
     )
     scale: int = Field(4, ge=1, le=16, description="Integer scale factor.")
+    tile: int = Field(
+        0,
+        ge=-1,
+        description="Tile edge in input pixels for model inference; 0 chooses from free "
+        "device memory (a fixed 256 on CPU for large frames), -1 never tiles.",
+    )
+    tile_pad: int = Field(16, ge=0, le=128, description="Overlap (halo) around each tile.")
+    batch: int = Field(0, ge=0, le=64, description="Tiles per forward pass; 0 chooses.")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="Model precision on CUDA (auto: fp16 where supported); CPU is fp32."
+    )
+    final: str | None = Field(
+        None,
+        description="Final size WxH reached with a lanczos resize after the model "
+        "(for non-integer overall scales).",
+    )
+
+    @field_validator("final")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[1-9]\d*x[1-9]\d*", v):
+            raise ValueError("final must be WxH, e.g. 1440x1080")
+        return v
+
+
+def is_classical(model: str) -> bool:
+    return model in CLASSICAL_KERNELS
+
+
+def inference_options(params: Any, device: str) -> Any:
+    from restoro.models.infer import Options
+
+    return Options(
+        device=device,
+        precision=params.precision,
+        tile=params.tile,
+        tile_pad=params.tile_pad,
+        batch=params.batch,
+    )
+
+
+def run_model(
+    frames: Iterator[np.ndarray], model_path: Any, opts: Any, ctx: StageContext, group: int = 4
+) -> Iterator[np.ndarray]:
+    """Frames through a model engine in groups (a group is one batched pass when it fits)."""
+    from restoro.models.infer import engine_for
+
+    eng = engine_for(model_path, opts)
+    ctx.extra.setdefault("meta", {}).update(
+        {"device": eng.device, "precision": eng.precision, "architecture": eng.arch}
+    )
+    buf: list[np.ndarray] = []
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == group:
+            yield from eng.run(buf)
+            buf = []
+    if buf:
+        yield from eng.run(buf)
+    plan = next(iter(eng.plan_cache.values()), None)
+    if plan is not None:
+        ctx.extra["meta"].update({"tile": plan.tile, "batch": plan.batch})
+    if eng.events:
+        ctx.extra["meta"]["events"] = list(eng.events)
 
 
 class Upscale(FrameStage):
     id: ClassVar[str] = "upscale"
     version: ClassVar[int] = 1
     Params: ClassVar[type[StageParams]] = UpscaleParams
-    descriptor: ClassVar[StageDescriptor] = StageDescriptor()
+    descriptor: ClassVar[StageDescriptor] = StageDescriptor(gpu=True, memory_mb=4096)
 
     def output_format(self, params: StageParams, fmt: FrameFormat) -> FrameFormat:
-        """Width and height times the scale; rate, pixel aspect and colour unchanged."""
+        """Width and height times the scale (or ``final``); rate, aspect, colour unchanged."""
         assert isinstance(params, UpscaleParams)
+        if params.final:
+            w, h = (int(x) for x in params.final.split("x"))
+            return fmt.model_copy(update={"width": w, "height": h})
         return fmt.model_copy(
             update={"width": fmt.width * params.scale, "height": fmt.height * params.scale}
         )
 
     def check(self, params: StageParams) -> None:
-        """Only the classical kernels run in this release."""
+        """Refuse unknown model names and scale mismatches of built-ins (no torch needed)."""
+        from restoro.errors import InputError
+        from restoro.models.refs import check_ref
+
         assert isinstance(params, UpscaleParams)
-        if params.model not in CLASSICAL_KERNELS:
-            raise StageError(
-                f"upscale model {params.model!r} is not available yet: AI models arrive with "
-                "restoro[ai] (issue 4)",
-                hint="use model: lanczos, spline36 or bicubic for now",
-            )
+        if is_classical(params.model):
+            return
+        try:
+            check_ref(params.model, params.scale, stage="upscale")
+        except InputError as e:
+            raise StageError(e.message, hint=e.hint) from None
+
+    def model_inputs(self, params: StageParams, env: StageEnv) -> dict[str, str]:
+        """The model's content digest (a built-in is converted and stored once)."""
+        from restoro.models.refs import pin
+
+        assert isinstance(params, UpscaleParams)
+        if is_classical(params.model):
+            return {}
+        return {MODEL_INPUT: pin(params.model, params.scale, env, stage="upscale")}
 
     def process(
         self, frames: Iterator[np.ndarray], params: StageParams, ctx: StageContext
     ) -> Iterator[np.ndarray]:
-        """Resize each frame with the kernel named by ``params.model``."""
+        """Resize each frame with the kernel or model named by ``params.model``."""
         from restoro.media.resample import resize
 
         assert isinstance(params, UpscaleParams)
         self.check(params)
         out = self.output_format(params, ctx.fmt)
-        for frame in frames:
-            if params.scale == 1:
-                yield frame
-            else:
-                yield resize(frame, out.width, out.height, params.model)  # type: ignore[arg-type]
+        if is_classical(params.model):
+            for frame in frames:
+                if params.scale == 1 and not params.final:
+                    yield frame
+                else:
+                    yield resize(frame, out.width, out.height, params.model)  # type: ignore[arg-type]
+            return
+        path = ctx.inputs.get(MODEL_INPUT)
+        if path is None:
+            raise StageError(
+                f"upscale with model {params.model!r} ran without its model input",
+                hint="model stages run inside a build (the model is pinned at plan time)",
+            )
+        for frame in run_model(frames, path, inference_options(params, ctx.device), ctx):
+            if frame.shape[1] != out.width or frame.shape[0] != out.height:
+                frame = resize(frame, out.width, out.height, "lanczos")
+            yield frame

@@ -18,6 +18,7 @@ Recipe (one ffmpeg run, deterministic):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
@@ -176,3 +177,149 @@ def make_source(
     path.parent.mkdir(parents=True, exist_ok=True)
     run_ffmpeg(args)
     return path
+
+
+# -- SD fixtures: telecined NTSC, PAL 576i, hybrid film/video/film ------------------------------
+
+NTSC = "30000/1001"
+FILM = "24000/1001"
+
+
+@dataclass(frozen=True)
+class TruthSegment:
+    """What a fixture really is, in source frames [start, end): ``film`` (telecined, with the
+    index mod 5 of its first combed frame as ``phase``) or ``video`` (true interlaced)."""
+
+    kind: str
+    start: int
+    end: int
+    phase: int | None = None
+
+
+def _film_picture(size: str, rate: str, frames: int, seed: int) -> str:
+    """Smooth, moving picture (natural images have little vertical detail at the Nyquist
+    limit, so a woven progressive frame does not look combed)."""
+    return (
+        f"testsrc2=s={size}:r={rate},gblur=sigma=1.2,"
+        f"hue=h={seed * 40},trim=end_frame={frames},setpts=PTS-STARTPTS"
+    )
+
+
+def _sd_tail(path: Path, graph: str, total: int, rate: str, sar: str, colour: str) -> None:
+    matrix = _MATRIX[colour]
+    sar_n, sar_d = sar.split(":")
+    graph += (
+        f",scale=out_color_matrix={matrix}:out_range=tv,format=yuv420p,"
+        f"setparams=range=tv:{_TAGS[colour]},setsar={sar_n}/{sar_d}[v]"
+    )
+    dur = Fraction(total) / Fraction(rate)
+    exprs = "|".join(f"0.25*sin(2*PI*{_PITCHES[c]}*t)+0.02*(random({c})-0.5)" for c in range(6))
+    args = [
+        "-filter_complex", graph,
+        "-f", "lavfi", "-i", f"aevalsrc=exprs='{exprs}':s=48000:c=5.1:d={float(dur):.6f}",
+        "-map", "[v]", "-frames:v", str(total), "-r", rate,
+        "-c:v", "mpeg2video", "-q:v", "2", "-qmin", "1", "-g", "15", "-bf", "2", "-threads", "1",
+        "-map", "0:a", "-c:a", "ac3", "-b:a", "384k",
+        *bitexact_args("+ildct+ilme"), str(path),
+    ]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(args)
+
+
+def _telecined(size: str, film_frames: int, seed: int, skip: int, label: str) -> str:
+    """``film_frames`` 23.976p frames, 3:2 pulled down (top field first), minus ``skip``
+    leading frames (which shifts the cadence phase)."""
+    return (
+        f"{_film_picture(size, FILM, film_frames, seed)},format=yuv420p,"
+        f"telecine=first_field=top:pattern=23,trim=start_frame={skip},"
+        f"setpts=N/(30000/1001)/TB,setfield=tff[{label}]"
+    )
+
+
+def _video(size: str, frames: int, label: str) -> str:
+    """``frames`` true-interlaced frames: 59.94p pictures woven pairwise, top field first."""
+    return (
+        f"testsrc2=s={size}:r=60000/1001,gblur=sigma=1.2,hue=h=200,trim=end_frame={2 * frames},"
+        "format=yuv420p,tinterlace=mode=interleave_top,"
+        f"setpts=N/(30000/1001)/TB,setfield=tff[{label}]"
+    )
+
+
+def telecine_frames(film_frames: int, skip: int = 0) -> int:
+    """Video frames that 3:2 pulldown makes of ``film_frames`` film frames, minus ``skip``."""
+    return (film_frames * 5 + 3) // 4 - skip
+
+
+def make_telecine(
+    path: Path, *, width: int = 720, height: int = 480, film_frames: int = 48, sar: str = "8:9"
+) -> Path:
+    """A telecined NTSC 480i clip (3:2 pulldown of ``film_frames`` 23.976p frames), MPEG-2 with
+    AC-3 5.1; ``film_reference`` writes the pre-telecine frames."""
+    size = f"{width}x{height}"
+    n = telecine_frames(film_frames)
+    _sd_tail(path, _telecined(size, film_frames, 0, 0, "f").removesuffix("[f]"), n, NTSC, sar,
+             "bt601-525")  # fmt: skip
+    return path
+
+
+def film_reference(
+    path: Path, *, width: int = 720, height: int = 480, film_frames: int = 48
+) -> Path:
+    """The pre-telecine frames of ``make_telecine`` (4:2:0, lossless FFV1), for IVTC checks."""
+    size = f"{width}x{height}"
+    graph = (
+        f"{_film_picture(size, FILM, film_frames, 0)},"
+        "scale=out_color_matrix=smpte170m:out_range=tv,format=yuv420p,"
+        f"setparams=range=tv:{_TAGS['bt601-525']}"
+    )
+    args = ["-filter_complex", graph, "-frames:v", str(film_frames), "-r", FILM,
+            *_video_codec("ffv1", False), *bitexact_args(), str(path)]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(args)
+    return path
+
+
+def make_pal(
+    path: Path, *, width: int = 720, height: int = 576, frames: int = 50, sar: str = "16:15"
+) -> Path:
+    """A PAL 576i clip (true interlaced, 25 fps, top field first), MPEG-2 with AC-3 5.1.
+    ``sar`` 16:15 is 4:3, 64:45 anamorphic 16:9."""
+    return make_source(
+        path, width=width, height=height, rate="25", shots=2,
+        shot_frames=[frames // 2, frames - frames // 2], interlaced=True, audio_channels=6,
+        sar=sar, colour="bt601-625",
+    )  # fmt: skip
+
+
+def make_hybrid(
+    path: Path,
+    *,
+    width: int = 720,
+    height: int = 480,
+    film: tuple[int, int] = (48, 40),
+    video_frames: int = 45,
+    skip: int = 2,
+    sar: str = "8:9",
+) -> tuple[Path, list[TruthSegment]]:
+    """NTSC 480i film (telecined) → video (interlaced) → film (telecined, cadence broken: the
+    second film part starts ``skip`` frames into its pattern). Returns the path and the truth."""
+    size = f"{width}x{height}"
+    a = telecine_frames(film[0])
+    b = telecine_frames(film[1], skip)
+    graph = ";".join(
+        [
+            _telecined(size, film[0], 0, 0, "f1"),
+            _video(size, video_frames, "v"),
+            _telecined(size, film[1], 2, skip, "f2"),
+            "[f1][v][f2]concat=n=3:v=1:a=0",
+        ]
+    )
+    total = a + video_frames + b
+    _sd_tail(path, graph, total, NTSC, sar, "bt601-525")
+    # 3:2 with the top field first: frames 2 and 3 of every five are combed.
+    truth = [
+        TruthSegment("film", 0, a, 2),
+        TruthSegment("video", a, a + video_frames),
+        TruthSegment("film", a + video_frames, total, (2 - skip) % 5),
+    ]
+    return path, truth

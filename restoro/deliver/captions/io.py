@@ -1,0 +1,211 @@
+"""Caption files in and out: SCC (CEA-608), SRT, WebVTT, TTML/IMSC1, read and written with ttconv.
+
+Everything passes through a flat list of ``Cue`` (begin, end in wall-clock seconds as exact
+fractions, text lines): ttconv reads any format into its model, its SRT writer flattens the model
+into timed cues, and writers build the output from the cues (WebVTT and SRT directly, IMSC1 and
+SCC through ttconv's model). Retiming works on cues; times never scale with a frame-rate change
+that keeps wall-clock time (IVTC), only with ``scale`` when a caller asks for it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from restoro.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+FORMATS = {".scc": "scc", ".srt": "srt", ".vtt": "vtt", ".ttml": "ttml", ".xml": "ttml",
+           ".dfxp": "ttml", ".imsc": "ttml"}  # fmt: skip
+
+
+class CaptionError(InputError):
+    """A caption file restoro cannot read (unknown format, broken content)."""
+
+    code = "E320"
+
+
+@dataclass(frozen=True)
+class Cue:
+    begin: Fraction
+    end: Fraction
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def detect_format(path: Path, head: str) -> str:
+    """The format of a caption file, from its content first and its suffix second."""
+    h = head.lstrip("\ufeff").lstrip()
+    if h.startswith("Scenarist_SCC"):
+        return "scc"
+    if h.startswith("WEBVTT"):
+        return "vtt"
+    if h.startswith("<") and ("<tt" in h[:2000] or "ttml" in h[:2000]):
+        return "ttml"
+    if re.match(r"\d+\s*\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{3}\s*-->", h):
+        return "srt"
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise CaptionError(
+            f"{path}: unknown caption format",
+            hint="use SCC, SRT, WebVTT or TTML/IMSC1 (.scc, .srt, .vtt, .ttml/.xml)",
+        )
+    return fmt
+
+
+def _broken(path: Path, fmt: str, detail: str) -> CaptionError:
+    return CaptionError(
+        f"{path}: not a readable {fmt.upper()} caption file ({detail})",
+        hint="check the file opens in a caption editor; re-export it",
+    )
+
+
+def read_model(path: Path) -> Any:
+    """ttconv's model of a caption file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaptionError(f"{path}: cannot read caption file ({exc})") from exc
+    fmt = detect_format(path, text[:4096])
+    logging.getLogger("ttconv").setLevel(logging.ERROR)
+    try:
+        if fmt == "scc":
+            from ttconv.scc import reader as scc
+
+            doc = scc.to_model(text)
+        elif fmt == "srt":
+            from ttconv.srt import reader as srt
+
+            doc = srt.to_model(io.StringIO(text))
+        elif fmt == "vtt":
+            from ttconv.vtt import reader as vtt
+
+            doc = vtt.to_model(io.StringIO(text))
+        else:
+            from ttconv.imsc import reader as imsc
+
+            doc = imsc.to_model(ET.ElementTree(ET.fromstring(text.encode("utf-8"))))
+    except Exception as exc:  # ttconv raises many kinds on bad content
+        raise _broken(path, fmt, f"{type(exc).__name__}: {exc}") from exc
+    if doc is None:
+        raise _broken(path, fmt, "no document")
+    return doc
+
+
+_SRT_TIME = r"(\d+):(\d{2}):(\d{2}),(\d{3})"
+
+
+def _srt_seconds(m: tuple[str, ...]) -> Fraction:
+    h, mi, s, ms = (int(x) for x in m)
+    return Fraction(h * 3600 + mi * 60 + s) + Fraction(ms, 1000)
+
+
+def model_to_cues(doc: Any) -> list[Cue]:
+    """Flatten a ttconv model into timed cues (through its SRT writer)."""
+    from ttconv.srt import writer as srt
+
+    return parse_srt(srt.from_model(doc))
+
+
+def parse_srt(text: str) -> list[Cue]:
+    cues = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
+        lines = block.split("\n")
+        for i, line in enumerate(lines):
+            m = re.match(rf"\s*{_SRT_TIME}\s*-->\s*{_SRT_TIME}", line)
+            if m:
+                g = m.groups()
+                body = tuple(x.strip() for x in lines[i + 1 :] if x.strip())
+                cues.append(Cue(_srt_seconds(g[:4]), _srt_seconds(g[4:]), body))
+                break
+    return cues
+
+
+def read_cues(path: Path) -> list[Cue]:
+    """The cues of a caption file in any supported format."""
+    return sorted(model_to_cues(read_model(path)), key=lambda c: (c.begin, c.end))
+
+
+def retime(cues: list[Cue], offset_ms: int = 0, scale: Fraction = Fraction(1)) -> list[Cue]:
+    """Cues delayed by ``offset_ms`` (positive delays); times multiplied by ``scale`` first.
+
+    A frame-rate change by ingest that keeps wall-clock time (IVTC 29.97 → 23.976) needs
+    ``scale`` 1: cue times are seconds, not frames.
+    """
+    off = Fraction(offset_ms, 1000)
+    out = []
+    for c in cues:
+        b, e = c.begin * scale + off, c.end * scale + off
+        if e > 0:
+            out.append(Cue(max(b, Fraction(0)), e, c.lines))
+    return out
+
+
+def _clock(t: Fraction, sep: str) -> str:
+    ms = int(t * 1000 + Fraction(1, 2))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(cues: list[Cue]) -> str:
+    blocks = [
+        f"{i}\n{_clock(c.begin, ',')} --> {_clock(c.end, ',')}\n{c.text}\n"
+        for i, c in enumerate(cues, 1)
+    ]
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(cues: list[Cue], *, timestamp_map: str | None = None) -> str:
+    """WebVTT; ``timestamp_map`` adds an ``X-TIMESTAMP-MAP`` header line (HLS)."""
+    head = "WEBVTT\n" + (f"X-TIMESTAMP-MAP={timestamp_map}\n" if timestamp_map else "")
+    blocks = [
+        f"{_clock(c.begin, '.')} --> {_clock(c.end, '.')}\n{_vtt_escape(c.text)}\n" for c in cues
+    ]
+    return "\n".join([head, *blocks])
+
+
+def cues_to_model(cues: list[Cue]) -> Any:
+    from ttconv.srt import reader as srt
+
+    logging.getLogger("ttconv").setLevel(logging.ERROR)
+    return srt.to_model(io.StringIO(to_srt(cues)))
+
+
+def to_imsc(cues: list[Cue], *, language: str = "en") -> bytes:
+    """An IMSC1 Text Profile document (ttconv's writer), UTF-8 XML."""
+    from ttconv.imsc import writer as imsc
+
+    doc = cues_to_model(cues)
+    doc.set_lang(language)
+    tree = imsc.from_model(doc)
+    return ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
+
+
+def to_scc(cues: list[Cue]) -> str:
+    """An SCC (CEA-608 pop-on) sidecar at 29.97 drop-frame."""
+    from ttconv.scc import writer as scc
+    from ttconv.scc.config import SccWriterConfiguration
+
+    try:
+        return str(scc.from_model(cues_to_model(cues), SccWriterConfiguration(force_popon=True)))
+    except Exception as exc:
+        raise CaptionError(f"cannot write these captions as SCC: {exc}") from exc
+
+
+WRITERS = {"srt": to_srt, "vtt": to_vtt, "ttml": to_imsc, "scc": to_scc}

@@ -1,0 +1,241 @@
+"""The ``imf`` deliverable: an IMF package per title (App 2E JPEG 2000, or App ProRes).
+
+Per shot, one picture track file (``imf-track``): the shot's final frames encoded to JPEG 2000
+(or ProRes) and frame-wrapped, with a track-file UUID derived from the essence, so a changed
+shot re-encodes alone and an unchanged shot keeps its track file (and UUID) byte for byte.
+Per title and audio track, a clip-wrapped PCM track file with MCA labels (``imf-audio``). Then
+``imf-package`` writes CPL/OPL/PKL/ASSETMAP referencing them; ``materialise`` copies the track
+files and documents into ``output/<deliverable>/<title>/``. With ``supplemental_to``, track
+files already in the earlier package are referenced, not copied (a supplemental package).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from restoro.deliver.registry import DeliverableKind, register
+from restoro.engine.actions import RunContext, RunOutput, runner
+from restoro.engine.graph import ActionSpec
+from restoro.engine.nodes import Node, Results, Shot, ShotEntry, describe_stage, digest_of
+from restoro.engine.nodes import tool_fingerprints as tools
+from restoro.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from restoro.engine.store import ActionResult
+    from restoro.engine.workspace import Workspace
+
+log = logging.getLogger("restoro.imf")
+DEFAULT_ISSUE_DATE = "2000-01-01T00:00:00Z"
+APP_2E_RATES = {"24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60"}
+
+
+def check_raster(deliverable: str, raster: str, application: str) -> tuple[int, int]:
+    """The raster as (w, h); a clear error when App 2E forbids it."""
+    from restoro.deliver.imf.checks import APP_2E_RASTERS
+
+    w, h = (int(x) for x in raster.split("x"))
+    if application == "2e" and (w, h) not in APP_2E_RASTERS:
+        allowed = ", ".join(f"{a}x{b}" for a, b in sorted(APP_2E_RASTERS))
+        raise InputError(
+            f"IMF App 2E does not allow a {raster} raster",
+            location=f"deliverables.{deliverable}.raster",
+            hint=f"use one of {allowed}",
+            code="E150",
+        )
+    return w, h
+
+
+def _previous_assets(ws: Workspace, folder: str | None, title: str) -> list[str]:
+    """Asset ids in the ASSETMAP of the title's earlier package (``<folder>/<title>/``)."""
+    if folder is None:
+        return []
+    import xml.etree.ElementTree as ET
+
+    am = ws.root / folder / title / "ASSETMAP.xml"
+    if not am.is_file():
+        raise InputError(f"no ASSETMAP.xml in {am.parent}", code="E151",
+                         hint="supplemental_to names the output folder of an earlier imf "
+                         "deliverable (holding one package folder per title)")  # fmt: skip
+    ids = [e.text or "" for e in ET.parse(am).getroot().iter() if e.tag.endswith("}Id")]
+    return sorted(i.strip().lower().removeprefix("urn:uuid:") for i in ids[1:])
+
+
+def imf_nodes(
+    ws: Workspace,
+    title: str,
+    deliverable: str,
+    shots: list[ShotEntry],
+    audio_ids: list[str],
+    variant: str | None,
+) -> list[Node]:
+    from restoro.media.timecode import frames_to_timecode
+
+    d = ws.manifest.deliverables[deliverable]
+    check_raster(deliverable, d.raster, d.application)
+    src = ws.sources[ws.manifest.titles[title].source]
+    rate = str(ws.manifest.titles[title].frame_rate or src.facts.frame_rate)
+    nodes: list[Node] = []
+    track_ids: list[str] = []
+    for shot, final_id, _rs in shots:
+        tid = f"{shot.id}/{deliverable}"
+        track_ids.append(tid)
+
+        def make_track(deps: Results, final_id: str = final_id, tid: str = tid,
+                       shot: Shot = shot) -> ActionSpec:  # fmt: skip
+            up = deps[final_id]
+            fmt = up.meta["format"]
+            if d.application == "2e" and fmt["frame_rate"] not in APP_2E_RATES:
+                raise InputError(f"IMF App 2E does not allow {fmt['frame_rate']} fps",
+                                 location=f"deliverables.{deliverable}", code="E152")  # fmt: skip
+            return ActionSpec(
+                id=tid, stage="imf-track", version=1,
+                params={"application": d.application, "raster": d.raster, "fit": d.fit,
+                        "reversible": d.reversible, "profile": d.profile, "format": fmt,
+                        "issued": d.issue_date or DEFAULT_ISSUE_DATE},
+                inputs={"frames": digest_of(up, "frames")}, tools=tools(["ffmpeg"]),
+                title=title, shot=shot.id, variant=variant, frames=shot.end - shot.start,
+            )  # fmt: skip
+
+        nodes.append(Node(tid, (final_id,), make_track, kind="deliver", title=title,
+                          shot=shot.id))  # fmt: skip
+    t = ws.manifest.titles[title]
+    notices = []
+    audio_tracks: list[str] = []
+    for i, aid in enumerate(audio_ids):
+        tr = t.audio[i] if i < len(t.audio) else None
+        sname = (tr.source if tr and tr.source else None) or t.source
+        info = ws.sources[sname].info
+        rates = {a.sample_rate for a in info.audio if tr is None or a.index == tr.stream}
+        if rates and rates != {48000}:
+            notices.append(f"audio track {i} is {sorted(rates)[0]} Hz: resampled to 48 kHz "
+                           "(soxr) for IMF")  # fmt: skip
+        mid = f"{title}/{deliverable}/audio/{i}"
+        audio_tracks.append(mid)
+
+        def make_audio(deps: Results, aid: str = aid, mid: str = mid, tr: Any = tr,
+                       i: int = i) -> ActionSpec:  # fmt: skip
+            return ActionSpec(
+                id=mid, stage="imf-audio", version=1,
+                params={"layout": str(tr.layout) if tr else None,
+                        "language": tr.language if tr else "und",
+                        "title": f"{title} audio {i}",
+                        "issued": d.issue_date or DEFAULT_ISSUE_DATE},
+                inputs={"audio": digest_of(deps[aid], "audio")}, title=title, variant=variant,
+            )  # fmt: skip
+
+        nodes.append(Node(mid, (aid,), make_audio, kind="deliver", title=title))
+    for n in notices:
+        log.warning("%s/%s: %s", title, deliverable, n)
+    start = shots[0][0].start if shots else 0
+    tc = frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
+    stages = [describe_stage(st) for _s, _f, rs in shots for st in rs.stages]
+    previous = _previous_assets(ws, d.supplemental_to, title)
+    mid = f"{title}/{deliverable}"
+
+    def make_package(deps: Results) -> ActionSpec:
+        return ActionSpec(
+            id=mid, stage="imf-package", version=1,
+            params={"title": title, "application": d.application, "frame_rate": rate,
+                    "timecode": tc.replace(";", ":"),
+                    "issued": d.issue_date or DEFAULT_ISSUE_DATE,
+                    "disclosure": disclosure(stages), "previous": previous, "notices": notices},
+            inputs={"picture": [digest_of(deps[x], "track") for x in track_ids],
+                    "audio": [digest_of(deps[x], "track") for x in audio_tracks]},
+            title=title, variant=variant,
+        )  # fmt: skip
+
+    nodes.append(Node(mid, (*track_ids, *audio_tracks), make_package, kind="deliver",
+                      title=title))  # fmt: skip
+    return nodes
+
+
+def disclosure(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the CPL says about processing: AI or not, and each model with its digest."""
+    ai = [s for s in stages if s["ai"]]
+    models = sorted(
+        {(s["stage"], str(s["params"].get("model")), str(s["params"].get("model_digest") or
+          s["params"].get("digest") or "unrecorded")) for s in ai}
+    )  # fmt: skip
+    names = sorted({s["stage"] for s in stages})
+    summary = ("AI-processed: yes" if ai else "AI-processed: no") + "; stages: " + ", ".join(names)
+    return {
+        "ai": bool(ai),
+        "summary": summary,
+        "models": [{"stage": st, "name": n, "digest": dg} for st, n, dg in models],
+    }
+
+
+@runner("imf-track")
+def run_imf_track(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.imf.trackgen import picture_track
+    from restoro.media.frames import FrameFormat
+
+    p = spec.params
+    out = ctx.temp(".mxf")
+    w, h = (int(x) for x in p["raster"].split("x"))
+    n = picture_track(ctx.blob(spec.inputs["frames"]), FrameFormat.model_validate(p["format"]),
+                      application=p["application"], raster=(w, h), fit=p["fit"],
+                      reversible=p["reversible"], profile=p["profile"], issued=p["issued"],
+                      out=out, work=ctx.temp(".d"))  # fmt: skip
+    ctx.progress(n)
+    return RunOutput(files={"track": out}, meta={"frames": n})
+
+
+@runner("imf-audio")
+def run_imf_audio(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.imf.trackgen import audio_track
+
+    p = spec.params
+    out = ctx.temp(".mxf")
+    n = audio_track(ctx.blob(spec.inputs["audio"]), out, layout=p["layout"],
+                    language=p["language"], title=p["title"], issued=p["issued"])  # fmt: skip
+    return RunOutput(files={"track": out}, meta={"samples": n})
+
+
+@runner("imf-package")
+def run_imf_package(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.imf.trackgen import package_documents
+
+    p = spec.params
+    work = ctx.temp(".pkg")
+    digests = {str(ctx.blob(x)): x for x in [*spec.inputs["picture"], *spec.inputs["audio"]]}
+    docs, meta = package_documents(
+        [ctx.blob(x) for x in spec.inputs["picture"]],
+        [ctx.blob(x) for x in spec.inputs["audio"]],
+        work, params=p,
+    )  # fmt: skip
+    tracks = [(digests[blob], name) for blob, name in meta["tracks"]]
+    return RunOutput(
+        files=docs, meta={"names": meta["names"], "tracks": tracks, "notices": p["notices"]}
+    )
+
+
+def materialise(
+    ws: Workspace,
+    deliverable: str,
+    title: str,
+    result: ActionResult,
+    out_dir: Path,
+    shots: list[ShotEntry],
+    variant: str | None,
+) -> list[Path]:
+    """Copy track files and documents into ``out_dir/<title>/`` (skipping external ones)."""
+    from restoro.engine.materialise import export, provenance, write_json
+
+    pkg = out_dir / title
+    written = []
+    for key, name in sorted(result.meta["names"].items()):
+        if key in result.outputs:
+            written.append(export(ws, result.outputs[key].digest, pkg / name))
+    for digest, name in result.meta.get("tracks", []):
+        written.append(export(ws, digest, pkg / name))
+    meta = provenance(ws, deliverable, title, result, shots, variant, output="cpl")
+    meta["notices"] = result.meta.get("notices", [])
+    write_json(out_dir / f"{title}.provenance.json", meta)
+    return written
+
+
+register(DeliverableKind("imf", imf_nodes, materialise))

@@ -1,0 +1,174 @@
+"""The ``hls`` and ``dash`` deliverables: per-shot, per-rendition encodes (a changed shot
+re-encodes alone), then one packaging action per title that concatenates them without
+re-encoding, encodes the audio renditions, segments the captions and writes the playlists/MPD."""
+
+from __future__ import annotations
+
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from restoro.deliver.registry import DeliverableKind, register
+from restoro.engine.actions import RunContext, RunOutput, runner
+from restoro.engine.graph import ActionSpec
+from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
+
+if TYPE_CHECKING:
+    from restoro.engine.store import ActionResult
+    from restoro.engine.workspace import Workspace
+
+
+def streaming_nodes(
+    ws: Workspace,
+    title: str,
+    deliverable: str,
+    shots: list[ShotEntry],
+    audio_ids: list[str],
+    variant: str | None,
+) -> list[Node]:
+    from restoro.deliver.audio_graph import store_file, track_params
+
+    d = ws.manifest.deliverables[deliverable]
+    nodes: list[Node] = []
+    chunk_ids: dict[str, list[str]] = {}
+    for r, rend in enumerate(d.ladder):  # type: ignore[union-attr]
+        rid = f"v{r}"
+        chunk_ids[rid] = []
+        for shot, final_id, _rs in shots:
+            cid = f"{shot.id}/{deliverable}/{rid}"
+            chunk_ids[rid].append(cid)
+            crf = d.shot_crf.get(shot.id, rend.crf)  # type: ignore[union-attr]
+
+            def make_chunk(
+                deps: Results, final_id: str = final_id, cid: str = cid, shot: Shot = shot,
+                rend: Any = rend, crf: int | None = crf,
+            ) -> ActionSpec:  # fmt: skip
+                up = deps[final_id]
+                rate = Fraction(up.meta["format"]["frame_rate"])
+                return ActionSpec(
+                    id=cid,
+                    stage="stream-encode",
+                    version=1,
+                    params={
+                        "codec": rend.codec,
+                        "height": rend.height,
+                        "bitrate": rend.bitrate,
+                        "bit_depth": 10 if rend.codec == "hevc" else rend.bit_depth,
+                        "crf": crf,
+                        "cadence": max(1, int(d.segment_seconds * rate)),  # type: ignore[union-attr]
+                        "format": up.meta["format"],
+                    },
+                    inputs={"frames": digest_of(up, "frames")},
+                    tools=tool_fingerprints(["ffmpeg"]),
+                    title=title,
+                    shot=shot.id,
+                    variant=variant,
+                    frames=shot.end - shot.start,
+                )
+
+            nodes.append(
+                Node(cid, (final_id,), make_chunk, kind="deliver", title=title, shot=shot.id)
+            )
+    tracks = track_params(ws, title)
+    captions = []
+    if d.subtitles:  # type: ignore[union-attr]
+        for c in ws.manifest.titles[title].captions:
+            captions.append(
+                {"digest": store_file(ws, c.path), "language": c.language, "kind": c.kind,
+                 "offset_ms": c.offset_ms, "name": Path(c.path).name}
+            )  # fmt: skip
+    mid = f"{title}/{deliverable}"
+    all_chunks = [c for ids in chunk_ids.values() for c in ids]
+
+    def make_package(deps: Results) -> ActionSpec:
+        first = deps[chunk_ids["v0"][0]] if shots else None
+        return ActionSpec(
+            id=mid,
+            stage="stream-package",
+            version=1,
+            params={
+                "kind": d.kind,
+                "frame_rate": first.meta["frame_rate"] if first else "24",
+                "segment_seconds": d.segment_seconds,  # type: ignore[union-attr]
+                "audio": [a.model_dump(mode="json") for a in d.audio],  # type: ignore[union-attr]
+                "tracks": [{"layout": t["layout"], "language": t["language"]} for t in tracks],
+                "captions": [{k: v for k, v in c.items() if k != "digest"} for c in captions],
+            },
+            inputs={
+                **{
+                    rid: [digest_of(deps[c], "chunk") for c in ids]
+                    for rid, ids in chunk_ids.items()
+                },
+                "audio": [digest_of(deps[a], "audio") for a in audio_ids],
+                "captions": [c["digest"] for c in captions],
+            },
+            tools=tool_fingerprints(["ffmpeg"]),
+            title=title,
+            variant=variant,
+        )
+
+    nodes.append(Node(mid, (*all_chunks, *audio_ids), make_package, kind="deliver", title=title))
+    return nodes
+
+
+@runner("stream-encode")
+def run_stream_encode(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.streaming.encode import encode_shot
+    from restoro.media.frames import FrameFormat
+
+    p = spec.params
+    fmt = FrameFormat.model_validate(p["format"])
+    out = ctx.temp(".mp4")
+    count = encode_shot(
+        ctx.blob(spec.inputs["frames"]), fmt, codec=p["codec"], height=p["height"],
+        bitrate=p["bitrate"], bit_depth=p["bit_depth"], crf=p["crf"], cadence=p["cadence"],
+        out=out,
+    )  # fmt: skip
+    ctx.progress(count)
+    return RunOutput(files={"chunk": out}, meta={"frames": count, "frame_rate": fmt.frame_rate})
+
+
+@runner("stream-package")
+def run_stream_package(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.streaming.builder import build_package
+
+    root = ctx.temp(".pkg")
+    root.mkdir()
+    videos = {k: [ctx.blob(x) for x in v] for k, v in spec.inputs.items() if k.startswith("v")}
+    with tempfile.TemporaryDirectory(prefix="restoro-stream-", dir=root.parent) as tmp:
+        files, meta = build_package(
+            dict(spec.params),
+            videos=videos,
+            audio=[ctx.blob(x) for x in spec.inputs["audio"]],
+            captions=[ctx.blob(x) for x in spec.inputs["captions"]],
+            out_dir=root,
+            work=Path(tmp),
+        )
+    return RunOutput(files={name: root / name for name in files}, meta=meta)
+
+
+def materialise(
+    ws: Workspace,
+    deliverable: str,
+    title: str,
+    result: ActionResult,
+    out_dir: Path,
+    shots: list[ShotEntry],
+    variant: str | None,
+) -> list[Path]:
+    """Export the package to ``out_dir/<title>/`` (main playlist or MPD first)."""
+    from restoro.engine.materialise import export, provenance, write_json
+
+    base = out_dir / title
+    paths = [export(ws, o.digest, base / name) for name, o in result.outputs.items()]
+    main = [p for p in paths if p.name in ("master.m3u8", "manifest.mpd")]
+    meta = provenance(
+        ws, deliverable, title, result, shots, variant, output=next(iter(result.outputs))
+    )
+    write_json(out_dir / f"{title}.provenance.json", meta)
+    return main + [p for p in paths if p not in main]
+
+
+register(DeliverableKind("hls", streaming_nodes, materialise))
+register(DeliverableKind("dash", streaming_nodes, materialise))

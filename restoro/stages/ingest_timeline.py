@@ -1,0 +1,272 @@
+"""Title-rate ingest: per-segment cadence handling, then the title's frames on its timeline.
+
+``ingest_title`` makes title frames [k0, k1) (see ``restoro.media.timeline``):
+
+1. the source is cut into segments — the cadence map's (``auto``) or one segment (a fixed mode);
+2. each segment that holds wanted frames is processed on its own: ``telecine`` by field matching
+   (``fieldmatch``), deinterlacing of the frames no field matches (orphans, ``bwdif`` on frames
+   flagged combed) and decimation of the repeated frame in every five (``decimate``);
+   ``interlaced`` by ``bwdif``; ``progressive`` as is. A telecine segment is always processed
+   whole (decimation depends on where a cycle starts), so a shot's own ingest gives the same
+   frames as the title's;
+3. every title frame takes the segment frame nearest in time (``decimate``), or a blend of the
+   two around it (``blend``), which converts video-rate segments to a film-rate title (and
+   film to video rate by repetition) while the title keeps the source's duration.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import floor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from restoro.errors import StageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+
+    from restoro.media.cadence import Segment
+    from restoro.media.frames import FrameFormat
+    from restoro.media.probe import SourceInfo
+    from restoro.media.timeline import Timeline
+    from restoro.stages.ingest import IngestParams
+
+MODE_OF_KIND = {"telecine": "ivtc", "interlaced": "deinterlace", "progressive": "progressive"}
+
+
+def plan_segments(
+    params: IngestParams,
+    timeline: Timeline,
+    cadence: Sequence[Segment] | None,
+    want: tuple[int, int],
+) -> list[tuple[int, int, str]]:
+    """(start, end, mode) in source frames of the segments title frames ``want`` come from."""
+    a, b = timeline.span
+    if params.mode == "auto" and cadence:
+        segs = [(max(s.start, a), min(s.end, b), MODE_OF_KIND[s.kind]) for s in cadence]
+        segs = [s for s in segs if s[0] < s[1]]
+    else:
+        lo = timeline.source_frame(want[0])
+        hi = max(timeline.source_frame(want[1]), timeline.source_frame(want[1] - 1) + 1)
+        segs = [(lo, min(b, hi), params.mode)]
+    lo_src = timeline.source_frame(want[0])
+    hi_src = timeline.source_frame(want[1] - 1) + 1
+    return [s for s in segs if s[0] < hi_src and s[1] > lo_src]
+
+
+def _ivtc_chain(order: str) -> list[str]:
+    parity = order if order in ("tff", "bff") else "tff"
+    return [
+        f"fieldmatch=order={parity}:combmatch=full",
+        f"bwdif=mode=send_frame:parity={parity}:deint=interlaced",
+        "decimate=cycle=5",
+    ]
+
+
+def _process(
+    source: Path,
+    info: SourceInfo,
+    params: IngestParams,
+    seg: tuple[int, int, str],
+    want_src: tuple[int, int],
+    fmt: FrameFormat,
+    crop: tuple[int, int, int, int],
+    order: str,
+    color: str,
+    out: Path,
+) -> tuple[int, Fraction, Fraction]:
+    """Process one segment to an intermediate; return (frames, rate, time of frame 0 in source
+    frames)."""
+    from restoro.media.ffmpeg import run_ffmpeg
+    from restoro.media.frameio import count_frames, output_args
+    from restoro.stages.ingest import ingest, to_working
+
+    v = info.video
+    s_rate = Fraction(v.frame_rate)
+    start, end, mode = seg
+    if mode == "ivtc":
+        chain = [
+            f"trim=start_frame={start}:end_frame={end}",
+            "setpts=PTS-STARTPTS",
+            *_ivtc_chain(order),
+            *to_working(fmt, crop),
+        ]
+        args = [
+            "-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn",
+            "-filter_threads", "1", "-vf", ",".join(chain),
+            "-fps_mode", "passthrough", *output_args(fmt, out),
+        ]  # fmt: skip
+        run_ffmpeg(args)
+        return count_frames(out), s_rate * Fraction(4, 5), Fraction(start)
+    # Frame-by-frame modes: deinterlace the whole stream, cut the wanted range (plus a frame
+    # each side for blending) — the same frames whatever range is asked for.
+    lo, hi = max(start, want_src[0] - 1), min(end, want_src[1] + 1)
+    p = params.model_copy(update={"mode": mode})
+    seg_fmt, n = ingest(
+        source, info, p, start=lo, end=hi, crop=crop, color=color, field_order=order, out=out
+    )
+    return n, Fraction(seg_fmt.frame_rate), Fraction(lo)
+
+
+def ingest_title(
+    source: Path,
+    info: SourceInfo,
+    params: IngestParams,
+    *,
+    timeline: Timeline,
+    cadence: Sequence[Segment] | None,
+    want: tuple[int, int] | None = None,
+    crop: tuple[int, int, int, int] = (0, 0, 0, 0),
+    color: str = "auto",
+    field_order: str = "auto",
+    out: Path,
+    work: Path,
+) -> tuple[FrameFormat, int]:
+    """Write title frames ``want`` (default: all) at the title's rate to ``out``."""
+    from restoro.media.frameio import FrameWriter, read_frames
+    from restoro.media.frames import FrameFormat
+    from restoro.stages.ingest import resolve_colour
+
+    v = info.video
+    k0, k1 = want if want is not None else (0, timeline.frames)
+    if not 0 <= k0 < k1 <= timeline.frames:
+        raise StageError(f"title frames [{k0}, {k1}) outside the title (0 to {timeline.frames})")
+    left, top, right, bottom = crop
+    width, height = v.width - left - right, v.height - top - bottom
+    if min(crop) < 0 or width < 16 or height < 16:
+        raise StageError(f"crop {list(crop)} does not fit a {v.width}x{v.height} picture")
+    order = v.field_order if field_order == "auto" else field_order
+    rate = timeline.rate
+    fmt = FrameFormat(
+        width=width,
+        height=height,
+        frame_rate=f"{rate.numerator}/{rate.denominator}",
+        sar=v.sar,
+        colour=resolve_colour(info, color),
+    )
+    want_src = (timeline.source_frame(k0), timeline.source_frame(k1 - 1) + 1)
+    segs = plan_segments(params, timeline, cadence, (k0, k1))
+    work.mkdir(parents=True, exist_ok=True)
+    blend = params.convert == "blend"
+    with FrameWriter(out, fmt) as writer:
+        k = k0
+        for i, seg in enumerate(segs):
+            last = i == len(segs) - 1
+            ks = [j for j in range(k, k1) if last or timeline.source_frame(j) < seg[1]]
+            if not ks:
+                continue
+            tmp = work / f"seg{i}.mkv"
+            n, seg_rate, t0 = _process(
+                source, info, params, seg, want_src, fmt, crop, order, color, tmp
+            )
+            if n == 0:
+                raise StageError(f"segment [{seg[0]}, {seg[1]}) of {source} gave no frames")
+            for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, blend):
+                writer.write(frame)
+            tmp.unlink()
+            k = ks[-1] + 1
+        count = writer.count
+    if count != k1 - k0:
+        raise StageError(f"ingest of {source} gave {count} frames, expected {k1 - k0}")
+    return fmt, count
+
+
+def _select(
+    frames: Iterator[np.ndarray],
+    n: int,
+    seg_rate: Fraction,
+    t0: Fraction,
+    timeline: Timeline,
+    ks: list[int],
+    blend: bool,
+) -> Iterator[np.ndarray]:
+    """Title frames ``ks`` from a segment's frames (``n`` of them at ``seg_rate``, frame 0 at
+    source frame ``t0``): nearest in time, or the blend of the two around it."""
+    s_rate = timeline.source_rate
+    buf: dict[int, np.ndarray] = {}
+    it = enumerate(frames)
+    have = -1
+
+    def get(j: int) -> np.ndarray:
+        nonlocal have
+        j = max(0, min(n - 1, j))
+        while have < j:
+            have, f = next(it)
+            buf[have] = f
+            for old in [x for x in buf if x < have - 1]:
+                del buf[old]
+        return buf[j]
+
+    for k in ks:
+        # position of title frame k in segment frames
+        t = Fraction(timeline.span[0]) / s_rate + timeline.time(k)
+        x = (t - t0 / s_rate) * seg_rate
+        if x == int(x) or not blend:
+            yield get(floor(x + Fraction(1, 2)))
+            continue
+        j = floor(x)
+        w = float(x - j)
+        a, b = get(j).astype(np.float32), get(j + 1).astype(np.float32)
+        yield np.clip(np.rint(a * (1 - w) + b * w), 0, 65535).astype(np.uint16)
+
+
+def run_ingest_action(
+    source: Path, info: SourceInfo, p: dict[str, Any], out: Path, work: Path
+) -> dict[str, Any]:
+    """The ``ingest`` action: ``p`` is its params (see ``restoro.engine.nodes.ingest_params``);
+    returns its meta (format, frames, timeline, cadence, warnings)."""
+    from restoro.media.cadence import Segment, analyse
+    from restoro.media.timeline import Timeline, choose_rate
+    from restoro.stages.ingest import IngestParams, ingest
+
+    params = IngestParams.model_validate(p["ingest"])
+    v = info.video
+    s_rate = Fraction(v.frame_rate)
+    span = (int(p["span"][0]), int(p["span"][1]))
+    crop = tuple(p["crop"])
+    declared = p["field_order"] if p["field_order"] != "auto" else v.field_order
+    meta: dict[str, Any] = {"warnings": []}
+    cadence: list[Segment] | None = None
+    if p.get("cadence") is not None:
+        cadence = [Segment.model_validate(s) for s in p["cadence"]]
+    field_order = p["field_order"]
+    if params.mode in ("auto", "ivtc") and cadence is None:
+        lo, hi = span
+        if p.get("timeline") and p.get("want"):
+            tl0 = Timeline.from_json(p["timeline"])
+            lo = max(span[0], tl0.source_frame(p["want"][0]) - 10)
+            hi = min(span[1], tl0.source_frame(p["want"][1]) + 10)
+        cmap = analyse(source, v.index, width=v.width, height=v.height, start=lo, end=hi,
+                       declared=declared)  # fmt: skip
+        meta["cadence"] = cmap.model_dump(mode="json")
+        meta["warnings"] += cmap.warnings
+        cadence = cmap.segments
+        if field_order == "auto" and cmap.field_order != "unknown":
+            field_order = cmap.field_order  # the evidence wins over the stream's flag
+    if p.get("timeline"):
+        timeline = Timeline.from_json(p["timeline"])
+    else:
+        share = sum(s.end - s.start for s in cadence if s.kind == "telecine") / max(
+            1, span[1] - span[0]
+        ) if cadence else None  # fmt: skip
+        rate = choose_rate(s_rate, share, p.get("frame_rate"), params.mode)
+        if params.mode == "deinterlace" and params.rate == "field" and not p.get("frame_rate"):
+            rate = s_rate * 2
+        timeline = Timeline(span=span, source_rate=s_rate, rate=rate)
+    want = tuple(p["want"]) if p.get("want") else (0, timeline.frames)
+    field_rate = params.mode in ("deinterlace", "auto") and params.rate == "field"
+    if params.mode in ("progressive", "deinterlace") and timeline.identity and not field_rate:
+        # One frame per source frame: the plain ingest, no re-timing pass.
+        a = timeline.source_frame(want[0])
+        fmt, n = ingest(source, info, params, start=a, end=a + want[1] - want[0], crop=crop,  # type: ignore[arg-type]
+                        color=p["color"], field_order=field_order, out=out)  # fmt: skip
+    else:
+        fmt, n = ingest_title(
+            source, info, params, timeline=timeline, cadence=cadence, want=want,  # type: ignore[arg-type]
+            crop=crop, color=p["color"], field_order=field_order, out=out, work=work,
+        )  # fmt: skip
+    meta.update(format=fmt.model_dump(mode="json"), frames=n, timeline=timeline.to_json())
+    return meta
