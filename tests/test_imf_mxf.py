@@ -35,7 +35,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("imfmedia")
     run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=64x48:r=24", "-frames:v", "6", "-c:v", "ffv1",
                 "-pix_fmt", "rgb48le", str(d / "frames.mkv")])  # fmt: skip
-    for name, layout in (("stereo", "stereo"), ("51", "5.1")):
+    for name, layout in (("stereo", "stereo"), ("51", "5.1"), ("71", "7.1")):
         run_ffmpeg(["-f", "lavfi", "-i", f"sine=f=440:r=44100,aformat=channel_layouts={layout}",
                     "-t", "0.25", "-ar", "48000", "-c:a", "pcm_s24le",
                     str(d / f"{name}.wav")])  # fmt: skip
@@ -85,6 +85,24 @@ def test_codestreams_are_raw_and_in_the_lossy_imf_profile(media: Path) -> None:
     assert p.progression == 4 and p.codeblock == (32, 32) and not p.reversible  # CPRL
     assert p.rsiz >> 8 == 0x04  # IMF 2K lossy profile
     assert parse_j2k(next(read_shot(media / "shot1.rj2k"))).reversible
+
+
+def test_reversible_codestreams_are_in_the_imf_reversible_profile(media: Path) -> None:
+    from restoro.deliver.imf import j2k_reversible
+
+    if j2k_reversible.available() is None:
+        pytest.skip("glymur/libopenjp2 not available: reversible J2K falls back to ffmpeg")
+    streams = list(read_shot(media / "shot1.rj2k"))
+    assert len(streams) == 6 and all(cs[:2] == b"\xff\x4f" for cs in streams)
+    p = parse_j2k(streams[0])
+    assert p.reversible and p.bit_depth == 12 and p.tile == (64, 48)
+    assert p.progression == 4 and p.codeblock == (32, 32) and p.levels == 5
+    assert p.cod[0] & 1 and p.cod[10:] == bytes([0x77]) + bytes([0x88]) * 5  # precincts
+    assert p.rsiz >> 8 == 0x07  # IMF 2K reversible profile
+    again = media / "again.rj2k"  # deterministic: the same frames give the same bytes
+    encode_shot(media / "frames.mkv", FrameFormat(width=64, height=48, frame_rate="24"),
+                raster=(64, 48), fit="pillarbox", reversible=True, out=again)  # fmt: skip
+    assert again.read_bytes() == (media / "shot1.rj2k").read_bytes()
 
 
 def _write_picture(media: Path, out: Path, rev: int = 0) -> uuid.UUID:
@@ -160,6 +178,7 @@ def test_reversible_track_decodes_losslessly(media: Path, tmp_path: Path) -> Non
 @pytest.mark.parametrize(("name", "layout", "labels"), [
     ("stereo", "stereo", ["chL", "chR"]),
     ("51", "5.1", ["chL", "chR", "chC", "chLFE", "chLs", "chRs"]),
+    ("71", "7.1", ["chL", "chR", "chC", "chLFE", "chLrs", "chRrs", "chLss", "chRss"]),
 ])  # fmt: skip
 def test_pcm_track_file_with_mca(media: Path, tmp_path: Path, name: str, layout: str,
                                  labels: list[str]) -> None:  # fmt: skip
@@ -179,6 +198,7 @@ def test_pcm_track_file_with_mca(media: Path, tmp_path: Path, name: str, layout:
     assert group.kind == "SoundfieldGroupLabelSubDescriptor"
     assert group.text("MCATitle") == "Feature" and group.text("MCAAudioContentKind") == "PRM"
     assert [s.text("MCATagSymbol") for s in subs[1:]] == labels
+    assert group.props["MCALabelDictionaryID"] == U.MCA_SOUNDFIELD[layout][2]
     assert all(s.props["SoundfieldGroupLinkID"] == group.props["MCALinkID"] for s in subs[1:])
     assert {s.props["RFC5646SpokenLanguage"] for s in subs} == {b"fr-CA"}
     with av.open(str(out)) as c:
@@ -218,3 +238,22 @@ def test_reads_imf_tool_track_files(shared_dir: Path) -> None:
     snd = read_track_file(pkg / "WAV_d01bc6be-ae2f-436b-9705-c402e1d92212.mxf")
     assert snd.descriptor.kind == "WAVEPCMDescriptor" and snd.duration == 48000
     assert "MCATitle" not in snd.sub_descriptors()[0].props  # the known fault
+
+
+def test_mca_labels_match_the_imf_samples(shared_dir: Path) -> None:
+    """Every soundfield/channel label restoro writes that the shared IMF samples also use has
+    the samples' dictionary UL (sg51 is ST 428-12's 03020201, not an ST 2067-8 label)."""
+    import re
+
+    seen: dict[str, str] = {}
+    for cpl in (shared_dir / "samples/imf").rglob("CPL*.xml"):
+        text = cpl.read_text(errors="replace")
+        pairs = re.findall(r"MCALabelDictionaryID>(?:urn:smpte:ul:)?([0-9a-fA-F.\-]+)<.*?"
+                           r"MCATagSymbol>(\w+)<", text, flags=re.S)  # fmt: skip
+        for ul, symbol in pairs:
+            seen.setdefault(symbol, re.sub(r"[.\-]", "", ul).lower())
+    ours = {sym: label.hex() for sym, _n, label in U.MCA_SOUNDFIELD.values()}
+    ours |= {sym: label.hex() for sym, _n, label in U.MCA_CHANNELS.values()}
+    common = set(seen) & set(ours)
+    assert {"sg51", "sgST", "chL", "chLs"} <= common
+    assert {s: ours[s] for s in common} == {s: seen[s] for s in common}

@@ -112,7 +112,13 @@ def test_title_pipeline_with_defaults_filled(loaded: LoadedManifest) -> None:
     assert _params(shot) == [
         (
             "ingest",
-            {"mode": "ivtc", "method": "bwdif", "rate": "frame", "convert": "decimate"},
+            {
+                "mode": "ivtc",
+                "method": "bwdif",
+                "rate": "frame",
+                "gamut": "keep",
+                "convert": "decimate",
+            },
             False,
         ),
         ("upscale", {"model": "realesrgan-x4plus", "scale": 4}, True),
@@ -126,7 +132,13 @@ def test_overrides_apply_in_order_and_tags_accumulate(loaded: LoadedManifest) ->
     assert _params(shot) == [
         (
             "ingest",
-            {"mode": "deinterlace", "method": "yadif", "rate": "frame", "convert": "decimate"},
+            {
+                "mode": "deinterlace",
+                "method": "yadif",
+                "rate": "frame",
+                "gamut": "keep",
+                "convert": "decimate",
+            },
             False,
         ),
         ("upscale", {"model": "lanczos", "scale": 2}, False),

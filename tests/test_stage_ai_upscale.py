@@ -162,25 +162,78 @@ def _run_builtin(tmp_path: Path, name: str, scale: int, frames: list[np.ndarray]
     return out
 
 
+PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
+"""Photographs shipped inside the scikit-image wheel (``skimage/data``); read from the installed
+package with OpenCV, never downloaded."""
+
+
+def _photo_dir() -> Path:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or spec.origin is None:
+        pytest.skip("scikit-image (test extra) is not installed")
+    d = Path(spec.origin).parent / "data"
+    if not all((d / name).is_file() for name in PHOTOS):
+        pytest.skip("this scikit-image wheel lacks the sample photographs")
+    return d
+
+
+def _photo_crops(n: int = 48) -> list[tuple[str, np.ndarray]]:
+    """Centre crops of real photographs as 16-bit RGB: one at the photo's own resolution and
+    one of a 4n x 4n region area-downscaled to n x n (band-limited, like a camera frame)."""
+    import cv2
+
+    d = _photo_dir()
+    out = []
+    for name in PHOTOS:
+        rgb = cv2.cvtColor(cv2.imread(str(d / name), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        img = rgb.astype(np.float32) / 255.0
+        h, w = img.shape[:2]
+        for k in (1, 4):
+            y, x = (h - k * n) // 2, (w - k * n) // 2
+            crop = img[y : y + k * n, x : x + k * n]
+            if k > 1:
+                crop = cv2.resize(crop, (n, n), interpolation=cv2.INTER_AREA)
+            out.append((f"{name}@{'native' if k == 1 else 'down4'}", _u16(crop)))
+    return out
+
+
+def _u16(img: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(img * 65535), 0, 65535).astype(np.uint16)
+
+
 @pytest.mark.slow
-def test_x4plus_fidelity_and_sharpness(tmp_path: Path) -> None:
+def test_x4plus_fidelity_and_sharpness_on_photographs(tmp_path: Path) -> None:
+    """x4 then area-downscale back: PSNR to the input >= 30 dB on average over real photos,
+    and much more high-frequency energy than lanczos. Measured (centre crops, 48x48):
+    native 31.4 / 32.5 / 32.0 / 29.7 dB, down4 28.2 / 30.0 / 30.3 / 33.0 dB (astronaut, coffee,
+    chelsea, rocket); means 31.4 and 30.4 dB."""
     import cv2
 
     from restoro.media.resample import resize
 
-    src = _natural(64, 48)
-    assert src.std() > 5000  # real content, not a flat frame
-    (up,) = _run_builtin(tmp_path, "realesrgan-x4plus", 4, [src])
-    assert up.shape == (192, 256, 3) and up.dtype == np.uint16
-    down = cv2.resize(up, (64, 48), interpolation=cv2.INTER_AREA)
-    # Measured 27.8 dB on this fixture (the GAN sharpens antialiased edges); the issue's 30 dB
-    # target is not reached on it. Alignment is exact: any 1-pixel shift of the output is worse.
-    assert _psnr(down, src) >= 26.0
+    crops = _photo_crops()
+    ups = _run_builtin(tmp_path, "realesrgan-x4plus", 4, [c for _, c in crops])
+    scores: dict[str, float] = {}
+    for (label, src), up in zip(crops, ups, strict=True):
+        assert up.shape == (192, 192, 3) and up.dtype == np.uint16
+        down = cv2.resize(up, (48, 48), interpolation=cv2.INTER_AREA)
+        scores[label] = _psnr(down, src)
+        lanczos = resize(src, 192, 192, "lanczos")
+        assert _hf_energy(up) > 2.0 * _hf_energy(lanczos), label
+    print({k: round(v, 2) for k, v in scores.items()})
+    for protocol in ("native", "down4"):
+        mean = np.mean([v for k, v in scores.items() if k.endswith(protocol)])
+        assert mean >= 30.0, (protocol, scores)
+    assert min(scores.values()) >= 27.0, scores
+    # Alignment is exact: shifting the output by one input pixel makes the round trip worse.
+    src, up = crops[0][1], ups[0]
+    down = cv2.resize(up, (48, 48), interpolation=cv2.INTER_AREA)
     for shift in ((0, 4), (4, 0)):
-        moved = cv2.resize(np.roll(up, shift, (0, 1)), (64, 48), interpolation=cv2.INTER_AREA)
+        moved = cv2.resize(np.roll(up, shift, (0, 1)), (48, 48), interpolation=cv2.INTER_AREA)
         assert _psnr(moved[2:-2, 2:-2], src[2:-2, 2:-2]) < _psnr(down[2:-2, 2:-2], src[2:-2, 2:-2])
-    lanczos = resize(src, 256, 192, "lanczos")
-    assert _hf_energy(up) > 1.2 * _hf_energy(lanczos)
 
 
 @pytest.mark.slow

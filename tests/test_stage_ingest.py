@@ -36,7 +36,8 @@ def test_progressive_pass_through(prog: Path, tmp_path: Path) -> None:
     assert n == 24
     assert (fmt.width, fmt.height, fmt.frame_rate) == (320, 240, "30000/1001")
     assert fmt.sar == info.video.sar
-    assert fmt.colour.matrix == "smpte170m" and fmt.colour.primaries == "smpte170m"
+    # the BT.601 matrix is converted at ingest; SD primaries are taken as BT.709 (gamut: keep)
+    assert fmt.colour.matrix == "smpte170m" and fmt.colour.primaries == "bt709"
     assert read_format(tmp_path / "a.mkv") == fmt
     validate_intermediate(tmp_path / "a.mkv", 24)
     ingest(prog, info, IngestParams(), start=0, end=24, out=tmp_path / "b.mkv")

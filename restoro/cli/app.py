@@ -27,10 +27,16 @@ cache_app = typer.Typer(help="Inspect, verify and clean the store.", no_args_is_
 app.add_typer(cache_app, name="cache")
 
 
-def _workspace(manifest: Path | None) -> Any:
+def _workspace(manifest: Path | None, store: str | None = None) -> Any:
     from restoro.engine.workspace import Workspace, find_manifest
 
-    return Workspace(find_manifest(manifest))
+    if store is None:
+        return Workspace(find_manifest(manifest))
+    from restoro.engine.store import Store, store_root
+
+    root = store_root(store)
+    Store(root).check_writable()  # before any work: a clear error, not a failed action
+    return Workspace(find_manifest(manifest), store_path=root)
 
 
 def _echo_json(obj: Any) -> None:
@@ -86,11 +92,12 @@ def _builder(
     variant: str | None,
     jobs: int,
     device: str,
+    store: str | None = None,
     **kw: Any,
 ) -> Any:
     from restoro.engine.build import Builder, BuildOptions
 
-    ws = _workspace(manifest)
+    ws = _workspace(manifest, store)
     return Builder(
         ws, BuildOptions(targets=targets or [], variant=variant, jobs=jobs, device=device, **kw)
     )
@@ -136,19 +143,45 @@ def build(
         float,
         typer.Option("--lock-timeout", help="Seconds to wait for another build's workspace lock."),
     ] = 600.0,
+    no_qc: Annotated[bool, typer.Option("--no-qc", help="Skip QC (docs/qc.md).")] = False,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (threads here) or ray (a Ray cluster).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="host:port of a Ray cluster (default: start one)."),
+    ] = None,
+    ray_resource: Annotated[
+        list[str] | None,
+        typer.Option("--ray-resource", help="NAME=AMOUNT every Ray task asks for (repeatable)."),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="The store: a path or file:// URL (default: .restoro)."),
+    ] = None,
 ) -> None:
     """Build deliverables, running only what changed."""
     from restoro.cli.render import JsonLines, RichProgress, summary_line
+    from restoro.engine.ray_executor import parse_resources
 
+    if executor not in ("local", "ray"):
+        from restoro.errors import UsageError
+
+        raise UsageError(f"unknown executor {executor!r}", hint="use local or ray")
     b = _builder(
         manifest,
         targets,
         variant,
         jobs,
         device,
+        store,
+        executor=executor,
+        ray_address=ray_address,
+        ray_resources=parse_resources(ray_resource or []),
         keep_going=keep_going,
         force=force,
         lock_timeout=lock_timeout,
+        **({"qc": False} if no_qc else {}),
     )
     if json:
         b.events.subscribe(JsonLines())
@@ -167,6 +200,8 @@ def build(
 def _quiet_waiting(ev: dict[str, Any]) -> None:
     if ev["event"] == "waiting":
         print(f"waiting for the workspace lock held by {ev['holder']}", file=sys.stderr)
+    elif ev["event"] == "warning":
+        print(f"warning: {ev['title']}: {ev['message']}", file=sys.stderr)
 
 
 @app.command()
@@ -184,11 +219,12 @@ def shots(
     title: Annotated[str, typer.Argument(help="A title of the manifest.")],
     manifest: O.Manifest = None,
     json: O.Json = False,
+    thumbnails: Annotated[bool, typer.Option(help="Write OUTPUT/shots/TITLE/*.png")] = False,
 ) -> None:
     """List a title's shots as the last build detected them (from restoro.lock)."""
     from restoro.cli.show import show_shots
 
-    show_shots(_workspace(manifest), title, as_json=json)
+    show_shots(_workspace(manifest), title, as_json=json, thumbnails=thumbnails)
 
 
 @app.command()
@@ -295,6 +331,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restoro.cli.imf_cmd",
     "restoro.cli.models_cmd",
     "restoro.cli.compare_cmd",
+    "restoro.cli.cache_sync_cmd",
+    "restoro.cli.qc_cmd",
 )
 
 

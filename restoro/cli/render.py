@@ -82,6 +82,8 @@ class RichProgress:
             self.console.print(f"[yellow]waiting for the workspace lock held by {ev['holder']}")
         elif kind == "shots":
             self.console.print(f"{ev['title']}: {ev['count']} shots")
+        elif kind == "warning":
+            self.console.print(Text(warning_text(ev), style="yellow"))
         elif kind == "action-start":
             self._running[ev["id"]] = p.add_task(
                 f"  {ev['id']} [dim]({ev['reason']})",
@@ -103,6 +105,11 @@ class RichProgress:
                 self.console.print(f"[red]failed[/red] {ev['id']}: {ev.get('error', '')}")
         elif kind == "output":
             self.console.print(f"[green]wrote[/green] {ev['path']}")
+
+
+def warning_text(ev: dict[str, Any]) -> str:
+    """A ``warning`` event (e.g. a field order contradicting the picture) as one line."""
+    return f"warning: {ev['title']}: {ev['message']}"
 
 
 def summary_line(executed: int, cached: int, failed: int, outputs: dict[str, str]) -> str:

@@ -129,8 +129,15 @@ def show_status(b: Builder, report: BuildReport, *, as_json: bool) -> None:
     print(f"{state}: {c['cached']} cached, {c['run']} to run, {c['pending']} waiting on them")
 
 
-def show_shots(ws: Workspace, title: str, *, as_json: bool) -> None:
+def show_shots(ws: Workspace, title: str, *, as_json: bool, thumbnails: bool = False) -> None:
+    """A title's shots as the last build recorded them (restoro.lock): id, title frames, source
+    timecode in/out (out exclusive) and, with ``thumbnails``, a PNG of each shot's first frame
+    (from the shot's frames in the store) under OUTPUT/shots/TITLE/."""
+    from fractions import Fraction
+
     from restoro.engine.lockfile import LOCK_NAME, read_lockfile
+    from restoro.media.timecode import frames_to_timecode
+    from restoro.media.timeline import Timeline
 
     if title not in ws.manifest.titles:
         raise UsageError(
@@ -142,14 +149,71 @@ def show_shots(ws: Workspace, title: str, *, as_json: bool) -> None:
             f"no shots recorded for {title!r} yet",
             hint=f"run `restoro build {title}` (or `restoro plan`) first",
         )
+    src = ws.preflight([title])[entry.get("source") or ws.manifest.titles[title].source]
+    s_rate = Fraction(src.facts.frame_rate)
+    rate = Fraction(entry.get("frame_rate") or s_rate)
+    span = entry.get("span") or [0, src.facts.frame_count]
+    tl = Timeline((int(span[0]), int(span[1])), s_rate, rate)
+
+    def tc(k: int) -> str:
+        return frames_to_timecode(tl.source_frame(k) + src.facts.start_frame, s_rate,
+                                  src.drop_frame)  # fmt: skip
+
+    thumbs = _shot_thumbnails(ws, title, [s["id"] for s in entry["shots"]]) if thumbnails else {}
+    rows = [
+        {**s, "tc_in": tc(s["start"]), "tc_out": tc(s["end"]), "thumbnail": thumbs.get(s["id"])}
+        for s in entry["shots"]
+    ]
     if as_json:
-        for s in entry["shots"]:
-            _line({"event": "shot", "title": title, **s})
+        for r in rows:
+            _line({"event": "shot", "title": title, **r})
         return
-    t = Table("shot", "first frame", "end frame", "frames")
-    for s in entry["shots"]:
-        t.add_row(s["id"], str(s["start"]), str(s["end"]), str(s["end"] - s["start"]))
+    t = Table("shot", "first frame", "end frame", "frames", "source in", "source out")
+    if thumbnails:
+        t.add_column("thumbnail")
+    for r in rows:
+        cells = [r["id"], str(r["start"]), str(r["end"]), str(r["end"] - r["start"])]
+        cells += [r["tc_in"], r["tc_out"], *([str(r["thumbnail"] or "-")] if thumbnails else [])]
+        t.add_row(*cells)
     console.print(t)
+
+
+def _shot_thumbnails(ws: Workspace, title: str, shot_ids: list[str]) -> dict[str, str]:
+    """Write OUTPUT/shots/TITLE/<shot>.png (the shot's first frame, square pixels, 192 wide)
+    from the newest ``<shot>/ingest`` result in the store; shot id → path (relative to the
+    manifest's directory). Shots whose frames are not in the store get none."""
+    import cv2
+    import numpy as np
+
+    from restoro.media.frameio import read_format, read_frames
+
+    wanted = {f"{sid}/ingest": sid for sid in shot_ids}
+    newest: dict[str, Any] = {}
+    for res in ws.store.iter_actions():
+        sid = wanted.get(res.action_id)
+        if sid is not None and "frames" in res.outputs:
+            if sid not in newest or res.created > newest[sid].created:
+                newest[sid] = res
+    out_dir = ws.output_dir / "shots" / title
+    out: dict[str, str] = {}
+    for sid, res in newest.items():
+        digest = res.outputs["frames"].digest
+        if not ws.store.verify_blob(digest):
+            continue
+        path = ws.store.blob_path(digest)
+        fmt = read_format(path)
+        first = next(iter(read_frames(path)), None)
+        if first is None:
+            continue
+        w = 192
+        h = max(2, round(w / float(fmt.dar)))
+        small = cv2.resize(first, (w, h), interpolation=cv2.INTER_AREA)
+        rgb8 = ((small.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        png = out_dir / (sid.replace("@", "_").replace(":", "-").replace(";", "-") + ".png")
+        cv2.imwrite(str(png), cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR))
+        out[sid] = str(png.relative_to(ws.root))
+    return out
 
 
 def show_explain(b: Builder, report: BuildReport, target: str, *, as_json: bool) -> None:

@@ -12,6 +12,7 @@ files already in the earlier package are referenced, not copied (a supplemental 
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from restoro.deliver.registry import DeliverableKind, register
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restoro.imf")
 DEFAULT_ISSUE_DATE = "2000-01-01T00:00:00Z"
+DROP_FRAME_RATES = {Fraction(30000, 1001), Fraction(60000, 1001)}
 APP_2E_RATES = {"24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60"}
 
 
@@ -79,6 +81,11 @@ def imf_nodes(
     rate = str(ws.manifest.titles[title].frame_rate or src.facts.frame_rate)
     nodes: list[Node] = []
     track_ids: list[str] = []
+    encoder: dict[str, Any] = {}
+    if d.reversible and d.application == "2e":  # which encoder makes the 5-3 codestreams
+        from restoro.deliver.imf.j2k_reversible import available
+
+        encoder = {"j2k_encoder": available() or "ffmpeg-libopenjpeg"}
     for shot, final_id, _rs in shots:
         tid = f"{shot.id}/{deliverable}"
         track_ids.append(tid)
@@ -94,7 +101,7 @@ def imf_nodes(
                 id=tid, stage="imf-track", version=1,
                 params={"application": d.application, "raster": d.raster, "fit": d.fit,
                         "reversible": d.reversible, "profile": d.profile, "format": fmt,
-                        "issued": d.issue_date or DEFAULT_ISSUE_DATE},
+                        "issued": d.issue_date or DEFAULT_ISSUE_DATE, **encoder},
                 inputs={"frames": digest_of(up, "frames")}, tools=tools(["ffmpeg"]),
                 title=title, shot=shot.id, variant=variant, frames=shot.end - shot.start,
             )  # fmt: skip
@@ -118,7 +125,7 @@ def imf_nodes(
         def make_audio(deps: Results, aid: str = aid, mid: str = mid, tr: Any = tr,
                        i: int = i) -> ActionSpec:  # fmt: skip
             return ActionSpec(
-                id=mid, stage="imf-audio", version=1,
+                id=mid, stage="imf-audio", version=2,
                 params={"layout": str(tr.layout) if tr else None,
                         "language": tr.language if tr else "und",
                         "title": f"{title} audio {i}",
@@ -127,9 +134,12 @@ def imf_nodes(
             )  # fmt: skip
 
         nodes.append(Node(mid, (aid,), make_audio, kind="deliver", title=title))
+    text_tracks, text_sequences = _text_nodes(ws, title, deliverable, shots, rate, variant, nodes)
     for n in notices:
         log.warning("%s/%s: %s", title, deliverable, n)
     start = shots[0][0].start if shots else 0
+    # Drop-frame composition timecode only where the title keeps a drop-frame source's rate.
+    drop = bool(src.drop_frame) and Fraction(rate) in DROP_FRAME_RATES
     tc = frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
     stages = [describe_stage(st) for _s, _f, rs in shots for st in rs.stages]
     previous = _previous_assets(ws, d.supplemental_to, title)
@@ -137,19 +147,56 @@ def imf_nodes(
 
     def make_package(deps: Results) -> ActionSpec:
         return ActionSpec(
-            id=mid, stage="imf-package", version=1,
+            id=mid, stage="imf-package", version=2,
             params={"title": title, "application": d.application, "frame_rate": rate,
-                    "timecode": tc.replace(";", ":"),
+                    "timecode": tc if drop else tc.replace(";", ":"), "drop_frame": drop,
                     "issued": d.issue_date or DEFAULT_ISSUE_DATE,
-                    "disclosure": disclosure(stages), "previous": previous, "notices": notices},
+                    "disclosure": disclosure(stages), "previous": previous, "notices": notices,
+                    "text_sequences": text_sequences},
             inputs={"picture": [digest_of(deps[x], "track") for x in track_ids],
-                    "audio": [digest_of(deps[x], "track") for x in audio_tracks]},
+                    "audio": [digest_of(deps[x], "track") for x in audio_tracks],
+                    "text": [digest_of(deps[x], "track") for x in text_tracks]},
             title=title, variant=variant,
         )  # fmt: skip
 
-    nodes.append(Node(mid, (*track_ids, *audio_tracks), make_package, kind="deliver",
-                      title=title))  # fmt: skip
+    nodes.append(Node(mid, (*track_ids, *audio_tracks, *text_tracks), make_package,
+                      kind="deliver", title=title))  # fmt: skip
     return nodes
+
+
+def _text_nodes(
+    ws: Workspace,
+    title: str,
+    deliverable: str,
+    shots: list[ShotEntry],
+    rate: str,
+    variant: str | None,
+    nodes: list[Node],
+) -> tuple[list[str], list[str]]:
+    """One ``imf-text`` node per caption track of the title: (node ids, CPL sequence kinds)."""
+    from restoro.deliver.audio_graph import store_file
+    from restoro.deliver.imf.timedtext import SEQUENCE_OF_KIND
+
+    d = ws.manifest.deliverables[deliverable]
+    duration = sum(s.end - s.start for s, _f, _r in shots)
+    ids, kinds = [], []
+    for i, cap in enumerate(ws.manifest.titles[title].captions):
+        tid = f"{title}/{deliverable}/text/{i}"
+        spec = ActionSpec(
+            id=tid, stage="imf-text", version=1,
+            params={"offset_ms": cap.offset_ms, "language": cap.language, "frame_rate": rate,
+                    "duration": duration, "issued": d.issue_date or DEFAULT_ISSUE_DATE,
+                    "where": f"titles.{title}.captions[{i}]"},
+            inputs={"caption": store_file(ws, cap.path)}, title=title, variant=variant,
+        )  # fmt: skip
+
+        def make_text(_deps: Results, spec: ActionSpec = spec) -> ActionSpec:
+            return spec
+
+        nodes.append(Node(tid, (), make_text, kind="deliver", title=title))
+        ids.append(tid)
+        kinds.append(SEQUENCE_OF_KIND[cap.kind])
+    return ids, kinds
 
 
 def disclosure(stages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -195,17 +242,32 @@ def run_imf_audio(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     return RunOutput(files={"track": out}, meta={"samples": n})
 
 
+@runner("imf-text")
+def run_imf_text(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.imf.timedtext import text_track
+
+    p = spec.params
+    out, imsc = ctx.temp(".mxf"), ctx.temp(".ttml")
+    n, doc = text_track(ctx.blob(spec.inputs["caption"]), out, offset_ms=p["offset_ms"],
+                        language=p["language"], frame_rate=p["frame_rate"],
+                        duration=p["duration"], issued=p["issued"], where=p["where"])  # fmt: skip
+    imsc.write_bytes(doc)
+    return RunOutput(files={"track": out, "imsc": imsc}, meta={"duration": n})
+
+
 @runner("imf-package")
 def run_imf_package(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.deliver.imf.trackgen import package_documents
 
     p = spec.params
     work = ctx.temp(".pkg")
-    digests = {str(ctx.blob(x)): x for x in [*spec.inputs["picture"], *spec.inputs["audio"]]}
+    texts = spec.inputs.get("text", [])
+    digests = {str(ctx.blob(x)): x for x in [*spec.inputs["picture"], *spec.inputs["audio"],
+                                             *texts]}  # fmt: skip
     docs, meta = package_documents(
         [ctx.blob(x) for x in spec.inputs["picture"]],
         [ctx.blob(x) for x in spec.inputs["audio"]],
-        work, params=p,
+        work, params=p, texts=[ctx.blob(x) for x in texts],
     )  # fmt: skip
     tracks = [(digests[blob], name) for blob, name in meta["tracks"]]
     return RunOutput(

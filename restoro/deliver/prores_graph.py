@@ -3,6 +3,7 @@ assembled from them without re-encoding, with PCM audio and a timecode track."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from restoro import __version__
@@ -21,7 +22,7 @@ from restoro.engine.nodes import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
     from restoro.engine.store import ActionResult
     from restoro.engine.workspace import Workspace
@@ -88,8 +89,10 @@ def prores_nodes(
         + "; ".join(stages),
     }
     mid = f"{title}/{deliverable}"
+    cap_ids = caption_nodes(ws, title, deliverable, nodes, rate=rate, timecode=tc, frames=total)
 
     def make_master(deps: Results) -> ActionSpec:
+        sidecars = [digest_of(deps[c], k) for c in cap_ids for k in ("srt", "scc")]
         return ActionSpec(
             id=mid,
             stage="prores-master",
@@ -99,10 +102,16 @@ def prores_nodes(
                 "timecode": tc,
                 "frames": total,
                 "metadata": metadata,
+                **(
+                    {"sidecars": [_sidecar_stem(ws, title, i) for i in range(len(cap_ids))]}
+                    if cap_ids
+                    else {}
+                ),
             },
             inputs={
                 "chunks": [digest_of(deps[c], "chunk") for c in chunk_ids],
                 "audio": [digest_of(deps[a], "audio") for a in audio_ids],
+                **({"sidecars": sidecars} if sidecars else {}),
             },
             tools=tool_fingerprints(["ffmpeg"]),
             title=title,
@@ -110,8 +119,44 @@ def prores_nodes(
             frames=total,
         )
 
-    nodes.append(Node(mid, (*chunk_ids, *audio_ids), make_master, kind="deliver", title=title))
+    deps = (*chunk_ids, *audio_ids, *cap_ids)
+    nodes.append(Node(mid, deps, make_master, kind="deliver", title=title))
     return nodes
+
+
+def _sidecar_stem(ws: Workspace, title: str, i: int) -> str:
+    """``<title>`` for the first caption track, ``<title>.<n>.<language>`` for the others."""
+    lang = ws.manifest.titles[title].captions[i].language
+    return title if i == 0 else f"{title}.{i}.{lang}"
+
+
+def caption_nodes(
+    ws: Workspace, title: str, deliverable: str, nodes: list[Node], **master: object
+) -> list[str]:
+    """One ``master-captions`` action per caption track of the title (SRT + SCC sidecars)."""
+    from importlib.metadata import version
+
+    from restoro.deliver.audio_graph import store_file
+
+    ids = []
+    for i, c in enumerate(ws.manifest.titles[title].captions):
+        spec = ActionSpec(
+            id=f"{title}/{deliverable}/captions/{i}",
+            stage="master-captions",
+            version=1,
+            params={"name": Path(c.path).name, "offset_ms": c.offset_ms, **master},
+            inputs={"captions": store_file(ws, c.path)},
+            tools={"ttconv": f"ttconv {version('ttconv')}"},
+            title=title,
+        )
+        nodes.append(Node(spec.id, (), _fixed(spec), kind="deliver", title=title))
+        ids.append(spec.id)
+    return ids
+
+
+def _fixed(spec: ActionSpec) -> Callable[[Results], ActionSpec]:
+    """A node's spec maker for an action with no upstream nodes."""
+    return lambda _deps: spec
 
 
 def _summary(st: ResolvedStage) -> str:
@@ -155,7 +200,29 @@ def run_prores_master(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         metadata=p["metadata"],
     )
     ctx.progress(p["frames"])
-    return RunOutput(files={"master": out}, meta={"frames": p["frames"]})
+    meta: dict[str, object] = {"frames": p["frames"]}
+    if "sidecars" in spec.inputs:  # caption sidecars travel with the master to the output
+        digests = spec.inputs["sidecars"]
+        meta["sidecars"] = [
+            [stem, digests[2 * i], digests[2 * i + 1]] for i, stem in enumerate(p["sidecars"])
+        ]
+    return RunOutput(files={"master": out}, meta=meta)
+
+
+@runner("master-captions")
+def run_master_captions(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.deliver.captions.sidecars import master_sidecars
+
+    p = spec.params
+    srt, scc = master_sidecars(
+        ctx.blob(spec.inputs["captions"]), name=p["name"], offset_ms=p["offset_ms"],
+        frames=p["frames"], frame_rate=p["rate"], timecode=p["timecode"],
+    )  # fmt: skip
+    files = {}
+    for key, text in (("srt", srt), ("scc", scc)):
+        files[key] = ctx.temp(f".{key}")
+        files[key].write_bytes(text.encode("utf-8"))
+    return RunOutput(files=files, meta={"cues": srt.count(" --> ")})
 
 
 def materialise(
@@ -171,9 +238,14 @@ def materialise(
     from restoro.engine.materialise import export, provenance, write_json
 
     out = export(ws, result.outputs["master"].digest, out_dir / f"{title}.mov")
+    sidecars = [
+        export(ws, digest, out_dir / f"{stem}.{ext}")
+        for stem, *digests in result.meta.get("sidecars", [])
+        for ext, digest in zip(("srt", "scc"), digests, strict=True)
+    ]
     meta = provenance(ws, deliverable, title, result, shots, variant, output="master")
     write_json(out_dir / f"{title}.provenance.json", meta)
-    return [out]
+    return [out, *sidecars]
 
 
 register(DeliverableKind("prores", prores_nodes, materialise))

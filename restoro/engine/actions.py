@@ -212,7 +212,13 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     extra_inputs = {
         name: ctx.blob(digest) for name, digest in spec.inputs.items() if name.startswith("model:")
     }
+    nth: dict[str, int] = {}
     for stage_id, _version, raw in spec.params["stages"]:
+        # The n-th stage of one id reads its model inputs named ``model:…#n`` (n > 1).
+        nth[stage_id] = n = nth.get(stage_id, 0) + 1
+        own = {k: v for k, v in extra_inputs.items() if "#" not in k}
+        if n > 1:
+            own = {k.split("#")[0]: v for k, v in extra_inputs.items() if k.endswith(f"#{n}")}
         cls = registry.get(stage_id)
         if cls is None or not issubclass(cls, FrameStage):
             raise StageError(f"stage {stage_id!r} is not a frame stage")
@@ -224,7 +230,8 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
             shot_id=spec.shot,
             work_dir=work,
             device=ctx.device,
-            inputs=extra_inputs,
+            seed=int(spec.params.get("seed", 0)),
+            inputs=own,
             extra={"temporal_radius": cls.descriptor.temporal_radius},
         )
         contexts.append((stage_id, sctx))

@@ -7,14 +7,12 @@ calls; both are ordinary library calls. Every step is reported as an event on ``
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restoro.deliver.audio_graph import audio_nodes
 from restoro.engine import nodes as N
-from restoro.engine.actions import RUNNERS, RunContext
 from restoro.engine.events import EventBus
 from restoro.engine.graph import ActionSpec, reason_for
 from restoro.errors import BuildFailed, ManifestError, UsageError
@@ -36,6 +34,20 @@ class BuildOptions:
     keep_going: bool = False
     force: bool = False
     lock_timeout: float = 600.0
+    qc: bool | None = None
+    """QC nodes: None runs them when the manifest has a ``qc:`` section, True always (``restoro
+    qc``), False never (``--no-qc``)."""
+    executor: str = "local"
+    """``local`` (threads on this machine) or ``ray`` (tasks on a Ray cluster, docs/farm.md)."""
+    ray_address: str | None = None
+    """``host:port`` of a running Ray cluster; None starts (or joins) a local one."""
+    ray_resources: Mapping[str, float] = field(default_factory=dict)
+    """Custom Ray resources every task asks for (e.g. ``{"farm": 1}`` to pin work to labelled
+    nodes)."""
+    batch_size: int = 0
+    """Actions per Ray task; 0 sizes batches from the queue and the cluster's slots."""
+    retries: int = 2
+    """Times an action whose worker died is resubmitted before the build fails."""
 
 
 @dataclass
@@ -100,7 +112,9 @@ class Builder:
         self._new_refs: dict[str, str] = {}
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
         self._missed: dict[str, str] = {}
+        self.qc_results: dict[str, ActionResult] = {}
         self.dry = False
+        self._farm: Any = None
 
     # -- selection ----------------------------------------------------------------------------
     def select(self) -> Selection:
@@ -159,7 +173,7 @@ class Builder:
 
         sel = self.select()
         self.ws.preflight(sel.titles)
-        lock_path = self.ws.store_path / "locks" / "workspace.lock"
+        lock_path = self.ws.root / ".restoro" / "locks" / "workspace.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
 
         def waiting(holder: Any) -> None:
@@ -177,6 +191,9 @@ class Builder:
             self.ws.hash_sources()
             self._walk(sel)
             self.ws.assert_sources_unchanged()
+        from restoro.qc.verdict import verdict
+
+        qc_failed = verdict(self.qc_results, self.events) if self.qc_results else None
         failed = self.report.failed
         self.events.emit(
             "summary",
@@ -192,6 +209,8 @@ class Builder:
                 f"{first.error}",
                 hint="fix the cause and run the build again; finished actions stay cached",
             )
+        if qc_failed is not None:
+            raise qc_failed
         return self.report
 
     # -- the walk -----------------------------------------------------------------------------
@@ -214,6 +233,8 @@ class Builder:
         for title in sel.titles:
             ingest_id, shots_id = ids[title]
             ingest_res, shots_res = done.get(ingest_id), done.get(shots_id)
+            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
+                self.events.emit("warning", title=title, message=warning)
             if ingest_res is None or shots_res is None:
                 continue  # failed, or (plan) not known until the analysis runs
             shots = N.shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
@@ -230,7 +251,9 @@ class Builder:
             for shot in shots:
                 if sel.shots is not None and shot.id not in sel.shots:
                     continue
-                nodes, final_id, rs = N.shot_nodes(ws, title, shot, variant, ingest_res)
+                nodes, final_id, rs = N.shot_nodes(
+                    ws, title, shot, variant, ingest_res, device=self.opts.device
+                )
                 per_shot += nodes
                 entries.append((shot, final_id, rs))
             title_shots[title] = entries
@@ -251,8 +274,10 @@ class Builder:
                     deliver += self._kind(d).nodes(
                         ws, title, d, title_shots[title], [a.id for a in audio], variant
                     )
-        self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver))
-        done2 = self._run_nodes(per_shot + deliver)
+        qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
+        self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver) + len(qc))
+        done2 = self._run_nodes(per_shot + deliver + qc)
+        self.qc_results = {n.id: done2[n.id] for n in qc if n.id in done2}
         # Loudness as measured and as delivered, per audio track, for review in git.
         for title in title_shots:
             tracks = sorted(k for k in done2 if k.startswith(f"{title}/audio/"))
@@ -272,6 +297,24 @@ class Builder:
             self._write_lock(lock)
         else:
             self._flush_refs()
+
+    def _qc_nodes(
+        self, title_shots: Mapping[str, list[N.ShotEntry]], nodes: list[N.Node], sel: Selection
+    ) -> list[N.Node]:
+        """QC nodes (restoro/qc/graph.py) for the shots and deliverables of this build."""
+        from restoro.qc.graph import qc_in_build, qc_nodes
+
+        if self.opts.qc is False or (self.opts.qc is None and not qc_in_build(self.ws)):
+            return []
+        ids = [n.id for n in nodes]
+        return qc_nodes(
+            self.ws,
+            title_shots,
+            ids,
+            sel.deliverables,
+            self.opts.variant,
+            images=bool(self.opts.qc),
+        )
 
     def _kind(self, deliverable: str) -> DeliverableKind:
         from restoro.deliver import registry
@@ -361,10 +404,18 @@ class Builder:
             )
             for n in pending
         ]
-        gpus = gpu_slots(self.opts.device) if any(n.resources.get("gpu") for n in pending) else 0
-        outcomes = LocalExecutor(self.opts.jobs, gpus=gpus).run(
-            tasks, keep_going=self.opts.keep_going
-        )
+        jobs, gpus = self.opts.jobs, 0
+        if self.opts.executor == "ray":
+            if self._farm is None:
+                from restoro.engine.ray_executor import RayFarm
+
+                self._farm = RayFarm(self.opts, self.ws, self.events)
+            self._farm.check_nodes(pending)
+            jobs = self._farm.slots  # in-flight actions; the cluster does the real placement
+            gpus = jobs if any(n.resources.get("gpu") for n in pending) else 0
+        elif any(n.resources.get("gpu") for n in pending):
+            gpus = gpu_slots(self.opts.device)
+        outcomes = LocalExecutor(jobs, gpus=gpus).run(tasks, keep_going=self.opts.keep_going)
         by_id = {n.id: n for n in pending}
         for tid, oc in outcomes.items():
             if oc.status == "ok" and oc.result is not None:
@@ -420,7 +471,7 @@ class Builder:
         self, n: N.Node, deps: Mapping[str, ActionResult], *, run: bool = True
     ) -> ActionResult | None:
         """The node's result: from the cache, or (when ``run``) by running it."""
-        from restoro.engine.store import ActionResult
+        from restoro.engine.execute import run_spec
 
         spec = n.make(deps)
         key, key_json, new_ref = spec.key_text()
@@ -455,37 +506,23 @@ class Builder:
             frames=spec.frames,
         )
         t0 = time.monotonic()
-        work = store.temp_path(".action")
-        work.mkdir()
         try:
-            ctx = RunContext(
-                store=store,
-                sources={s.digest: (s.path, s.info) for s in self.ws.sources.values()},
-                device=self.opts.device,
-                progress=self._progress(n.id, spec),
-                work_dir=work,
-            )
-            for name in _input_digests(spec):
-                if not store.verify_blob(name):
-                    raise BuildFailed(
-                        f"input {name} of {n.id} is missing or corrupt",
-                        hint="run the build again; the producer will rebuild it",
-                    )
-            out = RUNNERS[spec.stage](spec, ctx)
-            outputs = {
-                name: store.put_file(path, validate=out.validators.get(name))
-                for name, path in out.files.items()
-            }
-            result = ActionResult(
-                key=key,
-                action_id=n.id,
-                key_json=key_json,
-                outputs=outputs,
-                meta=out.meta,
-                timings={"seconds": time.monotonic() - t0},
-                created=time.time(),
-            )
-            store.put_action(result)
+            if self._farm is not None:
+                ex = self._farm.run(n, spec)
+            else:
+                ex = run_spec(
+                    spec,
+                    store,
+                    {s.digest: (s.path, s.info) for s in self.ws.sources.values()},
+                    self.opts.device,
+                    progress=self._progress(n.id, spec),
+                    force=self.opts.force,
+                    on_wait=lambda h: self.events.emit("lease-wait", id=n.id, holder=h.describe()),
+                )
+            result = ex.result
+            assert result is not None
+            if ex.takeovers:  # the lease of a dead worker or build was taken over
+                self.events.emit("lease-takeover", id=n.id, count=ex.takeovers, host=ex.host)
         except Exception as exc:
             self._record(
                 n,
@@ -497,10 +534,15 @@ class Builder:
                 error=_one_line(exc),
             )
             raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         self._new_refs[ref] = new_ref
-        self._record(n, spec, "executed", reason=reason, key=key, seconds=time.monotonic() - t0)
+        self._record(
+            n,
+            spec,
+            "executed" if ex.ran else "cached",
+            reason=reason if ex.ran else "",
+            key=key,
+            seconds=time.monotonic() - t0,
+        )
         return result
 
     def _progress(self, node_id: str, spec: ActionSpec) -> Any:
@@ -606,15 +648,6 @@ def check_device(device: str) -> None:
 
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise UsageError(f"unknown device {device!r}", hint="use auto, cpu or cuda:N")
-
-
-def _input_digests(spec: ActionSpec) -> list[str]:
-    out: list[str] = []
-    for name, value in spec.inputs.items():
-        if name == "source":
-            continue
-        out += value if isinstance(value, list) else [value]
-    return out
 
 
 def _one_line(exc: BaseException) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import xxhash
+
 from restoro.engine.graph import ActionSpec
 
 if TYPE_CHECKING:
@@ -264,9 +266,10 @@ def shot_nodes(
     shot: Shot,
     variant: str | None,
     title_ingest: ActionResult,
+    device: str = "auto",
 ) -> tuple[list[Node], str, ResolvedShot]:
     """A shot's ingest and chain nodes; returns them, the id of its final-frames node, and its
-    resolved chain."""
+    resolved chain. ``device`` (``--device``) enters the keys of chains that run a model."""
     from restoro.manifest.resolve import resolve_shot
     from restoro.stages import registry
     from restoro.stages.base import StageEnv
@@ -345,13 +348,22 @@ def shot_nodes(
         node_id = f"{shot.id}/{name}" + (f"#{seen[name]}" if seen[name] > 1 else "")
         classes = [registry.get(st.stage) for st in seg]
         tools = sorted({tool for c in classes if c for tool in c.descriptor.tools})
-        gpu = any(c is not None and c.descriptor.gpu for c in classes)
-        # Models (and other content a stage depends on) enter the key by content digest.
+        # Models (and other content a stage depends on) enter the key by content digest; the
+        # n-th stage of one id in a segment names its inputs ``model:…#n`` (n > 1).
         env = StageEnv(root=ws.root, store=ws.store)
         models: dict[str, str] = {}
+        count: dict[str, int] = {}
         for st, c in zip(seg, classes, strict=True):
+            count[st.stage] = count.get(st.stage, 0) + 1
             if c is not None:
-                models.update(c().model_inputs(st.params, env))
+                suffix = f"#{count[st.stage]}" if count[st.stage] > 1 else ""
+                for name, digest in c().model_inputs(st.params, env).items():
+                    models[name + suffix] = digest
+        # A stage that runs a model uses the device, whatever its descriptor says.
+        gpu = bool(models) or any(c is not None and c.descriptor.gpu for c in classes)
+        # Seeded stages (grain) get a seed derived from the stable shot id, in the key.
+        seeded = any(getattr(c, "seeded", False) for c in classes)
+        seed = xxhash.xxh64(shot.id.encode()).intdigest() >> 11 if seeded else None
 
         def make_seg(
             deps: Results,
@@ -362,21 +374,30 @@ def shot_nodes(
             gpu: bool = gpu,
             classes: list[Any] = classes,
             models: dict[str, str] = models,
+            seed: int | None = seed,
         ) -> ActionSpec:
             up = deps[prev]
+            params: dict[str, Any] = {
+                "stages": [
+                    [st.stage, c.version, st.params.model_dump(mode="json")]
+                    for st, c in zip(seg, classes, strict=True)
+                ],
+                "format": up.meta["format"],
+            }
+            if seed is not None:
+                params["seed"] = seed
+            fps = tool_fingerprints(tools)
+            if models:  # CPU and CUDA give different pixels from one model
+                from restoro.models.device import fingerprint
+
+                fps["device"] = fingerprint(device)
             return ActionSpec(
                 id=node_id,
                 stage="chain",
                 version=1,
-                params={
-                    "stages": [
-                        [st.stage, c.version, st.params.model_dump(mode="json")]
-                        for st, c in zip(seg, classes, strict=True)
-                    ],
-                    "format": up.meta["format"],
-                },
+                params=params,
                 inputs={"frames": digest_of(up, "frames"), **models},
-                tools=tool_fingerprints(tools),
+                tools=fps,
                 resources={"gpu": 1} if gpu else {"cpu": 1},
                 title=title,
                 shot=shot.id,

@@ -235,11 +235,12 @@ class Store:
 
     def blob_path(self, digest: str) -> Path:
         hx = digest_hex(digest)
-        return self.cas / hx[:2] / hx[2:]
+        # One Path from one string: a no-op build resolves thousands of these.
+        return Path(f"{self.cas}/{hx[:2]}/{hx[2:]}")
 
     def _ac_path(self, key: str) -> Path:
         _check_key(key)
-        return self.ac / key[:2] / f"{key[2:]}.json"
+        return Path(f"{self.ac}/{key[:2]}/{key[2:]}.json")
 
     def _mkdir_synced(self, d: Path) -> None:
         if not d.is_dir():
@@ -427,6 +428,64 @@ class Store:
             raise
         _fsync_dir(path.parent)
 
+    def put_action_if_absent(self, result: ActionResult) -> ActionResult:
+        """Record ``result`` unless a valid entry for its key exists; return what the store holds.
+
+        The entry is written to ``tmp/`` and hard-linked into ``ac/`` (``link`` fails if the name
+        exists, so two workers committing the same key never overwrite each other). An existing
+        entry that does not verify is quarantined and replaced.
+        """
+        self._ensure()
+        path = self._ac_path(result.key)
+        for _ in range(3):
+            existing = self.lookup(result.key)
+            if existing.status == "hit" and existing.result is not None:
+                return existing.result
+            if existing.status != "absent":
+                path.unlink(missing_ok=True)  # output-missing: the new blobs make it whole
+            tmp = self.temp_path(".json")
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(
+                        result.to_json(), f, sort_keys=True, ensure_ascii=False, allow_nan=False
+                    )
+                _fsync_file(tmp)
+                self._mkdir_synced(path.parent)
+                for name, out in result.outputs.items():
+                    if self._check_blob(out.digest, out.size) != "ok":
+                        raise StoreError(
+                            f"action {result.action_id}: output {name!r} ({out.digest}) "
+                            "is not in the store"
+                        )
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    continue  # another worker won; check and return its entry
+                except OSError as e:
+                    if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                        raise
+                    if path.exists():  # no hard links here: best effort exclusive rename
+                        continue
+                    os.replace(tmp, path)
+                _fsync_dir(path.parent)
+                return result
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise StoreError(f"could not record action {result.action_id} ({result.key})")
+
+    def check_writable(self) -> None:
+        """StoreError (with a hint) unless this process can create files in the store."""
+        try:
+            self._ensure()
+            probe = self.temp_path(".probe")
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise StoreError(
+                f"the store at {self.root} is not writable: {e.strerror or e}",
+                hint="check the path and its permissions (every worker writes outputs there)",
+            ) from None
+
     def _ac_files(self) -> Iterator[Path]:
         if self.ac.is_dir():
             yield from sorted(self.ac.glob("*/*.json"))
@@ -551,3 +610,26 @@ class Store:
             "tmp_files": count(self.tmp),
             "quarantined": sum(1 for p in quarantined if not p.name.endswith(".note.json")),
         }
+
+
+def store_root(url: str | Path) -> Path:
+    """The directory of a store addressed by a local path or a ``file://`` URL.
+
+    Other schemes (``s3://`` and friends through fsspec) are not supported yet: UsageError.
+    """
+    from urllib.parse import unquote, urlparse
+
+    from restoro.errors import UsageError
+
+    text = str(url)
+    if "://" not in text:
+        return Path(text).expanduser().absolute()
+    parsed = urlparse(text)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise UsageError(f"store URL {text!r} names a host", hint="use file:///absolute/path")
+        return Path(unquote(parsed.path)).absolute()
+    raise UsageError(
+        f"store URL scheme {parsed.scheme!r} is not supported",
+        hint="use a local or shared-filesystem path, or a file:// URL",
+    )

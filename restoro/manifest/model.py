@@ -331,15 +331,43 @@ Deliverable = Annotated[
 
 
 class QcConfig(_Model):
-    """Thresholds that turn QC findings into a failing build (none: report only)."""
+    """QC thresholds. With a ``qc:`` section, ``restoro build`` runs QC and fails (exit 1) when
+    a finding is an error; an unset threshold uses the check's default (see docs/qc.md)."""
 
     fidelity_min_psnr: float | None = Field(
-        None, description="Minimum PSNR (dB) of the output scaled back to source size, per shot."
+        None,
+        description="Minimum PSNR (dB) of the output scaled back to source size, per shot "
+        "(unset: 25).",
     )
-    max_flicker: float | None = Field(None, ge=0, description="Maximum temporal flicker.")
+    max_flicker: float | None = Field(
+        None,
+        ge=0,
+        description="Maximum temporal flicker of a shot beyond the source's own, in 8-bit "
+        "levels (unset: 2.0).",
+    )
     loudness_tolerance: float | None = Field(
-        None, ge=0, description="Allowed deviation from the loudness target, in LU."
+        None, ge=0, description="Allowed deviation from the loudness target, in LU (unset: 1)."
     )
+    max_black_frames: int | None = Field(
+        None,
+        ge=0,
+        description="More black frames in a shot than this fail the build (unset: reported only).",
+    )
+    max_frozen_frames: int | None = Field(
+        None,
+        ge=0,
+        description="More frozen (repeated) frames in a shot than this fail the build "
+        "(unset: reported only).",
+    )
+    fail_on_combing: bool | None = Field(
+        None, description="A shot with combing left after ingest fails the build (unset: no)."
+    )
+    skip: list[
+        Literal[
+            "fidelity", "black", "frozen", "combing", "flicker", "banding", "blockiness",
+            "deliverable",
+        ]
+    ] = Field(default_factory=list, description="Checks not to run.")  # fmt: skip
 
 
 class Manifest(_Model):

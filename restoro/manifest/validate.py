@@ -389,17 +389,52 @@ def check_against_media(
                 continue
             if sin is None or ra is None or rb is None:
                 continue
-            if sin < 0 or sin + (rb - ra) > g.frame_count:
-                out.append(
-                    smap.diag(
-                        (*op, "source_in") if o.source_in is not None else (*op, "source"),
-                        d.E_OUTSIDE,
-                        f"the range does not fit in source {o.source!r}",
-                        f"{o.source!r} runs from {show_frame(m, o.source, g, 0)} "
-                        f"to {show_frame(m, o.source, g, g.frame_count)}",
-                    )
-                )
+            where = (*op, "source_in") if o.source_in is not None else (*op, "source")
+            out += _check_coverage(loaded, (t.source, f), (o.source, g), (ra, rb), sin, where)
     return sorted(out, key=lambda x: (x.line, x.col))
+
+
+def _check_coverage(
+    loaded: LoadedManifest,
+    title_src: tuple[str, SourceFacts],
+    elem: tuple[str, SourceFacts],
+    rng: tuple[int, int],
+    sin: int,
+    where: Path,
+) -> list[Diagnostic]:
+    """A conform element covers its range exactly: frames from ``sin`` for the whole range."""
+    m, smap = loaded.manifest, loaded.smap
+    (tname, f), (ename, g) = title_src, elem
+    ra, rb = rng
+    first, end = show_frame(m, ename, g, 0), show_frame(m, ename, g, g.frame_count)
+    runs = f"{ename!r} runs from {first} to {end}"
+    if sin < 0:
+        return [
+            smap.diag(
+                where,
+                d.E_OUTSIDE,
+                f"{ename} starts {-sin} frames ({_duration(m, ename, g, -sin)}) after the range "
+                f"starts at {show_frame(m, tname, f, ra)}",
+                runs,
+            )
+        ]
+    gap = sin + (rb - ra) - g.frame_count
+    if gap > 0:
+        return [
+            smap.diag(
+                where,
+                d.E_OUTSIDE,
+                f"{ename} ends {gap} frames ({_duration(m, ename, g, gap)}) before the range "
+                f"ends at {show_frame(m, tname, f, rb)}",
+                f"{runs}; shorten the range or use a longer element",
+            )
+        ]
+    return []
+
+
+def _duration(m: Manifest, source: str, f: SourceFacts, frames: int) -> str:
+    """A frame count as a timecode duration at the source's rate and drop-frame mode."""
+    return frames_to_timecode(frames, f.frame_rate, _drop(m, source, f))
 
 
 def check_shot_ids(loaded: LoadedManifest, known: Mapping[str, set[str]]) -> list[Diagnostic]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import ceil, floor
 from typing import Any
 
 
@@ -28,8 +27,10 @@ class Timeline:
     def frames(self) -> int:
         """Title frames: the span's duration at the title rate, rounded to the nearest frame
         (halves up), so the picture lasts as long as the source within half a frame."""
-        exact = Fraction(self.span[1] - self.span[0]) * self.rate / self.source_rate
-        return floor(exact + Fraction(1, 2))
+        # Integer arithmetic (the planner asks this for every shot): floor(n*R/S + 1/2).
+        num = (self.span[1] - self.span[0]) * self.rate.numerator * self.source_rate.denominator
+        den = self.rate.denominator * self.source_rate.numerator
+        return (2 * num + den) // (2 * den)
 
     @property
     def identity(self) -> bool:
@@ -43,11 +44,14 @@ class Timeline:
         """The source frame on screen at title frame ``k`` (``frames`` maps to the span end)."""
         if k >= self.frames:
             return self.span[1]
-        return self.span[0] + floor(Fraction(k) * self.source_rate / self.rate)
+        s, r = self.source_rate, self.rate
+        return self.span[0] + (k * s.numerator * r.denominator) // (s.denominator * r.numerator)
 
     def title_frame(self, source_frame: int) -> int:
         """The first title frame showing ``source_frame`` or a later one (clamped)."""
-        k = ceil(Fraction(source_frame - self.span[0]) * self.rate / self.source_rate)
+        s, r = self.source_rate, self.rate
+        num = (source_frame - self.span[0]) * r.numerator * s.denominator
+        k = -((-num) // (r.denominator * s.numerator))  # ceil division
         return max(0, min(self.frames, k))
 
     def to_json(self) -> dict[str, Any]:

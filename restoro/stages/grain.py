@@ -2,9 +2,10 @@
 
 Gaussian noise, low-passed to the grain ``size``, shaped by a luminance response (grain is
 most visible in the midtones), partly shared between channels (``colour`` 0 = monochrome
-grain, 1 = independent per channel). The random stream is seeded from the shot's first frame
-and the ``seed`` param, so a shot always gets the same grain, different shots get different
-grain, and the output is a pure function of the action key.
+grain, 1 = independent per channel). The random stream is seeded from the chain's seed, which
+the planner derives from the shot id (stable across re-detection and edits upstream) and puts in
+the chain's params, and from the ``seed`` param: a shot always gets the same grain, other shots
+(even with identical pictures) other grain, and the output is a pure function of the action key.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class GrainParams(StageParams):
     seed: int = Field(0, ge=0, description="Changes the grain pattern of every shot.")
 
 
-def shot_seed(first: np.ndarray, seed: int) -> int:
+def shot_seed(chain_seed: int, seed: int) -> int:
+    """The grain stream's seed: the chain's (per shot) seed mixed with the ``seed`` param."""
     import xxhash
 
-    return xxhash.xxh64(first.tobytes(), seed=seed).intdigest()
+    return xxhash.xxh64(f"{chain_seed}:{seed}".encode()).intdigest()
 
 
 def grain_field(rng: np.random.Generator, h: int, w: int, size: float, colour: float) -> np.ndarray:
@@ -55,9 +57,11 @@ def grain_field(rng: np.random.Generator, h: int, w: int, size: float, colour: f
 
 class Grain(FrameStage):
     id: ClassVar[str] = "grain"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     Params: ClassVar[type[StageParams]] = GrainParams
     descriptor: ClassVar[StageDescriptor] = StageDescriptor(memory_mb=512)
+    seeded: ClassVar[bool] = True
+    """The planner puts a per-shot seed (from the shot id) into the chain (``ctx.seed``)."""
 
     def process(
         self, frames: Iterator[np.ndarray], params: StageParams, ctx: StageContext
@@ -67,14 +71,12 @@ class Grain(FrameStage):
         from restoro.stages.filters import to_u16
 
         assert isinstance(params, GrainParams)
-        base: int | None = None
+        base = shot_seed(ctx.seed, params.seed)
+        ctx.extra.setdefault("meta", {})["seed"] = base
         for i, frame in enumerate(frames):
             if params.amount == 0:
                 yield frame
                 continue
-            if base is None:
-                base = shot_seed(frame, params.seed)
-                ctx.extra.setdefault("meta", {})["seed"] = base
             rng = np.random.Generator(np.random.PCG64([base, i]))
             h, w = frame.shape[:2]
             f = frame.astype(np.float32) / 65535.0

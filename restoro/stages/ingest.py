@@ -36,10 +36,18 @@ class IngestParams(StageParams):
     rate: Literal["frame", "field"] = Field(
         "frame", description="deinterlace: one output frame per frame, or per field (double rate)."
     )
-    convert: Literal["decimate", "blend"] = Field(
+    gamut: Literal["keep", "convert"] = Field(
+        "keep",
+        description="SD primaries (SMPTE C, EBU) into BT.709: keep takes them as BT.709 (the "
+        "matrix and range are still converted: colour bars land on the BT.709 bar values, as "
+        "broadcast up-conversion does); convert maps the gamut colorimetrically at delivery "
+        "(display-referred, which lifts saturated colours' other channels).",
+    )
+    convert: Literal["decimate", "blend", "mci"] = Field(
         "decimate",
         description="How segments at another rate than the title's are converted: decimate "
-        "(nearest frame: drop or repeat) or blend (mix the two nearest frames by time).",
+        "(nearest frame: drop or repeat), blend (mix the two nearest frames by time) or mci "
+        "(motion-compensated interpolation between them, by optical flow).",
     )
 
 
@@ -102,6 +110,15 @@ def resolve_colour(info: SourceInfo, color: str) -> Colour:
     primaries = v.color_primaries or _PRIMARIES_FOR_MATRIX.get(matrix, preset[0])
     transfer = v.color_transfer or preset[1]
     return Colour(primaries=primaries, transfer=transfer, matrix=matrix, range=rng)
+
+
+def working_colour(info: SourceInfo, color: str, params: IngestParams) -> Colour:
+    """The colour the working frames carry: the source's, with SD primaries taken as BT.709
+    unless ``gamut: convert`` (the matrix and range are converted at ingest either way)."""
+    colour = resolve_colour(info, color)
+    if params.gamut == "keep" and colour.primaries in ("smpte170m", "bt470bg", "smpte240m"):
+        return colour.model_copy(update={"primaries": "bt709", "transfer": "bt709"})
+    return colour
 
 
 def _deinterlace(params: IngestParams, order: str) -> str | None:
@@ -172,7 +189,7 @@ def ingest(
     order = v.field_order if field_order == "auto" else field_order
     deint = _deinterlace(params, order)
     per_frame = 2 if deint is not None and params.rate == "field" else 1
-    colour = resolve_colour(info, color)
+    colour = working_colour(info, color, params)
     rate = Fraction(v.frame_rate) * per_frame
     fmt = FrameFormat(
         width=width,

@@ -9,9 +9,10 @@
    ``interlaced`` by ``bwdif``; ``progressive`` as is. A telecine segment is always processed
    whole (decimation depends on where a cycle starts), so a shot's own ingest gives the same
    frames as the title's;
-3. every title frame takes the segment frame nearest in time (``decimate``), or a blend of the
-   two around it (``blend``), which converts video-rate segments to a film-rate title (and
-   film to video rate by repetition) while the title keeps the source's duration.
+3. every title frame takes the segment frame nearest in time (``decimate``), a blend of the
+   two around it (``blend``) or their motion-compensated interpolation (``mci``), which
+   converts video-rate segments to a film-rate title (and film to video rate by repetition)
+   while the title keeps the source's duration.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from restoro.errors import StageError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from pathlib import Path
 
     from restoro.media.cadence import Segment
@@ -128,7 +129,7 @@ def ingest_title(
     """Write title frames ``want`` (default: all) at the title's rate to ``out``."""
     from restoro.media.frameio import FrameWriter, read_frames
     from restoro.media.frames import FrameFormat
-    from restoro.stages.ingest import resolve_colour
+    from restoro.stages.ingest import working_colour
 
     v = info.video
     k0, k1 = want if want is not None else (0, timeline.frames)
@@ -145,12 +146,12 @@ def ingest_title(
         height=height,
         frame_rate=f"{rate.numerator}/{rate.denominator}",
         sar=v.sar,
-        colour=resolve_colour(info, color),
+        colour=working_colour(info, color, params),
     )
     want_src = (timeline.source_frame(k0), timeline.source_frame(k1 - 1) + 1)
     segs = plan_segments(params, timeline, cadence, (k0, k1))
     work.mkdir(parents=True, exist_ok=True)
-    blend = params.convert == "blend"
+    convert = params.convert
     with FrameWriter(out, fmt) as writer:
         k = k0
         for i, seg in enumerate(segs):
@@ -164,7 +165,7 @@ def ingest_title(
             )
             if n == 0:
                 raise StageError(f"segment [{seg[0]}, {seg[1]}) of {source} gave no frames")
-            for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, blend):
+            for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, convert):
                 writer.write(frame)
             tmp.unlink()
             k = ks[-1] + 1
@@ -181,10 +182,13 @@ def _select(
     t0: Fraction,
     timeline: Timeline,
     ks: list[int],
-    blend: bool,
+    convert: str,
 ) -> Iterator[np.ndarray]:
     """Title frames ``ks`` from a segment's frames (``n`` of them at ``seg_rate``, frame 0 at
-    source frame ``t0``): nearest in time, or the blend of the two around it."""
+    source frame ``t0``): nearest in time (``decimate``), or made from the two around it:
+    mixed by time (``blend``) or motion-compensated (``mci``)."""
+    from restoro.stages.ingest_mci import mc_interpolate
+
     s_rate = timeline.source_rate
     buf: dict[int, np.ndarray] = {}
     it = enumerate(frames)
@@ -204,17 +208,20 @@ def _select(
         # position of title frame k in segment frames
         t = Fraction(timeline.span[0]) / s_rate + timeline.time(k)
         x = (t - t0 / s_rate) * seg_rate
-        if x == int(x) or not blend:
+        if x == int(x) or convert == "decimate":
             yield get(floor(x + Fraction(1, 2)))
             continue
         j = floor(x)
         w = float(x - j)
+        if convert == "mci":
+            yield mc_interpolate(get(j), get(j + 1), w)
+            continue
         a, b = get(j).astype(np.float32), get(j + 1).astype(np.float32)
         yield np.clip(np.rint(a * (1 - w) + b * w), 0, 65535).astype(np.uint16)
 
 
 def run_ingest_action(
-    source: Path, info: SourceInfo, p: dict[str, Any], out: Path, work: Path
+    source: Path, info: SourceInfo, p: Mapping[str, Any], out: Path, work: Path
 ) -> dict[str, Any]:
     """The ``ingest`` action: ``p`` is its params (see ``restoro.engine.nodes.ingest_params``);
     returns its meta (format, frames, timeline, cadence, warnings)."""

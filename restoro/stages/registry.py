@@ -38,13 +38,14 @@ def _load() -> None:
     _loaded = True
     from restoro.stages.deblock import Deblock
     from restoro.stages.denoise import Denoise
+    from restoro.stages.grade import Grade
     from restoro.stages.grain import Grain
     from restoro.stages.ingest import Ingest
     from restoro.stages.sharpen import Sharpen
     from restoro.stages.temporal import Temporal
     from restoro.stages.upscale import Upscale
 
-    for builtin in (Ingest, Deblock, Denoise, Upscale, Temporal, Sharpen, Grain):
+    for builtin in (Ingest, Deblock, Denoise, Upscale, Temporal, Sharpen, Grain, Grade):
         register(builtin)
     for ep in entry_points(group="restoro.stages"):
         register(ep.load())

@@ -323,3 +323,96 @@ def make_hybrid(
         TruthSegment("film", a + video_frames, total, (2 - skip) % 5),
     ]
     return path, truth
+
+
+# -- colour fixtures: 75 % bars, solid colours -----------------------------------------------
+
+BARS_75 = (
+    (191, 191, 191),  # white
+    (191, 191, 0),  # yellow
+    (0, 191, 191),  # cyan
+    (0, 191, 0),  # green
+    (191, 0, 191),  # magenta
+    (191, 0, 0),  # red
+    (0, 0, 191),  # blue
+)
+"""The seven 75 % bars (8-bit R'G'B', left to right), each ``width / 7`` wide."""
+
+
+def _pick(values: Sequence[int]) -> str:
+    """A geq expression giving ``values[bar]`` for the bar under column X."""
+    expr = str(values[-1])
+    for i in range(len(values) - 2, -1, -1):
+        expr = f"if(lt(floor(X*7/W),{i + 1}),{values[i]},{expr})"
+    return expr
+
+
+def _rgb_clip(
+    path: Path,
+    picture: str,
+    *,
+    width: int,
+    height: int,
+    frames: int,
+    rate: str,
+    sar: str,
+    colour: str | None,
+    codec: Codec,
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """An RGB lavfi picture converted once to ``pix_fmt`` limited range with ``colour``'s
+    matrix (BT.601-525 when None), tagged with it, or untagged when None; no audio."""
+    matrix = _MATRIX[colour or "bt601-525"]
+    tags = (
+        _TAGS[colour] if colour else "colorspace=unknown:color_primaries=unknown:color_trc=unknown"
+    )
+    sar_n, sar_d = sar.split(":")
+    graph = (
+        f"color=c=black:s={width}x{height}:r={rate},format=gbrp,{picture},"
+        f"scale=out_color_matrix={matrix}:out_range=tv,format={pix_fmt},"
+        f"setparams=range=tv:{tags},setsar={sar_n}/{sar_d}"
+    )
+    args = ["-f", "lavfi", "-i", graph, "-frames:v", str(frames), "-r", rate,
+            *_video_codec(codec, False), *bitexact_args(), str(path)]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_ffmpeg(args)
+    return path
+
+
+def make_bars(
+    path: Path,
+    *,
+    width: int = 350,
+    height: int = 240,
+    frames: int = 4,
+    rate: str = NTSC,
+    sar: str = "8:9",
+    colour: str | None = "bt601-525",
+    codec: Codec = "ffv1",
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """75 % colour bars (``BARS_75``) in SD Y'CbCr (``pix_fmt``: 4:2:0 8-bit as on a DVD, or
+    ``yuv422p10le`` as a 10-bit tape capture), BT.601 matrix, limited range."""
+    picture = "geq=r='{}':g='{}':b='{}'".format(
+        *(_pick([bar[c] for bar in BARS_75]) for c in range(3))
+    )
+    return _rgb_clip(path, picture, width=width, height=height, frames=frames, rate=rate,
+                     sar=sar, colour=colour, codec=codec, pix_fmt=pix_fmt)  # fmt: skip
+
+
+def make_solid(
+    path: Path,
+    rgb: tuple[int, int, int],
+    *,
+    width: int = 160,
+    height: int = 120,
+    frames: int = 12,
+    rate: str = NTSC,
+    sar: str = "1:1",
+    colour: str | None = "bt601-525",
+    codec: Codec = "ffv1",
+) -> Path:
+    """A solid 8-bit R'G'B' colour (a stand-in replacement element for conform tests)."""
+    picture = "geq=r={}:g={}:b={}".format(*rgb)
+    return _rgb_clip(path, picture, width=width, height=height, frames=frames, rate=rate,
+                     sar=sar, colour=colour, codec=codec)  # fmt: skip

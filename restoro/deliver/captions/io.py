@@ -151,6 +151,19 @@ def retime(cues: list[Cue], offset_ms: int = 0, scale: Fraction = Fraction(1)) -
     return out
 
 
+def fit_to_programme(cues: list[Cue], end: Fraction, name: str) -> list[Cue]:
+    """Cues cut at the programme's ``end`` (seconds); a cue starting at or after it is an
+    error naming the caption file, the cue and the programme length."""
+    late = [c for c in cues if c.begin >= end]
+    if late:
+        raise CaptionError(
+            f"caption {name}: cue at {float(late[0].begin):.3f} s "
+            f'("{late[0].text[:40]}") is beyond the programme end ({float(end):.3f} s)',
+            hint="check the caption file belongs to this title, or its offset_ms",
+        )
+    return [c if c.end <= end else Cue(c.begin, end, c.lines) for c in cues]
+
+
 def _clock(t: Fraction, sep: str) -> str:
     ms = int(t * 1000 + Fraction(1, 2))
     h, rest = divmod(ms, 3_600_000)
@@ -197,13 +210,17 @@ def to_imsc(cues: list[Cue], *, language: str = "en") -> bytes:
     return ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True)
 
 
-def to_scc(cues: list[Cue]) -> str:
-    """An SCC (CEA-608 pop-on) sidecar at 29.97 drop-frame."""
+def to_scc(cues: list[Cue], *, frame_rate: str = "29.97DF", start_tc: str | None = None) -> str:
+    """An SCC (CEA-608 pop-on) sidecar, 29.97 drop-frame unless ``frame_rate`` says otherwise
+    (``29.97NDF``, ``30NDF``); ``start_tc`` is the timecode of programme time 0."""
     from ttconv.scc import writer as scc
-    from ttconv.scc.config import SccWriterConfiguration
+    from ttconv.scc.config import SCCFrameRate, SccWriterConfiguration
 
+    config = SccWriterConfiguration(
+        force_popon=True, frame_rate=SCCFrameRate.from_value(frame_rate), start_tc=start_tc
+    )
     try:
-        return str(scc.from_model(cues_to_model(cues), SccWriterConfiguration(force_popon=True)))
+        return str(scc.from_model(cues_to_model(cues), config))
     except Exception as exc:
         raise CaptionError(f"cannot write these captions as SCC: {exc}") from exc
 

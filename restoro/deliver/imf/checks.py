@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from restoro.deliver.imf import ul as U
 from restoro.deliver.imf.packing import sha1_b64
 from restoro.deliver.imf.reader import TrackFile, read_track_file
 
@@ -166,7 +167,21 @@ def _check_track_file(path: Path, aid: str, out: list[Finding]) -> TrackFile | N
         _check_audio(tf, out)
     elif d.kind in ("RGBADescriptor", "CDCIDescriptor"):
         _check_picture(tf, out)
+    elif d.kind == "DCTimedTextDescriptor":
+        _check_timed_text(tf, out)
     return tf
+
+
+def _check_timed_text(tf: TrackFile, out: list[Finding]) -> None:
+    """ST 2067-2 timed text: a TTML document (NamespaceURI), UTF-8, ST 429-5 container."""
+    d, name = tf.descriptor, tf.path.name
+    if d.props.get("EssenceContainer") != U.EC_TIMED_TEXT:
+        out.append(Finding("error", "timed-text", "not the ST 429-5 timed text container", name))
+    if d.text("NamespaceURI") != "http://www.w3.org/ns/ttml":
+        out.append(Finding("error", "timed-text", f"NamespaceURI {d.text('NamespaceURI')!r} "
+                           "is not TTML (IMSC1)", name))  # fmt: skip
+    if (d.text("UCSEncoding") or "").upper() != "UTF-8":
+        out.append(Finding("error", "timed-text", "UCSEncoding is not UTF-8", name))
 
 
 def _check_audio(tf: TrackFile, out: list[Finding]) -> None:

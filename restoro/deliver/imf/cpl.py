@@ -59,10 +59,12 @@ _U16 = {"Rsiz", "Csiz", "BlockAlign"}
 _I32 = {"DisplayF2Offset"}
 _RATIONAL = {"SampleRate", "AspectRatio", "AudioSamplingRate"}
 _UL = {"EssenceContainer", "TransferCharacteristic", "PictureEssenceCoding", "ColorPrimaries",
-       "ChannelAssignment", "MCALabelDictionaryID", "CodingEquations"}  # fmt: skip
-_UUID = {"InstanceUID", "MCALinkID", "SoundfieldGroupLinkID"}
+       "ChannelAssignment", "MCALabelDictionaryID", "CodingEquations",
+       "DataEssenceCoding"}  # fmt: skip
+_UUID = {"InstanceUID", "MCALinkID", "SoundfieldGroupLinkID", "ResourceID"}
 _UTF16 = {"MCATagSymbol", "MCATagName", "MCATitle", "MCATitleVersion", "MCAAudioContentKind",
-          "MCAAudioElementKind"}  # fmt: skip
+          "MCAAudioElementKind", "UCSEncoding", "NamespaceURI",
+          "RFC5646LanguageTagList"}  # fmt: skip
 _HEX = {"CodingStyleDefault", "QuantizationDefault"}
 _RGBA_CODES = {ord("R"): "CompRed", ord("G"): "CompGreen", ord("B"): "CompBlue", 0: "CompNull"}
 KNOWN = _U32 | _U16 | _I32 | _RATIONAL | _UL | _UUID | _UTF16 | _HEX | {
@@ -154,7 +156,7 @@ class Resource:
 
 @dataclass
 class Sequence:
-    kind: str  # "MainImageSequence" | "MainAudioSequence"
+    kind: str  # "MainImageSequence" | "MainAudioSequence" | "SubtitlesSequence" | ...
     track_id: uuid.UUID
     resources: list[Resource] = field(default_factory=list)
 
@@ -168,6 +170,7 @@ class Composition:
     application: str
     sequences: list[Sequence]
     timecode: str = "00:00:00:00"
+    drop_frame: bool = False
     issuer: str = "restoro"
     content_version: tuple[uuid.UUID, str] | None = None
     disclosure: dict[str, Any] = field(default_factory=dict)
@@ -201,7 +204,7 @@ def cpl_xml(c: Composition) -> bytes:
                 seen.add(r.descriptor_id)
                 descriptor_xml(edl, r.descriptor_id, r.track_file)
     tc = _sub(root, q("CompositionTimecode"))
-    _sub(tc, q("TimecodeDropFrame"), "false")
+    _sub(tc, q("TimecodeDropFrame"), "true" if c.drop_frame else "false")
     _sub(tc, q("TimecodeRate"), str(round(c.edit_rate)))
     _sub(tc, q("TimecodeStartAddress"), c.timecode)
     _sub(root, q("EditRate"), _rate(c.edit_rate))

@@ -4,9 +4,10 @@ The working frames are placed in the delivery raster (as the ProRes path does) a
 to full-range R'G'B' BT.709 at 12 bits. Irreversible (9-7) encodes use OpenJPEG's digital
 cinema coding setup, which gives exactly the IMF 2K/4K lossy profile's coding style (single
 tile, CPRL, 32x32 code blocks, 128/256 precincts, one layer, 5 or 6 decomposition levels); the
-SIZ capabilities field is then set to the IMF profile and level. Reversible (5-3) encodes use
-CPRL with 5 levels but OpenJPEG's default 64x64 code blocks, which the IMF reversible profile
-does not allow, so they keep Rsiz 0 and check-imf reports them (see docs/imf.md).
+SIZ capabilities field is then set to the IMF profile and level. Reversible (5-3) encodes go
+through glymur/OpenJPEG in the IMF reversible profile (``j2k_reversible``) when glymur and
+libopenjp2 are there; otherwise through ffmpeg with OpenJPEG's default 64x64 code blocks, which
+the IMF reversible profile does not allow, so those keep Rsiz 0 and check-imf warns.
 
 A shot's codestreams are stored as one file: ``RJ2K`` + count, then each codestream's length
 (u32) and bytes, so the per-shot encode is a single content-addressed blob.
@@ -72,8 +73,12 @@ def encode_shot(
     out: Path,
 ) -> int:
     """Encode the intermediate ``src`` to a shot file of raw codestreams; return frames."""
+    from restoro.deliver.imf import j2k_reversible
+
     rw, rh = raster
     chain = picture_chain(fmt, raster, fit)
+    if reversible and j2k_reversible.available():
+        return _encode_reversible(src, fmt, chain, raster, out)
     if reversible:
         coding = ["-irreversible", "0", "-prog_order", "cprl", "-numresolution", "6"]
     else:
@@ -104,6 +109,34 @@ def encode_shot(
                     cs = set_rsiz(cs, rsiz)
                 fh.write(struct.pack(">I", len(cs)) + cs)
     return len(files)
+
+
+def _encode_reversible(
+    src: Path, fmt: FrameFormat, chain: list[str], raster: tuple[int, int], out: Path
+) -> int:
+    """5-3 codestreams in the IMF 2K/4K reversible profile (glymur/OpenJPEG)."""
+    from restoro.deliver.imf.j2k_reversible import encode_frame, read_frames
+
+    rw, rh = raster
+    rsiz = imf_rsiz(rw, rh, float(Fraction(fmt.frame_rate)), True)
+    with tempfile.TemporaryDirectory(prefix="restoro-j2k-") as tmp:
+        raw = Path(tmp) / "frames.raw"
+        run_ffmpeg(["-r", fmt.frame_rate, "-i", str(src), "-map", "0:v:0", "-an", "-sn", "-dn",
+                    "-filter_threads", "1", "-vf", ",".join(chain), "-fps_mode", "passthrough",
+                    "-threads", "1", *bitexact_args(), "-f", "rawvideo", str(raw)])  # fmt: skip
+        n = 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            fh.write(MAGIC + b"\0\0\0\0")
+            for frame in read_frames(raw, rw, rh):
+                cs = set_rsiz(encode_frame(frame, four_k=rw > 2048 or rh > 1556), rsiz)
+                fh.write(struct.pack(">I", len(cs)) + cs)
+                n += 1
+            if not n:
+                raise StageError(f"ffmpeg gave no frames for {src}")
+            fh.seek(4)
+            fh.write(struct.pack(">I", n))
+    return n
 
 
 def read_shot(path: Path) -> Iterator[bytes]:

@@ -62,13 +62,15 @@ class Ids:
 class Essence:
     """What the track file carries, besides the descriptor sets."""
 
-    kind: str  # "picture" | "sound"
+    kind: str  # "picture" | "sound" | "data" (timed text)
     edit_rate: Fraction
     duration: int
     container: bytes
     element_key: bytes
     clip_wrapped: bool
     bytes_per_unit: int = 0  # clip-wrapped CBR: bytes per edit unit
+    klvs: int | None = None
+    """Essence KLVs when they are not one per edit unit (timed text: one document)."""
 
 
 def _track(ids: Ids, pkg: str, tid: int, number: int, name: str, rate: Fraction,
@@ -103,8 +105,8 @@ def header_sets(
     rate = essence.edit_rate
     mp_umid = K.umid(uuid.uuid5(track_file, "material-package"))
     fp_umid = K.umid(track_file)
-    ddef = U.DATA_PICTURE if essence.kind == "picture" else U.DATA_SOUND
-    tc_base = round(rate) if essence.kind == "picture" else 24
+    ddef = {"picture": U.DATA_PICTURE, "sound": U.DATA_SOUND, "data": U.DATA_DATA}[essence.kind]
+    tc_base = 24 if essence.kind == "sound" else round(rate)
     sets: list[MxfSet] = []
     ident = (
         MxfSet("Identification")
@@ -316,8 +318,10 @@ def write_track_file(
             fh.write(frame)
             sizes.append(len(kl) + len(frame))
         units = len(sizes)
-        if units != essence.duration:
-            raise ValueError(f"{units} frames written, the descriptor says {essence.duration}")
+        expected = essence.duration if essence.klvs is None else essence.klvs
+        if units != expected:
+            raise ValueError(f"{units} elements written, {expected} expected")
+        units = essence.duration
     index = index_segments(essence, ids, sizes)
     index_at = fh.tell()
     footer_at = index_at + PARTITION_SIZE + len(index)

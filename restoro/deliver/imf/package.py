@@ -32,9 +32,13 @@ class PackageSpec:
     picture: list[Path]
     """Picture track files in composition order (one per segment of the timeline)."""
     audio: list[Path] = field(default_factory=list)
+    text: list[tuple[Path, str]] = field(default_factory=list)
+    """Timed-text track files with their CPL sequence kind (``SubtitlesSequence`` ...)."""
     external: set[Path] = field(default_factory=set)
     """Track files referenced by the CPL but carried by an earlier package."""
     timecode: str = "00:00:00:00"
+    drop_frame: bool = False
+    """Drop-frame composition timecode (30000/1001 and 60000/1001 only)."""
     content_version: str | None = None
     disclosure: dict[str, Any] = field(default_factory=dict)
 
@@ -55,7 +59,8 @@ def write_package(spec: PackageSpec, out: Path) -> Package:
     out.mkdir(parents=True, exist_ok=True)
     pics = [read_track_file(p) for p in spec.picture]
     auds = [read_track_file(p) for p in spec.audio]
-    key = "|".join([spec.title, spec.application, *(str(t.id) for t in pics + auds)])
+    texts = [read_track_file(p) for p, _k in spec.text]
+    key = "|".join([spec.title, spec.application, *(str(t.id) for t in pics + auds + texts)])
     cpl_id = uuid.uuid5(NAMESPACE, "cpl:" + key)
 
     def res(tf: TrackFile) -> Resource:
@@ -65,6 +70,8 @@ def write_package(spec: PackageSpec, out: Path) -> Package:
                      [res(t) for t in pics])]  # fmt: skip
     for i, a in enumerate(auds):
         seqs.append(Sequence("MainAudioSequence", uuid.uuid5(cpl_id, f"track/audio{i}"), [res(a)]))
+    for i, (t, (_p, kind)) in enumerate(zip(texts, spec.text, strict=True)):
+        seqs.append(Sequence(kind, uuid.uuid5(cpl_id, f"track/text{i}"), [res(t)]))
     cv = None
     if spec.content_version:
         cv = (uuid.uuid5(cpl_id, "content-version"), spec.content_version)
@@ -76,6 +83,7 @@ def write_package(spec: PackageSpec, out: Path) -> Package:
         application=spec.application,
         sequences=seqs,
         timecode=spec.timecode,
+        drop_frame=spec.drop_frame,
         content_version=cv,
         disclosure=spec.disclosure,
     )
@@ -84,8 +92,9 @@ def write_package(spec: PackageSpec, out: Path) -> Package:
     opl_id = uuid.uuid5(cpl_id, "opl")
     opl = out / f"OPL_{opl_id}.xml"
     _write(opl, opl_xml(opl_id, cpl_id, issued=spec.issued, title=spec.title))
-    carried = [p for p in [*spec.picture, *spec.audio] if p not in spec.external]
-    ids = {p: t.id for p, t in zip([*spec.picture, *spec.audio], pics + auds, strict=True)}
+    every = [*spec.picture, *spec.audio, *(p for p, _k in spec.text)]
+    carried = [p for p in every if p not in spec.external]
+    ids = {p: t.id for p, t in zip(every, pics + auds + texts, strict=True)}
     seen: set[uuid.UUID] = set()
     assets = [Asset(cpl_id, cpl, "text/xml"), Asset(opl_id, opl, "text/xml")]
     for p in carried:

@@ -13,11 +13,12 @@ from restoro.deliver.imf.packing import sha1_b64
 from restoro.errors import MediaError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from restoro.media.frames import FrameFormat
 
-LAYOUT_BY_CHANNELS = {2: "stereo", 6: "5.1"}
+LAYOUT_BY_CHANNELS = {2: "stereo", 6: "5.1", 8: "7.1"}
 
 
 def picture_track(
@@ -65,7 +66,8 @@ def audio_track(
     if layout not in U.LAYOUT_CHANNELS or len(U.LAYOUT_CHANNELS[layout]) != channels:
         raise MediaError(
             f"IMF audio: no MCA labelling for {channels} channels as {layout!r}",
-            hint="declare the track's layout as stereo or 5.1",
+            hint="declare the track's layout as stereo, 5.1 or 7.1 (MCA labels for mono are not "
+            "in the dictionary restoro carries)",
         )
     tid = uuid.uuid5(NAMESPACE, f"pcm:{sha1_b64(wav)}:{layout}:{language}:{title}:{issued}")
     return write_pcm_track(wav, out, tid, layout=layout, language=language, title=title,
@@ -73,7 +75,12 @@ def audio_track(
 
 
 def package_documents(
-    pictures: list[Path], audios: list[Path], work: Path, *, params: dict[str, Any]
+    pictures: list[Path],
+    audios: list[Path],
+    work: Path,
+    *,
+    params: Mapping[str, Any],
+    texts: list[Path] | None = None,
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write CPL/OPL/PKL/ASSETMAP for the given track files (blobs, linked in under their
     package names); return the documents and the names/track list for ``materialise``."""
@@ -84,7 +91,8 @@ def package_documents(
     previous = set(params.get("previous", []))
     linked: list[Path] = []
     tracks: list[tuple[Path, str]] = []
-    for kind, blobs in (("VIDEO", pictures), ("AUDIO", audios)):
+    texts = texts or []
+    for kind, blobs in (("VIDEO", pictures), ("AUDIO", audios), ("TEXT", texts)):
         for blob in blobs:
             tf = read_track_file(blob)
             name = f"{kind}_{tf.id}.mxf"
@@ -94,7 +102,8 @@ def package_documents(
             linked.append(dst)
             if str(tf.id) not in previous:
                 tracks.append((blob, name))
-    n = len(pictures)
+    n, m = len(pictures), len(pictures) + len(audios)
+    seq_kinds = params.get("text_sequences", [])
     d = params["disclosure"]
     spec = PackageSpec(
         title=params["title"],
@@ -102,9 +111,11 @@ def package_documents(
         application=APP_PRORES if params["application"] == "prores" else APP_2E,
         issued=params["issued"],
         picture=linked[:n],
-        audio=linked[n:],
-        external={p for p in linked if p.name[6:-4] in previous},
+        audio=linked[n:m],
+        text=list(zip(linked[m:], seq_kinds, strict=True)),
+        external={p for p in linked if p.name.split("_", 1)[1][:-4] in previous},
         timecode=params["timecode"],
+        drop_frame=params.get("drop_frame", False),
         content_version=f"{params['title']} restoration ({d['summary']})",
         disclosure=d,
     )

@@ -42,6 +42,8 @@ SETS = {
     "JPEG2000SubDescriptor": 0x5A,
     "AudioChannelLabelSubDescriptor": 0x6B,
     "SoundfieldGroupLabelSubDescriptor": 0x6C,
+    "DCTimedTextDescriptor": 0x64,  # ST 429-5 TimedTextDescriptor
+    "DCTimedTextResourceSubDescriptor": 0x65,
 }
 SET_NAMES = {v: k for k, v in SETS.items()}
 
@@ -49,10 +51,13 @@ SET_NAMES = {v: k for k, v in SETS.items()}
 OP1A = ul("060e2b34040101010d01020101010900")
 DATA_PICTURE = ul("060e2b34040101010103020201000000")
 DATA_SOUND = ul("060e2b34040101010103020202000000")
+DATA_DATA = ul("060e2b34040101010103020203000000")
 DATA_TIMECODE = ul("060e2b34040101010103020101000000")
 EC_J2K = ul("060e2b340401010d0d010301020c0600")  # ST 422 frame-wrapped, progressive
 EC_PRORES = ul("060e2b340401010d0d010301021c0100")  # RDD 44 frame-wrapped
 EC_WAVE_CLIP = ul("060e2b34040101010d01030102060200")  # ST 382 clip-wrapped
+EC_TIMED_TEXT = ul("060e2b340401010a0d01030102130101")  # ST 429-5 clip-wrapped timed text
+ELEMENT_TIMED_TEXT = ul("060e2b34010201010d01030117010b01")
 ELEMENT_J2K = ul("060e2b34010201010d01030115010801")
 ELEMENT_PRORES = ul("060e2b34010201010d01030115011701")
 ELEMENT_WAVE_CLIP = ul("060e2b34010201010d01030116010201")
@@ -78,9 +83,12 @@ def j2k_coding(rsiz: int) -> bytes:
 
 
 # -- MCA dictionary (ST 377-4, ST 428-12, ST 2067-2) ---------------------------------------------
+# Soundfield groups: sgST is ST 2067-8's stereo; sg51 and sg71 (7.1DS) are ST 428-12's, as in
+# the IMF samples (sg51 = 03020201) and the IMF user group's soundfield registry.
 MCA_SOUNDFIELD = {
     "stereo": ("sgST", "Standard Stereo", ul("060e2b340401010d0302022001000000")),
-    "5.1": ("sg51", "5.1", ul("060e2b340401010d0302022002000000")),
+    "5.1": ("sg51", "5.1", ul("060e2b340401010d0302020100000000")),
+    "7.1": ("sg71", "7.1DS", ul("060e2b340401010d0302020200000000")),
 }
 MCA_CHANNELS = {
     "L": ("chL", "Left", ul("060e2b340401010d0302010100000000")),
@@ -89,5 +97,15 @@ MCA_CHANNELS = {
     "LFE": ("chLFE", "LFE", ul("060e2b340401010d0302010400000000")),
     "Ls": ("chLs", "Left Surround", ul("060e2b340401010d0302010500000000")),
     "Rs": ("chRs", "Right Surround", ul("060e2b340401010d0302010600000000")),
+    "Lss": ("chLss", "Left Side Surround", ul("060e2b340401010d0302010700000000")),
+    "Rss": ("chRss", "Right Side Surround", ul("060e2b340401010d0302010800000000")),
+    "Lrs": ("chLrs", "Left Rear Surround", ul("060e2b340401010d0302010900000000")),
+    "Rrs": ("chRrs", "Right Rear Surround", ul("060e2b340401010d0302010a00000000")),
 }
-LAYOUT_CHANNELS = {"stereo": ["L", "R"], "5.1": ["L", "R", "C", "LFE", "Ls", "Rs"]}
+# In the order restoro's audio action writes them (ffmpeg's layouts: 5.1 = FL FR FC LFE BL BR,
+# 7.1 = FL FR FC LFE BL BR SL SR, so the back pair comes before the side pair).
+LAYOUT_CHANNELS = {
+    "stereo": ["L", "R"],
+    "5.1": ["L", "R", "C", "LFE", "Ls", "Rs"],
+    "7.1": ["L", "R", "C", "LFE", "Lrs", "Rrs", "Lss", "Rss"],
+}

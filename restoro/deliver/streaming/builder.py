@@ -65,7 +65,7 @@ def _captions(
     params: dict[str, Any], paths: list[Path], video: Track, out_dir: Path
 ) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str]]]:
     """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH)."""
-    from restoro.deliver.captions.io import CaptionError, read_cues, retime, to_vtt
+    from restoro.deliver.captions.io import fit_to_programme, read_cues, retime, to_vtt
 
     files: list[str] = []
     hls: list[tuple[str, str, str]] = []
@@ -76,14 +76,7 @@ def _captions(
         bounds.append(bounds[-1] + s.duration)
     for i, (path, cap) in enumerate(zip(paths, params["captions"], strict=True)):
         cues = retime(read_cues(path), cap["offset_ms"])
-        late = [c for c in cues if c.begin >= end]
-        if late:
-            raise CaptionError(
-                f"caption {cap['name']}: cue at {float(late[0].begin):.3f} s "
-                f'("{late[0].text[:40]}") is beyond the programme end ({float(end):.3f} s)',
-                hint="check the caption file belongs to this title, or its offset_ms",
-            )
-        cues = [c if c.end <= end else type(c)(c.begin, end, c.lines) for c in cues]
+        cues = fit_to_programme(cues, end, cap["name"])
         tid = f"subs{i}"
         names = []
         for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False), 1):

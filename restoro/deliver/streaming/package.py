@@ -134,9 +134,10 @@ def package_audio(
             require_encoder(AUDIO_ENCODERS[codec])
             enc = ["-c:a", AUDIO_ENCODERS[codec], "-b:a", str(bits_per_second(bitrate))]
             enc += ["-ac", str(channels), "-ar", "48000"]
+        # (E-)AC-3 sample entries need a parsed first packet: delay the (empty) moov until then.
+        flags = "+empty_moov+default_base_moof" + ("+delay_moov" if codec != "aac" else "")
         run_ffmpeg(
-            ["-i", str(wav), "-map", "0:a:0", *enc,
-             "-movflags", "+empty_moov+default_base_moof",
+            ["-i", str(wav), "-map", "0:a:0", *enc, "-movflags", flags,
              "-frag_duration", str(int(fragment_seconds * 1_000_000)),
              *bitexact_args(), "-f", "mp4", str(frag)]
         )  # fmt: skip

@@ -1,0 +1,104 @@
+"""What QC adds to a cached build: a 500-shot synthetic title, fully built (QC included), then
+``restoro build`` timed with QC (every QC action a cache hit) and with ``--no-qc``.
+
+    python benchmarks/bench_qc.py [--dir DIR] [--shots 500] [--repeat 9]
+
+Same project as bench_noop.py plus a ``qc:`` section. Each timing is a fresh process, as a user
+runs it; the runs alternate so machine noise hits both alike. Wall time (median and minimum) and
+the processes' CPU time (user + system, median: less sensitive to other jobs on a shared machine)
+are reported. Prints a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_noop import make_project, run  # noqa: E402
+
+
+def cpu_children() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def summary(stdout: str) -> dict[str, object]:
+    """The build's ``summary`` event (QC's own event may follow it)."""
+    events = [json.loads(ln) for ln in stdout.splitlines() if ln.strip()]
+    return next(e for e in reversed(events) if e.get("event") == "summary")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--shots", type=int, default=500)
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="restoro-bench-qc-"))
+    manifest = make_project(root, args.shots)
+    text = manifest.read_text(encoding="utf-8")
+    if "\nqc:" not in text:
+        manifest.write_text(text + "qc: {}\n", encoding="utf-8")
+    t0 = time.perf_counter()
+    _, res = run("build", "-f", str(manifest), "--json", "--jobs", str(args.jobs), "--no-qc")
+    if res.returncode != 0:
+        sys.exit(f"first build failed:\n{res.stderr}")
+    first = time.perf_counter() - t0
+    t_qc, res = run("build", "-f", str(manifest), "--json", "--jobs", str(args.jobs))
+    if res.returncode != 0:
+        sys.exit(f"QC build failed:\n{res.stderr[-3000:]}")
+    qc_actions = summary(res.stdout)["executed"]
+    timings: dict[str, list[float]] = {"qc": [], "no_qc": []}
+    cpu: dict[str, list[float]] = {"qc": [], "no_qc": []}
+    for _ in range(args.repeat):
+        for name, extra in (("qc", ()), ("no_qc", ("--no-qc",))):
+            c0 = cpu_children()
+            t, res = run("build", "-f", str(manifest), "--json", *extra)
+            cpu[name].append(cpu_children() - c0)
+            last = summary(res.stdout)
+            assert res.returncode == 0 and last["executed"] == 0, res.stderr
+            timings[name].append(t)
+    qc, no_qc = statistics.median(timings["qc"]), statistics.median(timings["no_qc"])
+    qc_min, no_qc_min = min(timings["qc"]), min(timings["no_qc"])
+    print(
+        json.dumps(
+            {
+                "shots": args.shots,
+                "first_build_without_qc_s": round(first, 1),
+                "qc_first_run_s": round(t_qc, 1),
+                "qc_actions": qc_actions,
+                "cached_build_with_qc_s": round(qc, 3),
+                "cached_build_no_qc_s": round(no_qc, 3),
+                "qc_overhead_pct": round(100 * (qc - no_qc) / no_qc, 1),
+                "cached_build_with_qc_min_s": round(qc_min, 3),
+                "cached_build_no_qc_min_s": round(no_qc_min, 3),
+                "qc_overhead_min_pct": round(100 * (qc_min - no_qc_min) / no_qc_min, 1),
+                "cpu_with_qc_s": round(statistics.median(cpu["qc"]), 3),
+                "cpu_no_qc_s": round(statistics.median(cpu["no_qc"]), 3),
+                "qc_overhead_cpu_pct": round(
+                    100 * (statistics.median(cpu["qc"]) / statistics.median(cpu["no_qc"]) - 1), 1
+                ),
+                "runs": {k: [round(x, 3) for x in v] for k, v in timings.items()},
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                f"Python {platform.python_version()}",
+                "dir": str(root),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

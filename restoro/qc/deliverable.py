@@ -1,0 +1,127 @@
+"""Per-deliverable checks on a delivered file: it decodes end to end, has the frame count and
+duration it should, its audio is as long as its picture, its loudness is on target and its
+codec and raster are what the manifest declares."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from restoro.qc.base import Check, CheckParams, CheckResult, Finding, rnd
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class DeliverableParams(CheckParams):
+    frames: int = Field(description="Frames the picture should have.")
+    frame_rate: str = Field("", description="Declared frame rate (a rational as text).")
+    raster: str | None = Field(None, description="Declared raster WIDTHxHEIGHT.")
+    codec: str | None = Field(None, description="Declared video codec (ffmpeg name).")
+    profile: str | None = Field(None, description="Declared ProRes profile.")
+    audio: list[dict[str, Any]] = Field(default_factory=list, description="Audio action facts.")
+    loudness_tolerance: float = Field(1.0, description="Allowed loudness deviation (LU).")
+    av_tolerance_frames: float = Field(1.0, description="Allowed A/V length difference (frames).")
+
+
+def probe_decode(path: Path) -> dict[str, Any]:
+    """Decode every video and audio packet; count frames, errors and durations."""
+    import av
+
+    out: dict[str, Any] = {"video_frames": 0, "errors": [], "audio_seconds": None}
+    with av.open(str(path)) as c:
+        v: Any = c.streams.video[0] if c.streams.video else None
+        a: Any = c.streams.audio[0] if c.streams.audio else None
+        if v is not None:
+            out.update(
+                codec=v.codec_context.name,
+                width=v.codec_context.width,
+                height=v.codec_context.height,
+                profile=v.codec_context.profile,
+                rate=str(v.average_rate) if v.average_rate else "",
+            )
+        samples, rate = 0, 0
+        for s in [x for x in (v, a) if x is not None]:
+            s.thread_type = "AUTO"
+        for packet in c.demux(*[x for x in (v, a) if x is not None]):
+            try:
+                frame: Any
+                for frame in packet.decode():
+                    if packet.stream is v:
+                        out["video_frames"] += 1
+                    else:
+                        samples += frame.samples
+                        rate = frame.sample_rate
+            except av.error.FFmpegError as exc:
+                if len(out["errors"]) < 5:
+                    out["errors"].append(str(exc))
+        if a is not None and rate:
+            out["audio_seconds"] = samples / rate
+    return out
+
+
+class DeliverableCheck(Check):
+    id: ClassVar[str] = "deliverable"
+    version: ClassVar[int] = 1
+    scope: ClassVar = "deliverable"
+    severity: ClassVar = "error"
+    Params: ClassVar = DeliverableParams
+
+    def check_file(self, path: Path) -> CheckResult:
+        p = self.params
+        assert isinstance(p, DeliverableParams)
+        res = CheckResult()
+        f = res.findings
+
+        def err(check: str, msg: str, value: float | None = None) -> None:
+            f.append(Finding(check, "error", msg, value=value))
+
+        try:
+            info = probe_decode(path)
+        except Exception as exc:  # noqa: BLE001 - any failure to open is the finding
+            err("decode", f"does not open: {exc}")
+            return res
+        n = info["video_frames"]
+        rate = Fraction(p.frame_rate) if p.frame_rate else None
+        res.metrics = {
+            "frames": n,
+            "duration": rnd(n / rate, 3) if rate else None,
+            "codec": info.get("codec"),
+            "raster": f"{info.get('width')}x{info.get('height')}",
+            "audio_seconds": rnd(info["audio_seconds"], 3) if info["audio_seconds"] else None,
+            "decode_errors": len(info["errors"]),
+        }
+        if info["errors"]:
+            err("decode", f"decode errors: {'; '.join(info['errors'])}")
+        if n != p.frames:
+            err("frames", f"{n} frames, expected {p.frames}", n)
+        if p.raster and res.metrics["raster"] != p.raster:
+            err("codec", f"raster {res.metrics['raster']}, declared {p.raster}")
+        if p.codec and info.get("codec") != p.codec:
+            err("codec", f"codec {info.get('codec')}, declared {p.codec}")
+        prof = str(info.get("profile") or "").lower().replace(" ", "")
+        if p.profile and prof and not prof.endswith(p.profile):
+            err("codec", f"profile {info.get('profile')}, declared {p.profile}")
+        if rate and info["audio_seconds"] is not None:
+            diff = abs(info["audio_seconds"] - n / rate) * rate
+            res.metrics["av_diff_frames"] = rnd(float(diff), 3)
+            if diff > p.av_tolerance_frames:
+                msg = f"audio and picture differ by {float(diff):.2f} frames"
+                err("av-length", msg, float(diff))
+        for i, tr in enumerate(p.audio):
+            lufs, target = tr.get("loudness"), tr.get("target")
+            if lufs is None or target is None:
+                continue
+            res.metrics[f"loudness_{i}"] = lufs
+            if abs(lufs - target) > p.loudness_tolerance:
+                err(
+                    "loudness",
+                    f"track {i}: {lufs:.1f} LUFS, target {target:g} ± {p.loudness_tolerance:g} LU",
+                    lufs,
+                )
+            ceiling, tp = tr.get("ceiling"), tr.get("true_peak")
+            if ceiling is not None and tp is not None and tp > ceiling + 0.1:
+                err("loudness", f"track {i}: true peak {tp:.1f} dBTP over {ceiling:g}", tp)
+        return res

@@ -1,0 +1,209 @@
+"""QC in the build graph: a ``qc`` action per shot and per deliverable, cached like any other.
+
+A shot's QC node reads the shot's final frames and its ingested frames; a deliverable's reads the
+delivered file. Their keys hold the checks' ids, versions and thresholds, so a no-op build finds
+every QC result in the cache and only a changed shot (or threshold) is checked again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from restoro.engine.actions import RunContext, RunOutput, runner
+from restoro.engine.graph import ActionSpec
+from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from restoro.engine.workspace import Workspace
+
+QC_VERSION = 1
+# Kinds whose main output is one movie file, and the codec it must carry.
+MOVIE_KINDS = {"prores": "prores"}
+_PRORES_NAMES = {"422hq": "hq", "4444": "4444", "4444xq": "xq"}
+
+
+def qc_in_build(ws: Workspace) -> bool:
+    """QC runs in ``restoro build`` when the manifest has a ``qc:`` section."""
+    return "qc" in ws.manifest.model_fields_set
+
+
+def shot_qc_id(shot_id: str) -> str:
+    return f"{shot_id}/qc"
+
+
+def deliverable_qc_id(title: str, deliverable: str) -> str:
+    return f"{title}/{deliverable}/qc"
+
+
+def qc_nodes(
+    ws: Workspace,
+    title_shots: Mapping[str, list[ShotEntry]],
+    node_ids: Iterable[str],
+    deliverables: list[str],
+    variant: str | None,
+    *,
+    images: bool = False,
+) -> list[Node]:
+    """QC nodes for every shot in ``title_shots`` and every deliverable among ``node_ids``;
+    with ``images`` (``restoro qc``) also each shot's thumbnail and worst-frame crop."""
+    import json
+
+    from restoro.qc.checks import shot_check_params
+
+    cfg = ws.manifest.qc
+    # One JSON text: the key of each of hundreds of QC actions normalises one string.
+    checks = json.dumps(shot_check_params(cfg), sort_keys=True, separators=(",", ":"))
+    ids = set(node_ids)
+    nodes: list[Node] = []
+    for title, entries in title_shots.items():
+        for shot, final_id, _rs in entries:
+            nodes.append(_shot_node(title, shot, final_id, checks, variant))
+            if images:
+                nodes.append(_images_node(title, shot, final_id, variant))
+        audio = sorted(i for i in ids if i.startswith(f"{title}/audio/"))
+        for d in deliverables:
+            kind = ws.manifest.deliverables[d].kind
+            if f"{title}/{d}" in ids and kind in MOVIE_KINDS and "deliverable" not in cfg.skip:
+                nodes.append(_deliverable_node(ws, title, d, entries, audio, variant))
+    return nodes
+
+
+def _shot_node(title: str, shot: Shot, final_id: str, checks: str, variant: str | None) -> Node:
+    first_id = f"{shot.id}/ingest"
+    nid = shot_qc_id(shot.id)
+
+    def make(deps: Results) -> ActionSpec:
+        return ActionSpec(
+            id=nid,
+            stage="qc",
+            version=QC_VERSION,
+            params={"scope": "shot", "checks": checks, "frame0": shot.start},
+            inputs={
+                "output": digest_of(deps[final_id], "frames"),
+                "ingested": digest_of(deps[first_id], "frames"),
+            },
+            title=title,
+            shot=shot.id,
+            variant=variant,
+            frames=shot.end - shot.start,
+        )
+
+    deps = tuple(dict.fromkeys((first_id, final_id)))
+    return Node(nid, deps, make, kind="shot", title=title, shot=shot.id)
+
+
+def _images_node(title: str, shot: Shot, final_id: str, variant: str | None) -> Node:
+    """The shot's thumbnail (middle frame) and a crop of its worst-fidelity frame."""
+    first_id, qc_id = f"{shot.id}/ingest", shot_qc_id(shot.id)
+    nid = f"{shot.id}/qc-images"
+    n = shot.end - shot.start
+
+    def make(deps: Results) -> ActionSpec:
+        worst = deps[qc_id].meta.get("worst_frame")
+        return ActionSpec(
+            id=nid,
+            stage="qc-images",
+            version=QC_VERSION,
+            params={"mid": n // 2, "worst": (worst - shot.start) if worst is not None else 0},
+            inputs={
+                "output": digest_of(deps[final_id], "frames"),
+                "ingested": digest_of(deps[first_id], "frames"),
+            },
+            title=title,
+            shot=shot.id,
+            variant=variant,
+            frames=n,
+        )
+
+    deps = tuple(dict.fromkeys((qc_id, first_id, final_id)))
+    return Node(nid, deps, make, kind="shot", title=title, shot=shot.id)
+
+
+def _deliverable_node(
+    ws: Workspace,
+    title: str,
+    d: str,
+    entries: list[ShotEntry],
+    audio: list[str],
+    variant: str | None,
+) -> Node:
+    spec = ws.manifest.deliverables[d]
+    nid, main = deliverable_qc_id(title, d), f"{title}/{d}"
+    frames = sum(s.end - s.start for s, _f, _r in entries)
+    rate = entries[0][0].frame_rate if entries else ""
+    tolerance = ws.manifest.qc.loudness_tolerance
+
+    def make(deps: Results) -> ActionSpec:
+        res = deps[main]
+        tracks = [
+            {k: deps[a].meta.get(k) for k in ("loudness", "target", "true_peak", "ceiling")}
+            for a in audio
+        ]
+        params = {
+            "scope": "deliverable",
+            "frames": frames,
+            "frame_rate": rate,
+            "raster": getattr(spec, "raster", None),
+            "codec": MOVIE_KINDS[spec.kind],
+            "profile": _PRORES_NAMES.get(getattr(spec, "profile", ""), None),
+            "audio": tracks,
+            **({"loudness_tolerance": tolerance} if tolerance is not None else {}),
+        }
+        return ActionSpec(
+            id=nid,
+            stage="qc",
+            version=QC_VERSION,
+            params=params,
+            inputs={"delivered": res.outputs[next(iter(res.outputs))].digest},
+            title=title,
+            variant=variant,
+            frames=frames,
+        )
+
+    return Node(nid, (main, *audio), make, kind="deliver", title=title)
+
+
+@runner("qc")
+def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    if spec.params["scope"] == "deliverable":
+        from restoro.qc.deliverable import DeliverableCheck, DeliverableParams
+
+        p = {k: v for k, v in spec.params.items() if k != "scope"}
+        res = DeliverableCheck(DeliverableParams.model_validate(p)).check_file(
+            ctx.blob(spec.inputs["delivered"])
+        )
+        return RunOutput(
+            meta={
+                "scope": "deliverable",
+                "metrics": res.metrics,
+                "findings": [f.to_json() for f in res.findings],
+            }
+        )
+    import json
+
+    from restoro.qc.shot import run_shot_qc
+
+    meta = run_shot_qc(
+        ctx.blob(spec.inputs["output"]),
+        ctx.blob(spec.inputs["ingested"]),
+        json.loads(spec.params["checks"]),
+        spec.params["frame0"],
+        progress=ctx.progress,
+    )
+    return RunOutput(meta=meta)
+
+
+@runner("qc-images")
+def run_qc_images(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.qc.shot import shot_images
+
+    files = shot_images(
+        ctx.blob(spec.inputs["output"]),
+        ctx.blob(spec.inputs["ingested"]),
+        mid=spec.params["mid"],
+        worst=spec.params["worst"],
+        temp=ctx.temp,
+    )
+    return RunOutput(files=files)

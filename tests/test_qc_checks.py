@@ -1,0 +1,137 @@
+"""Each QC check on synthetic frames: planted defects are found at the right frames, clean
+pictures pass, and the uniform interface (id, version, params, scope, run) holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from restoro.qc.base import FramePair
+from restoro.qc.black import Black, BlackParams
+from restoro.qc.blockiness import Blockiness
+from restoro.qc.checks import SHOT_CHECKS, make_checks, shot_check_params
+from restoro.qc.combing import Combing
+from restoro.qc.fidelity import Fidelity
+from restoro.qc.flicker import Flicker
+from restoro.qc.frozen import Frozen
+
+H, W = 48, 64
+
+
+def moving(n: int, seed: int = 0) -> list[np.ndarray]:
+    """A smooth pattern drifting right by 2 px per frame (natural motion)."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((H, W * 4)).astype(np.float32)
+    import cv2
+
+    base = cv2.GaussianBlur(base, (0, 0), 3)
+    base = (base - base.min()) / (base.max() - base.min()) * 0.7 + 0.15
+    return [np.ascontiguousarray(base[:, 2 * i : 2 * i + W]) for i in range(n)]
+
+
+def pairs(out: list[np.ndarray], src: list[np.ndarray], frame0: int = 100) -> list[FramePair]:
+    return [FramePair(frame0 + i, o, s) for i, (o, s) in enumerate(zip(out, src, strict=True))]
+
+
+def test_interface_is_uniform() -> None:
+    ids = [c.id for c in SHOT_CHECKS]
+    assert len(set(ids)) == len(ids)
+    for cls in SHOT_CHECKS:
+        assert cls.scope == "shot" and cls.version >= 1
+        assert cls.severity in ("info", "warning", "error")
+        res = cls().run(pairs(moving(4), moving(4)))
+        assert res.metrics, cls.id
+
+
+def test_clean_frames_pass_every_check() -> None:
+    src = moving(12)
+    for c in make_checks(shot_check_params(_cfg())):
+        res = c.run(pairs(src, src))
+        assert res.findings == [], (c.id, res.findings)
+
+
+def _cfg(**kw: object):  # noqa: ANN202
+    from restoro.manifest.model import QcConfig
+
+    return QcConfig.model_validate(kw)
+
+
+def test_fidelity_fails_invented_detail_and_names_worst_frames() -> None:
+    src = moving(8)
+    rng = np.random.default_rng(1)
+    out = [s.copy() for s in src]
+    out[5] = np.clip(out[5] + rng.normal(0, 0.25, out[5].shape).astype(np.float32), 0, 1)
+    out[6] = np.clip(out[6] + rng.normal(0, 0.1, out[6].shape).astype(np.float32), 0, 1)
+    res = Fidelity().run(pairs(out, src))
+    assert res.metrics["worst_frames"][:2] == [105, 106]
+    assert res.metrics["psnr"] < 25
+    (f,) = res.findings
+    assert f.check == "fidelity" and f.severity == "error" and f.frames[0] == 105
+    assert Fidelity().run(pairs(src, src)).metrics["psnr"] == 99.0
+
+
+def test_black_frames_found_at_their_frames() -> None:
+    src = moving(10)
+    out = [s.copy() for s in src]
+    out[3] = np.zeros_like(out[3])
+    out[4] = np.full_like(out[4], 0.01)
+    res = Black().run(pairs(out, src, frame0=0))
+    (f,) = res.findings
+    assert f.frames == [3, 4] and f.severity == "warning"
+    strict = Black(BlackParams(max_frames=1)).run(pairs(out, src, frame0=0))
+    assert strict.findings[0].severity == "error"
+
+
+def test_frozen_frames_found_but_not_motion() -> None:
+    src = moving(10)
+    out = [s.copy() for s in src]
+    out[6] = out[5].copy()
+    out[7] = out[5].copy()
+    res = Frozen().run(pairs(out, src, frame0=0))
+    (f,) = res.findings
+    assert f.frames == [6, 7]
+
+
+def test_combing_flags_woven_fields_not_progressive() -> None:
+    frames = moving(8)
+    combed = []
+    for i in range(len(frames) - 1):
+        c = frames[i].copy()
+        c[1::2] = frames[i + 1][1::2] * 0.6 + 0.3  # the other field, from another moment
+        combed.append(c)
+    res = Combing().run(pairs(combed, combed))
+    assert res.findings and res.metrics["combed_frames"] == len(combed)
+    assert Combing().run(pairs(frames, frames)).findings == []
+
+
+def test_flicker_blames_the_output_not_source_motion_or_fades() -> None:
+    src = [f * (1 - 0.05 * i) for i, f in enumerate(moving(12))]  # motion and a fade
+    clean = Flicker().run(pairs(src, src))
+    assert clean.findings == [] and clean.metrics["flicker"] < 0.01
+    out = [np.clip(s * (1.08 if i % 2 else 0.92), 0, 1) for i, s in enumerate(src)]
+    res = Flicker().run(pairs(out, src))
+    (f,) = res.findings
+    assert f.severity == "error" and res.metrics["flicker"] > 2.0
+
+
+def test_blockiness_sees_block_grid() -> None:
+    src = moving(3)
+    out = []
+    for s in src:
+        b = s.copy()
+        for y in range(0, H, 8):
+            for x in range(0, W, 8):
+                b[y : y + 8, x : x + 8] = s[y : y + 8, x : x + 8].mean()
+        out.append(b)
+    assert Blockiness().run(pairs(out, src)).findings
+    assert not Blockiness().run(pairs(src, src)).findings
+
+
+@pytest.mark.parametrize("field", ["fidelity_min_psnr", "max_flicker"])
+def test_manifest_thresholds_reach_the_checks(field: str) -> None:
+    spec = {cid: p for cid, _v, p in shot_check_params(_cfg(**{field: 7.5}))}
+    key = {"fidelity_min_psnr": ("fidelity", "min_psnr"), "max_flicker": ("flicker", "max_flicker")}
+    cid, name = key[field]
+    assert spec[cid][name] == 7.5
+    skipped = {cid for cid, _v, _p in shot_check_params(_cfg(skip=["banding"]))}
+    assert "banding" not in skipped
