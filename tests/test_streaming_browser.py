@@ -229,7 +229,15 @@ def test_h264_rendition_plays_in_chromium_with_webvtt_cue(
     report = _play(chromium, site, tmp_path)
     detail = json.dumps(report, indent=1)[:4000]
     assert report["supported"], f"MSE/H.264 unsupported in this Chromium: {detail}"
-    assert report["errors"] == [], f"hls.js or the page reported errors: {detail}"
+    # hls.js reports a cancelled segment request as a non-fatal "aborted" network error and
+    # recovers by itself (it happens under load when it switches fragments); anything fatal,
+    # any page error and any other kind of error fails the test.
+    errors = [
+        e
+        for e in report["errors"]
+        if not (e.get("fatal") is False and e.get("details") == "aborted")
+    ]
+    assert errors == [], f"hls.js or the page reported errors: {detail}"
     assert report["reason"] == "cue", detail
     assert report["levels"][0]["codecs"].startswith("avc1.")
     # Playback advanced from the seek point, frames were decoded, and the WebVTT track showing

@@ -25,7 +25,6 @@ import re
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import BaseModel
 
 from restoro.errors import MediaError
@@ -33,6 +32,8 @@ from restoro.errors import MediaError
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    import numpy as np
 
 Kind = Literal["progressive", "telecine", "interlaced"]
 COMB = 0.8
@@ -88,6 +89,8 @@ def _luma(
 ) -> Iterator[np.ndarray]:
     """Luma planes of frames [start, end) (reduced horizontally only, so fields stay intact);
     ffmpeg's idet writes its per-frame verdicts to ``log`` on the way."""
+    import numpy as np
+
     w, h = min(size[0], ANALYSIS_WIDTH), size[1]
     chain = (
         f"trim=start_frame={span[0]}:end_frame={span[1]},scale=w={w}:h={h}:flags=area,"
@@ -130,6 +133,8 @@ def _read_raw(args: list[str], size: int) -> Iterator[bytes]:
 
 def _weave_error(first: np.ndarray, second: np.ndarray) -> float:
     """How badly ``second``'s lines fit between ``first``'s (mean absolute error)."""
+    import numpy as np
+
     n = min(len(first), len(second)) - 1
     between = (first[:n] + first[1 : n + 1]) / 2
     return float(np.mean(np.abs(second[:n] - between)))
@@ -137,6 +142,8 @@ def _weave_error(first: np.ndarray, second: np.ndarray) -> float:
 
 def _detail(field: np.ndarray) -> float:
     """The field's own vertical detail: error predicting its lines from their neighbours."""
+    import numpy as np
+
     return float(np.mean(np.abs(field[1:-1] - (field[:-2] + field[2:]) / 2)))
 
 
