@@ -362,9 +362,13 @@ def extract_audio(
     )
 
 
-def source_layout(source: Path, stream_index: int) -> str:
-    """The declared layout matching a source stream's own (e.g. AC-3 5.1(side) → 5.1)."""
-    _offset, name = _open_stream(source, stream_index)
+def source_layout(source: Path, stream_index: int, probed: str | None = None) -> str:
+    """The declared layout matching a source stream's own (e.g. AC-3 5.1(side) → 5.1).
+
+    ``probed``: the stream's layout name from the (cached) probe, which spares opening the
+    source on every plan.
+    """
+    name = probed if probed else _open_stream(source, stream_index)[1]
     base = name.split("(")[0]
     if base in LAYOUTS:
         return base

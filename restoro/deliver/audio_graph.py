@@ -47,7 +47,7 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
                 {
                     "sources": [(t.source, index)],
                     "stems": [],
-                    "layout": source_layout(src.path, index),
+                    "layout": source_layout(src.path, index, _probed_layout(info.audio[0])),
                     "loudness": None,
                     "true_peak": DEFAULT_TRUE_PEAK,
                     "offset_ms": 0,
@@ -55,6 +55,13 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
                 }
             )
     return tracks
+
+
+def _probed_layout(stream: Any) -> str | None:
+    """The probe's layout name in the form ``_open_stream`` gives (mono for one channel)."""
+    if stream.channels == 1:
+        return "mono"
+    return str(stream.layout) if stream.layout else None
 
 
 def store_file(ws: Workspace, relpath: str) -> str:

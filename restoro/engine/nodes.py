@@ -65,9 +65,10 @@ def tool_fingerprints(names: tuple[str, ...] | list[str]) -> dict[str, str]:
 
                 _TOOLS[name] = ffmpeg_fingerprint()
             elif name == "scenedetect":
-                import scenedetect
+                # The installed version, without importing it (cv2 + av + numpy: ~0.2 s).
+                from importlib.metadata import version
 
-                _TOOLS[name] = f"scenedetect {scenedetect.__version__}"
+                _TOOLS[name] = f"scenedetect {version('scenedetect')}"
             else:
                 raise KeyError(f"unknown tool {name!r}")
         out[name] = _TOOLS[name]
