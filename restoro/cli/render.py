@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections import Counter
@@ -20,18 +19,14 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from restoro.engine.events import JsonLinesSink
 
-class JsonLines:
-    """Every event as one compact JSON object per line."""
+
+class JsonLines(JsonLinesSink):
+    """Every event as one compact JSON object per line on stdout."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self._lock = threading.Lock()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        with self._lock:
-            self.stream.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
-            self.stream.flush()
+        super().__init__(stream or sys.stdout)
 
 
 class _Fps(ProgressColumn):

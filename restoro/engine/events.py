@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from typing import IO, Any
+
+import orjson
 
 Subscriber = Callable[[dict[str, Any]], None]
 
@@ -41,14 +42,24 @@ class EventBus:
 
 
 class JsonLinesSink:
-    """Subscriber writing one compact JSON object per line, flushed at once."""
+    """Subscriber writing one compact JSON object per line.
+
+    Lines are flushed at once, except the flood of ``cached`` action events of a large no-op
+    build, which is flushed at most every 0.1 s (and by the next other event): a consumer
+    still sees progress live, without one write call per cached action.
+    """
 
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
         self._lock = threading.Lock()
+        self._last = 0.0
 
     def __call__(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+        line = orjson.dumps(record, default=str).decode("utf-8")
         with self._lock:
             self.stream.write(line + "\n")
-            self.stream.flush()
+            now = time.monotonic()
+            bulk = record.get("event") == "action" and record.get("status") == "cached"
+            if not bulk or now - self._last >= 0.1:
+                self.stream.flush()
+                self._last = now

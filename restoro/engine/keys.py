@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+import orjson
 import xxhash
 
 if TYPE_CHECKING:
@@ -99,11 +100,47 @@ def key_of(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, hashed
 
 
+def _fast_floats(obj: Any, floats: list[float]) -> Any:
+    """``_fast`` that also collects the non-integral floats it keeps."""
+    t = type(obj)
+    if t is str or t is bool or obj is None or t is int:
+        return obj
+    if t is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise _Unusual
+            out[k] = _fast_floats(v, floats)
+        return out
+    if t is list or t is tuple:
+        return [_fast_floats(v, floats) for v in obj]
+    if t is float and math.isfinite(obj):
+        if obj.is_integer():
+            return int(obj)
+        floats.append(obj)
+        return obj
+    raise _Unusual
+
+
 def key_text(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any], str]:
     """Like ``key_of``, plus the canonical JSON text that was hashed."""
     if "scheme" in fields:
         raise ValueError("'scheme' is reserved in action key fields")
-    hashed: dict[str, Any] = normalise({"scheme": KEY_SCHEME, **fields})
+    floats: list[float] = []
+    try:
+        hashed: dict[str, Any] = _fast_floats({"scheme": KEY_SCHEME, **fields}, floats)
+    except _Unusual:
+        hashed, floats = normalise({"scheme": KEY_SCHEME, **fields}), [0.5]
+    if not floats:
+        # No non-integral float: orjson writes exactly the bytes json.dumps would (sorted
+        # keys, compact, raw UTF-8), several times faster. Floats keep Python's repr, whose
+        # exponent form orjson does not share; integers beyond 64 bits orjson refuses.
+        try:
+            data = orjson.dumps(hashed, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            return xxhash.xxh3_128_hexdigest(data), hashed, data.decode("utf-8")
     text = json.dumps(
         hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
