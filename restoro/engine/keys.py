@@ -56,29 +56,10 @@ class _Unusual(Exception):
     """Raised by the fast path for anything but plain JSON types; the careful path decides."""
 
 
-def _fast(obj: Any) -> Any:
-    # Exact-type dispatch for the plain values that make up nearly every key; no path strings.
-    t = type(obj)
-    if t is str or t is bool or obj is None or t is int:
-        return obj
-    if t is dict:
-        out = {}
-        for k, v in obj.items():
-            if type(k) is not str:
-                raise _Unusual
-            out[k] = _fast(v)
-        return out
-    if t is list or t is tuple:
-        return [_fast(v) for v in obj]
-    if t is float and math.isfinite(obj):
-        return int(obj) if obj.is_integer() else obj
-    raise _Unusual
-
-
 def normalise(obj: Any) -> Any:
     """The JSON value ``canonical_json`` encodes: plain dicts/lists, integral floats as ints."""
     try:
-        return _fast(obj)
+        return _fast_floats(obj, [])
     except _Unusual:
         return _normalise(obj, "$")
 
@@ -101,7 +82,8 @@ def key_of(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def _fast_floats(obj: Any, floats: list[float]) -> Any:
-    """``_fast`` that also collects the non-integral floats it keeps."""
+    """Normalise plain JSON values by exact type (no path strings: the common case, fast), and
+    collect the non-integral floats kept; anything unusual goes to the careful path."""
     t = type(obj)
     if t is str or t is bool or obj is None or t is int:
         return obj
