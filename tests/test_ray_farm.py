@@ -23,10 +23,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from buildkit import build  # noqa: E402
+from buildkit import build, cli, json_lines, store_entries  # noqa: E402
 from conftest import SMALL_MANIFEST  # noqa: E402
 
 from restoro.engine.build import Builder, BuildOptions  # noqa: E402
+from restoro.engine.ray_preflight import describe_node  # noqa: E402
 from restoro.engine.store import Store  # noqa: E402
 from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import UsageError  # noqa: E402
@@ -169,7 +170,7 @@ def local_master(tmp_path_factory: pytest.TempPathFactory, progressive_source: P
 
 def _ray_build(manifest: Path, cluster: Cluster, **kw: Any) -> tuple[Any, list[dict[str, Any]]]:
     ws = Workspace(manifest, store_path=kw.pop("store_path", None))
-    events: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = kw.pop("events_out", [])
     b = Builder(ws, BuildOptions(executor="ray", ray_address=cluster.address, **kw))
     b.events.subscribe(events.append)
     try:
@@ -284,17 +285,68 @@ def test_killing_a_worker_node_mid_build(
     assert Store(manifest.parent / ".restoro").verify().ok
 
 
+def _nothing_started(manifest: Path) -> None:
+    """No output, nothing in the store's cas/ or ac/, and the workspace lock never taken."""
+    assert not (manifest.parent / "out").exists()
+    assert store_entries(manifest.parent) == []
+    assert not (manifest.parent / ".restoro" / "locks" / "workspace.lock").exists()
+
+
 @pytest.mark.slow
 def test_worker_without_the_required_resource(
     cluster: Cluster, tmp_path: Path, progressive_source: Path
 ) -> None:
     manifest = _project(tmp_path / "p", progressive_source)
-    with pytest.raises(UsageError, match="no node of the Ray cluster offers resource 'a100'"):
-        _ray_build(manifest, cluster, ray_resources={"a100": 1})
-    with pytest.raises(UsageError, match="no node of the Ray cluster has a GPU"):
+    # Through the real CLI: exit status 2, the label named, every node's offer listed.
+    proc = cli(
+        "build",
+        "--manifest",
+        str(manifest),
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--ray-resource",
+        "a100=1",
+        "--json",
+        timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no node of the Ray cluster offers a100 1" in proc.stderr
+    assert "head 1" in proc.stderr and "w1 1" in proc.stderr  # per node: head, then worker
+    assert "--resources=" in proc.stderr  # the hint
+    names = {e["event"] for e in json_lines(proc.stdout)}
+    assert names <= {"build-start"}, names
+    _nothing_started(manifest)
+    with pytest.raises(UsageError, match="no node of the Ray cluster offers GPU 1") as gpu:
         _ray_build(manifest, cluster, device="cuda:0")
-    assert not (manifest.parent / "out").exists()
-    assert not list((manifest.parent / ".restoro").glob("ac/*/*.json"))
+    assert "GPU stage upscale" in gpu.value.message and gpu.value.exit_code == 2
+    _nothing_started(manifest)
+
+
+@pytest.mark.slow
+def test_stage_needing_more_memory_than_any_node_fails_before_work(
+    cluster: Cluster, tmp_path: Path, progressive_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage descriptor's memory_mb is checked against Ray's per-node ``memory`` resource."""
+    from restoro.stages.base import StageDescriptor
+    from restoro.stages.upscale import Upscale
+
+    huge = 1 << 30  # MiB: a pebibyte, more than any node offers
+    monkeypatch.setattr(Upscale, "descriptor", StageDescriptor(gpu=True, memory_mb=huge))
+    manifest = _project(tmp_path / "p", progressive_source)
+    with pytest.raises(UsageError) as err:
+        _ray_build(manifest, cluster, events_out=(events := []))
+    e = err.value
+    assert e.exit_code == 2
+    assert f"offers memory {huge:,} MiB" in e.message
+    assert f"stage upscale declares memory_mb={huge}" in e.message
+    alive = [n for n in ray.nodes() if n["Alive"]]
+    assert len(alive) >= 2 and all(describe_node(n) in e.message for n in alive)
+    assert "head 1" in e.message and "w1 1" in e.message
+    assert e.hint and "--memory" in e.hint
+    assert [ev["event"] for ev in events] == ["build-start"]
+    _nothing_started(manifest)
 
 
 def test_unreachable_cluster_fails_before_work(tmp_path: Path, progressive_source: Path) -> None:

@@ -1,9 +1,10 @@
 """Streaming packages: a caption cue beyond the programme end is refused with a clear message
-(cues spanning the end are cut), an E-AC-3 5.1 audio rendition beside AAC stereo, and AC-3
-passthrough refused with a hint."""
+(cues spanning the end are cut), an E-AC-3 5.1 audio rendition beside AAC stereo, and the
+source's AC-3 carried untouched (passthrough) in HLS and DASH; a non-AC-3 stream is refused."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ from buildkit import build
 from restoro.deliver.captions.io import CaptionError, read_cues
 from restoro.deliver.streaming.builder import _captions
 from restoro.deliver.streaming.package import Segment, Track, package_audio
-from restoro.errors import RestoroError
+from restoro.deliver.streaming.passthrough import select_packets
+from restoro.errors import InputError, StageError
 from restoro.media.ffmpeg import run_ffmpeg
 from restoro.testing.synth import make_source
 
@@ -132,8 +134,121 @@ def test_eac3_surround_rendition(tmp_path: Path) -> None:
     assert runs[0] == runs[1]
 
 
+PASSTHROUGH = """\
+restoro: 1
+project: carried
+sources:
+  dvd:
+    path: media/source.mpg
+pipelines:
+  main:
+    - {stage: ingest, mode: progressive}
+titles:
+  ep1:
+    source: dvd
+    pipeline: main
+    range: [6, 42]
+    shots: {detector: content, threshold: 27, min_frames: 4}
+    audio:
+      - {stream: 1, layout: "5.1", language: en}
+deliverables:
+  web:
+    kind: hls
+    segment_seconds: 1
+    ladder:
+      - {codec: h264, height: 96, bitrate: 200k}
+    audio:
+      - {codec: aac, channels: 2, bitrate: 96k}
+      - {codec: ac3, channels: 6, bitrate: 192k, passthrough: true}
+  dash:
+    kind: dash
+    segment_seconds: 1
+    ladder:
+      - {codec: h264, height: 96, bitrate: 200k}
+    audio:
+      - {codec: ac3, channels: 6, bitrate: 192k, passthrough: true}
+"""
+
+
+def _source_packets(path: Path) -> tuple[list[bytes], list[Fraction], Fraction]:
+    """The source's AC-3 packets, their start times from the first picture, and their length."""
+    with av.open(str(path)) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        v0 = video.start_time * video.time_base
+        packets = [(bytes(p), p.pts * audio.time_base - v0, p.duration * audio.time_base)
+                   for p in c.demux(audio) if p.size]  # fmt: skip
+    return [p[0] for p in packets], [p[1] for p in packets], packets[0][2]
+
+
+def _carried_packets(pkg: Path, rendition: str, uris: list[str]) -> list[bytes]:
+    init = (pkg / rendition / "init.mp4").read_bytes()
+    out: list[bytes] = []
+    for uri in uris:
+        whole = pkg / "whole.mp4"
+        whole.write_bytes(init + (pkg / rendition / uri).read_bytes())
+        with av.open(str(whole)) as c:
+            stream = c.streams.audio[0]
+            assert stream.codec_context.name == "ac3" and stream.channels == 6
+            out += [bytes(p) for p in c.demux(stream) if p.size]
+        whole.unlink()
+    return out
+
+
+def _package_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith(".json")}  # fmt: skip
+
+
 @pytest.mark.slow
-def test_ac3_passthrough_is_refused_clearly(tmp_path: Path) -> None:
+def test_ac3_passthrough_carries_source_packets(tmp_path: Path) -> None:
+    runs = []
+    for n in (1, 2):
+        proj = tmp_path / f"p{n}"
+        make_source(
+            proj / "media" / "source.mpg", width=128, height=96, shots=2, shot_frames=[24, 24],
+            audio_channels=6, codec="mpeg2video", sar="1:1", rate="24",
+        )  # fmt: skip
+        (proj / "restoro.yaml").write_text(PASSTHROUGH)
+        assert build(proj / "restoro.yaml").failed == 0
+        runs.append(_package_bytes(proj / "out"))
+    # Two builds (fresh projects) give the same bytes, playlists and segments alike.
+    assert runs[0] == runs[1] and any(k.endswith(".m4s") for k in runs[0])
+
+    pkg = tmp_path / "p1" / "out" / "web" / "ep1"
+    master = m3u8.load(str(pkg / "master.m3u8"))
+    audio = {m.group_id: m for m in master.media if m.type == "AUDIO"}
+    assert set(audio) == {"aud-mp4a-2ch", "aud-ac-3-6ch"}
+    assert audio["aud-ac-3-6ch"].channels == "6" and audio["aud-ac-3-6ch"].language == "en"
+    variants = {p.stream_info.audio: p.stream_info for p in master.playlists}
+    assert variants["aud-ac-3-6ch"].codecs.split(",")[1] == "ac-3"
+    pl = m3u8.load(str(pkg / audio["aud-ac-3-6ch"].uri))
+    assert pl.is_endlist and len(pl.segments) == 2
+    assert all(seg.duration <= pl.target_duration for seg in pl.segments)
+    carried = _carried_packets(pkg, "a1", [seg.uri for seg in pl.segments])
+
+    # The carried packets are a run of the source's own, byte for byte, starting at the AC-3
+    # frame nearest the title's first picture (frame 6 at 24 fps: 0.25 s) and lasting its
+    # 36 frames (1.5 s) to within one AC-3 frame.
+    src, starts, frame = _source_packets(tmp_path / "p1" / "media" / "source.mpg")
+    k = src.index(carried[0])
+    assert carried == src[k : k + len(carried)]
+    assert abs(starts[k] - Fraction(1, 4)) <= frame / 2
+    assert abs(len(carried) * frame - Fraction(3, 2)) <= frame
+
+    # DASH carries the same packets, declared as AC-3 5.1.
+    dash = tmp_path / "p1" / "out" / "dash" / "ep1"
+    mpd = ET.fromstring((dash / "manifest.mpd").read_bytes())
+    reps = [r for r in mpd.iter() if r.tag.endswith("Representation")]
+    ac3 = [r for r in reps if r.get("codecs") == "ac-3"]
+    assert len(ac3) == 1
+    chans = [e.get("value") for e in mpd.iter() if e.tag.endswith("AudioChannelConfiguration")]
+    assert chans == ["6"]
+    segs = sorted(p.name for p in (dash / "a0").glob("seg_*.m4s"))
+    assert _carried_packets(dash, "a0", segs) == carried
+
+
+@pytest.mark.slow
+def test_passthrough_of_a_non_ac3_stream_is_refused_clearly(tmp_path: Path) -> None:
     (tmp_path / "media").mkdir()
     make_source(
         tmp_path / "media" / "source.mkv", width=128, height=96, shots=1, shot_frames=[12],
@@ -144,5 +259,11 @@ def test_ac3_passthrough_is_refused_clearly(tmp_path: Path) -> None:
     text = text.replace("{codec: eac3, channels: 6, bitrate: 384k}",
                         "{codec: ac3, channels: 2, bitrate: 192k, passthrough: true}")  # fmt: skip
     manifest.write_text(text)
-    with pytest.raises(RestoroError, match="AC-3 passthrough is not supported in streaming"):
+    with pytest.raises(InputError, match="passthrough, which needs an AC-3 or E-AC-3") as err:
         build(manifest)
+    assert "stream 1 of source 'tape' is pcm_s16le" in str(err.value)
+    assert "passthrough: false" in (err.value.hint or "")
+    # The packager itself refuses such a stream too (the action never carries PCM).
+    with pytest.raises(StageError, match="stream 1 of source.mkv is pcm_s16le"):
+        select_packets(tmp_path / "media" / "source.mkv", 1, start_frame=0, frames=12,
+                       frame_rate="24")  # fmt: skip

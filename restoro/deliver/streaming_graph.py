@@ -78,6 +78,7 @@ def streaming_nodes(
                 {"digest": store_file(ws, c.path), "language": c.language, "kind": c.kind,
                  "offset_ms": c.offset_ms, "name": Path(c.path).name}
             )  # fmt: skip
+    carried, carried_src = _passthrough(ws, title, d.audio, tracks)  # type: ignore[union-attr]
     mid = f"{title}/{deliverable}"
     all_chunks = [c for ids in chunk_ids.values() for c in ids]
 
@@ -94,6 +95,7 @@ def streaming_nodes(
                 "audio": [a.model_dump(mode="json") for a in d.audio],  # type: ignore[union-attr]
                 "tracks": [{"layout": t["layout"], "language": t["language"]} for t in tracks],
                 "captions": [{k: v for k, v in c.items() if k != "digest"} for c in captions],
+                "passthrough": carried,
             },
             inputs={
                 **{
@@ -102,6 +104,7 @@ def streaming_nodes(
                 },
                 "audio": [digest_of(deps[a], "audio") for a in audio_ids],
                 "captions": [c["digest"] for c in captions],
+                **({"source": carried_src} if carried_src else {}),
             },
             tools=tool_fingerprints(["ffmpeg"]),
             title=title,
@@ -110,6 +113,52 @@ def streaming_nodes(
 
     nodes.append(Node(mid, (*all_chunks, *audio_ids), make_package, kind="deliver", title=title))
     return nodes
+
+
+def _passthrough(
+    ws: Workspace, title: str, renditions: list[Any], tracks: list[dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Cut descriptions (rendition index → stream, span, offset) of the passthrough renditions
+    and the digest of the source they read (one per package: the action's ``source`` input,
+    which the engine resolves outside the store); the span is the title's, in source frames."""
+    from restoro.errors import InputError
+    from restoro.manifest.resolve import title_span
+
+    t = ws.manifest.titles[title]
+    facts = {n: s.facts for n, s in ws.sources.items()}
+    span = title_span(ws.manifest, title, facts)
+    rate = str(ws.sources[t.source].facts.frame_rate)
+    cuts: dict[str, dict[str, Any]] = {}
+    digests: set[str] = set()
+    for i, a in enumerate(renditions):
+        if not a.passthrough or a.track >= len(tracks):
+            continue
+        tr = tracks[a.track]
+        if tr["stems"]:
+            raise InputError(
+                f"audio rendition {i} of {title} is passthrough, but track {a.track} is made "
+                "of stems (there is no compressed stream to carry)",
+                hint="set passthrough: false",
+            )
+        name, stream = tr["sources"][0]
+        probed = {s.index: s.codec for s in ws.sources[name].info.audio}
+        if probed.get(stream, "ac3") not in ("ac3", "eac3"):
+            raise InputError(
+                f"audio rendition {i} of {title} is passthrough, which needs an AC-3 or E-AC-3 "
+                f"stream; stream {stream} of source {name!r} is {probed[stream]}",
+                hint="set passthrough: false to encode the rendition from the remastered track",
+            )
+        cuts[str(i)] = {
+            "stream": stream, "start_frame": span[0], "frames": span[1] - span[0],
+            "frame_rate": rate, "offset_ms": tr["offset_ms"], "language": tr["language"],
+        }  # fmt: skip
+        digests.add(ws.sources[name].digest)
+    if len(digests) > 1:
+        raise InputError(
+            f"the passthrough audio renditions of {title} read different sources",
+            hint="carry streams of one source per package, or set passthrough: false",
+        )
+    return cuts, next(iter(digests), None)
 
 
 @runner("stream-encode")
@@ -142,6 +191,7 @@ def run_stream_package(spec: ActionSpec, ctx: RunContext) -> RunOutput:
             videos=videos,
             audio=[ctx.blob(x) for x in spec.inputs["audio"]],
             captions=[ctx.blob(x) for x in spec.inputs["captions"]],
+            source=ctx.sources[spec.inputs["source"]][0] if "source" in spec.inputs else None,
             out_dir=root,
             work=Path(tmp),
         )

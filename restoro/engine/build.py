@@ -185,6 +185,11 @@ class Builder:
             variant=self.opts.variant,
             jobs=self.opts.jobs,
         )
+        if self.opts.executor == "ray" and self._farm is None:
+            from restoro.engine.ray_executor import RayFarm
+
+            # Connect and check the cluster offers what the plan needs before any work.
+            self._farm = RayFarm(self.opts, self.ws, self.events, titles=sel.titles)
         with WorkspaceLock(
             lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
         ):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.execute import ExecResult, execute_spec
 from restoro.engine.leases import DEFAULT_TTL
+from restoro.engine.ray_preflight import check_cluster, plan_needs
 from restoro.errors import BuildFailed, UsageError
 
 if TYPE_CHECKING:
@@ -107,7 +108,15 @@ def _check_reachable(address: str) -> str:
 class RayFarm:
     """Connects to Ray, checks the cluster can run the build, and runs specs on it."""
 
-    def __init__(self, opts: BuildOptions, ws: Workspace, events: EventBus) -> None:
+    def __init__(
+        self,
+        opts: BuildOptions,
+        ws: Workspace,
+        events: EventBus,
+        titles: Sequence[str] = (),
+    ) -> None:
+        """Connect and check the cluster offers what the plan of ``titles`` needs (UsageError
+        otherwise); called before the workspace lock, so sources may not be hashed yet."""
         try:
             import ray
         except ImportError:
@@ -118,6 +127,7 @@ class RayFarm:
         self.ray = ray
         self.opts = opts
         self.events = events
+        self.ws = ws
         address = _check_reachable(opts.ray_address) if opts.ray_address else None
         ws.store.check_writable()
         self.store_url = str(ws.store_path)
@@ -138,16 +148,12 @@ class RayFarm:
             atexit.register(ray.shutdown)
         self.nodes = [n for n in ray.nodes() if n.get("Alive")]
         self.totals: dict[str, float] = dict(ray.cluster_resources())
-        self._check_cluster()
+        check_cluster(self.nodes, plan_needs(ws, titles, opts))
         cpus = int(self.totals.get("CPU", 0)) + int(self.totals.get("GPU", 0))
         self.cpu_slots = max(1, cpus)
         self.slots = min(256, max(8, self.cpu_slots * 8))
         self.use_gpu = opts.device != "cpu" and self.totals.get("GPU", 0) > 0
-        self.sources = {
-            s.digest: (str(s.path), s.info.model_dump(mode="json"))
-            for s in ws.sources.values()
-            if s.digest and s.info is not None
-        }
+        self.sources: dict[str, tuple[str, dict[str, Any]]] = {}  # set by check_nodes
         self._queue: queue.Queue[tuple[ActionSpec, dict[str, Any], Future[Any]]] = queue.Queue()
         self._remote = ray.remote(run_batch)
         self._lock = threading.Lock()
@@ -163,23 +169,6 @@ class RayFarm:
     # -- checks before any work -----------------------------------------------------------------
     def _max_on_a_node(self, resource: str) -> float:
         return max((n.get("Resources", {}).get(resource, 0.0) for n in self.nodes), default=0.0)
-
-    def _check_cluster(self) -> None:
-        for name, amount in self.opts.ray_resources.items():
-            if self._max_on_a_node(name) < amount:
-                raise UsageError(
-                    f"no node of the Ray cluster offers resource {name!r} x{amount:g}",
-                    hint="start a worker with `ray start --resources='{\"" + name + "\": 1}'`",
-                )
-        if self.opts.device.startswith("cuda") and self._max_on_a_node("GPU") < 1:
-            raise UsageError(
-                f"--device {self.opts.device} but no node of the Ray cluster has a GPU",
-                hint="add a GPU worker, or build with --device cpu",
-            )
-        if self._max_on_a_node("CPU") < 1:
-            raise UsageError(
-                "no node of the Ray cluster offers a CPU", hint="start workers with --num-cpus"
-            )
 
     def request(self, node_resources: dict[str, int] | Any) -> dict[str, Any]:
         """Ray task options for a node's resource request."""
@@ -197,7 +186,13 @@ class RayFarm:
         return opts
 
     def check_nodes(self, nodes: Sequence[Node]) -> None:
-        """UsageError when some node's request fits on no node of the cluster."""
+        """UsageError when some node's request fits on no node of the cluster; refreshes the
+        sources workers read (hashed by now, under the workspace lock)."""
+        self.sources = {
+            s.digest: (str(s.path), s.info.model_dump(mode="json"))
+            for s in self.ws.sources.values()
+            if s.digest and s.info is not None
+        }
         for n in nodes:
             req = self.request(dict(n.resources))
             for ray_name, need in (

@@ -303,7 +303,10 @@ class AudioRendition(_Model):
     bitrate: Bitrate = Field(description="Bitrate, e.g. 160k.")
     track: int = Field(0, ge=0, description="Index of the title's audio track it encodes.")
     passthrough: bool = Field(
-        False, description="ac3 only: carry the source's AC-3 stream untouched (no re-encode)."
+        False,
+        description="Carry the source's AC-3 or E-AC-3 stream untouched (no re-encode), cut "
+        "to the title on audio frame boundaries; codec, channels and bitrate then come from the "
+        "stream.",
     )
 
 

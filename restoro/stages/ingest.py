@@ -9,9 +9,9 @@ frames at a range's edges see the same temporal neighbours as in a whole-title i
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from restoro.errors import StageError
 from restoro.stages.base import Stage, StageDescriptor, StageParams
@@ -49,6 +49,20 @@ class IngestParams(StageParams):
         "(nearest frame: drop or repeat), blend (mix the two nearest frames by time) or mci "
         "(motion-compensated interpolation between them, by optical flow).",
     )
+    chroma: Literal["bicubic", "guided"] = Field(
+        "bicubic",
+        description="Upsampling of subsampled (4:2:0, 4:2:2) chroma to luma resolution: bicubic "
+        "(zscale) or guided (a local linear model of chroma on luma, after He et al.'s guided "
+        "filter: colour edges follow the full-resolution luma edges).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_default_chroma(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The default is left out of dumps so that keys made before the field existed hold.
+        data: dict[str, Any] = handler(self)
+        if data.get("chroma") == "bicubic":
+            del data["chroma"]
+        return data
 
 
 class Ingest(Stage):
@@ -160,6 +174,44 @@ def to_working(fmt: FrameFormat, crop: tuple[int, int, int, int]) -> list[str]:
     ]
 
 
+def convert_to_working(
+    source: Path,
+    info: SourceInfo,
+    params: IngestParams,
+    pre: list[str],
+    fmt: FrameFormat,
+    crop: tuple[int, int, int, int],
+    out: Path,
+) -> None:
+    """Decode ``source`` through filters ``pre`` (deinterlace, trim...) and write working frames
+    to ``out``: in one ffmpeg graph (bicubic chroma), or, with ``chroma: guided`` on a source
+    with subsampled chroma, decoding planar Y'CbCr to a pipe, upsampling the chroma guided by
+    the luma (``restoro.media.chroma``) and converting the 4:4:4 frames in a second ffmpeg."""
+    from restoro.media.chroma import convert_guided, planar_layout
+    from restoro.media.ffmpeg import run_ffmpeg
+    from restoro.media.frameio import output_args
+
+    v = info.video
+    src = ["-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn", "-filter_threads", "1"]
+    layout = planar_layout(v.pix_fmt) if params.chroma == "guided" else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if layout is None:
+        chain = ",".join([*pre, *to_working(fmt, crop)])
+        run_ffmpeg([*src, "-vf", chain, "-fps_mode", "passthrough", *output_args(fmt, out)])
+        return
+    decode = [
+        *src, "-vf", ",".join([*pre, f"format={layout[0]}"]), "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", layout[0], "pipe:1",
+    ]  # fmt: skip
+    encode = [
+        "-f", "rawvideo", "-pix_fmt", "yuv444p16le", "-s", f"{v.width}x{v.height}",
+        "-framerate", fmt.frame_rate, "-i", "pipe:0", "-filter_threads", "1",
+        "-vf", ",".join(to_working(fmt, crop)), "-fps_mode", "passthrough",
+        *output_args(fmt, out),
+    ]  # fmt: skip
+    convert_guided(decode, layout, (v.width, v.height), encode)
+
+
 def ingest(
     source: Path,
     info: SourceInfo,
@@ -173,8 +225,7 @@ def ingest(
     out: Path,
 ) -> tuple[FrameFormat, int]:
     """Decode source frames [start, end) to an FFV1 intermediate; return (format, frames)."""
-    from restoro.media.ffmpeg import run_ffmpeg
-    from restoro.media.frameio import count_frames, output_args
+    from restoro.media.frameio import count_frames
     from restoro.media.frames import FrameFormat
 
     v = info.video
@@ -198,19 +249,12 @@ def ingest(
         sar=v.sar,
         colour=colour,
     )
-    chain = [
+    pre = [
         *([deint] if deint else []),
         f"trim=start_frame={start * per_frame}:end_frame={end * per_frame}",
         "setpts=PTS-STARTPTS",
-        *to_working(fmt, crop),
     ]
-    args = [
-        "-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn",
-        "-filter_threads", "1", "-vf", ",".join(chain),
-        "-fps_mode", "passthrough", *output_args(fmt, out),
-    ]  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg(args)
+    convert_to_working(source, info, params, pre, fmt, crop, out)
     n = count_frames(out)
     expected = (end - start) * per_frame
     if n != expected:

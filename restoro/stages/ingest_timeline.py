@@ -81,26 +81,15 @@ def _process(
 ) -> tuple[int, Fraction, Fraction]:
     """Process one segment to an intermediate; return (frames, rate, time of frame 0 in source
     frames)."""
-    from restoro.media.ffmpeg import run_ffmpeg
-    from restoro.media.frameio import count_frames, output_args
-    from restoro.stages.ingest import ingest, to_working
+    from restoro.media.frameio import count_frames
+    from restoro.stages.ingest import convert_to_working, ingest
 
     v = info.video
     s_rate = Fraction(v.frame_rate)
     start, end, mode = seg
     if mode == "ivtc":
-        chain = [
-            f"trim=start_frame={start}:end_frame={end}",
-            "setpts=PTS-STARTPTS",
-            *_ivtc_chain(order),
-            *to_working(fmt, crop),
-        ]
-        args = [
-            "-i", str(source), "-map", f"0:{v.index}", "-an", "-sn", "-dn",
-            "-filter_threads", "1", "-vf", ",".join(chain),
-            "-fps_mode", "passthrough", *output_args(fmt, out),
-        ]  # fmt: skip
-        run_ffmpeg(args)
+        pre = [f"trim=start_frame={start}:end_frame={end}", "setpts=PTS-STARTPTS"]
+        convert_to_working(source, info, params, [*pre, *_ivtc_chain(order)], fmt, crop, out)
         return count_frames(out), s_rate * Fraction(4, 5), Fraction(start)
     # Frame-by-frame modes: deinterlace the whole stream, cut the wanted range (plus a frame
     # each side for blending) — the same frames whatever range is asked for.

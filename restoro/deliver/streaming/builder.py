@@ -16,8 +16,14 @@ MPEGTS_MAP = "MPEGTS:0,LOCAL:00:00:00.000"
 
 
 def _audio_tracks(
-    params: dict[str, Any], audio: list[Path], out_dir: Path, work: Path
+    params: dict[str, Any],
+    audio: list[Path],
+    out_dir: Path,
+    work: Path,
+    source: Path | None = None,
 ) -> list[Track]:
+    """``source``: the file the passthrough renditions read (each one's cut is described by
+    ``params["passthrough"][str(index)]``)."""
     from restoro.deliver.audio import downmix_stereo
 
     renditions = params["audio"] or (
@@ -31,10 +37,8 @@ def _audio_tracks(
         if t >= len(audio):
             raise StageError(f"audio rendition {i} uses track {t}; the title has {len(audio)}")
         if a.get("passthrough"):
-            raise StageError(
-                "AC-3 passthrough is not supported in streaming packages",
-                hint="encode ac3/eac3 from the remastered track instead (passthrough: false)",
-            )
+            tracks.append(_carried(params, i, source, out_dir, work))
+            continue
         layout = params["tracks"][t]["layout"]
         wav = audio[t]
         if a["channels"] == 2 and layout != "stereo":
@@ -53,6 +57,29 @@ def _audio_tracks(
             )
         )  # fmt: skip
     return tracks
+
+
+def _carried(
+    params: dict[str, Any], i: int, source: Path | None, out_dir: Path, work: Path
+) -> Track:
+    """A passthrough rendition: the source's (E-)AC-3 packets for the span, fragmented."""
+    from restoro.deliver.streaming.passthrough import cut_packets
+
+    cut = params.get("passthrough", {}).get(str(i))
+    if source is None or cut is None:
+        raise StageError(f"audio rendition {i} is passthrough but has no source stream")
+    raw = work / f"carried{i}.raw"
+    carried = cut_packets(
+        source, cut["stream"], start_frame=cut["start_frame"], frames=cut["frames"],
+        frame_rate=cut["frame_rate"], offset_ms=cut["offset_ms"], out=raw,
+    )  # fmt: skip
+    track = package_audio(
+        raw, codec=carried.codec, channels=carried.channels, bitrate="0",
+        fragment_seconds=min(params["segment_seconds"], 2.0), out_dir=out_dir, tid=f"a{i}",
+        language=cut["language"], copy=True, input_format=carried.codec,
+    )  # fmt: skip
+    track.extra.update(passthrough=True, packets=carried.packets)
+    return track
 
 
 def _channels(layout: str) -> tuple[str, ...]:
@@ -104,13 +131,14 @@ def build_package(
     captions: list[Path],
     out_dir: Path,
     work: Path,
+    source: Path | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """Write the package under ``out_dir``; return its files (main first) and figures."""
     vtracks = [
         package_video(videos[rid], frame_rate=params["frame_rate"], out_dir=out_dir, tid=rid)
         for rid in sorted(videos, key=lambda k: int(k[1:]))
     ]
-    atracks = _audio_tracks(params, audio, out_dir, work)
+    atracks = _audio_tracks(params, audio, out_dir, work, source)
     cap_files, hls_subs, dash_subs = _captions(params, captions, vtracks[0], out_dir)
     files: list[str] = []
     for t in [*vtracks, *atracks]:

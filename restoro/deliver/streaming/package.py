@@ -124,8 +124,10 @@ def package_audio(
     tid: str,
     language: str,
     copy: bool = False,
+    input_format: str | None = None,
 ) -> Track:
-    """Encode (or, with ``copy``, carry) an audio track into fMP4 fragments."""
+    """Encode (or, with ``copy``, carry) an audio track into fMP4 fragments; ``input_format``
+    names the demuxer of a raw elementary stream (``ac3``, ``eac3``)."""
     with tempfile.TemporaryDirectory(prefix="restoro-pkg-") as tmp:
         frag = Path(tmp) / "frag.mp4"
         if copy:
@@ -137,7 +139,8 @@ def package_audio(
         # (E-)AC-3 sample entries need a parsed first packet: delay the (empty) moov until then.
         flags = "+empty_moov+default_base_moof" + ("+delay_moov" if codec != "aac" else "")
         run_ffmpeg(
-            ["-i", str(wav), "-map", "0:a:0", *enc, "-movflags", flags,
+            [*(["-f", input_format] if input_format else []), "-i", str(wav),
+             "-map", "0:a:0", *enc, "-movflags", flags,
              "-frag_duration", str(int(fragment_seconds * 1_000_000)),
              *bitexact_args(), "-f", "mp4", str(frag)]
         )  # fmt: skip
