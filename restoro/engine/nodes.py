@@ -147,6 +147,41 @@ def title_timecode(src: SourceState, shot: Shot) -> str:
     return frames_to_timecode(n, rate, False)
 
 
+def title_rate(ws: Workspace, title: str) -> str | None:
+    """The title's declared output rate: its own ``frame_rate``, else the one its deliverables
+    ask for. A title has one rate, so deliverables that disagree are an error."""
+    from restoro.errors import ManifestError
+
+    t = ws.manifest.titles[title]
+    if t.frame_rate:
+        return str(t.frame_rate)
+    asked = {
+        name: str(getattr(d, "frame_rate", ""))
+        for name, d in sorted(ws.manifest.deliverables.items())
+        if getattr(d, "frame_rate", None) and (d.titles is None or title in d.titles)
+    }
+    if len(set(asked.values())) > 1:
+        where = ("deliverables", sorted(asked)[1], "frame_rate")
+        line, col = ws.loaded.locate(where)
+        from restoro.errors import Diagnostic
+
+        raise ManifestError(
+            [
+                Diagnostic(
+                    file=str(ws.loaded.path),
+                    line=line,
+                    col=col,
+                    code="E235",
+                    message=f"deliverables ask for different frame rates for title {title!r}: "
+                    + ", ".join(f"{n} {r}" for n, r in asked.items()),
+                    hint=f"a title has one frame rate: set frame_rate on titles.{title}, "
+                    "or make the deliverables agree",
+                )
+            ]
+        )
+    return next(iter(asked.values()), None)
+
+
 def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[Node], str, str]:
     """The analysis nodes of a title: its ingest and its shot detection."""
     from restoro.manifest.resolve import resolve_shot, title_span
@@ -173,7 +208,7 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
             id=ingest_id,
             stage="ingest",
             version=Ingest.version,
-            params=ingest_params(ws, source, first, span, frame_rate=t.frame_rate),
+            params=ingest_params(ws, source, first, span, frame_rate=title_rate(ws, title)),
             inputs={"source": source.digest},
             tools=tool_fingerprints(["ffmpeg"]),
             title=title,
