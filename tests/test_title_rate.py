@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 from buildkit import build, cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_deliverable_frame_rate_sets_the_title_rate(workspace: Path) -> None:
