@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from restoro.deliver.registry import DeliverableKind
-    from restoro.engine.store import ActionResult
+    from restoro.engine.store import ActionResult, Lookup
     from restoro.engine.workspace import Workspace
 
 
@@ -111,7 +111,7 @@ class Builder:
         self._refs: dict[str, str | None] = {}
         self._new_refs: dict[str, str] = {}
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
-        self._missed: dict[str, str] = {}
+        self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
         self.dry = False
         self._farm: Any = None
@@ -478,10 +478,14 @@ class Builder:
         """The node's result: from the cache, or (when ``run``) by running it."""
         from restoro.engine.execute import run_spec
 
-        spec = n.make(deps)
-        key, key_json, new_ref = spec.key_text()
         store = self.ws.store
-        lk = store.lookup(key)
+        prepared = self._prepared.pop(n.id, None)
+        if prepared is None:
+            spec = n.make(deps)
+            key, key_json, new_ref = spec.key_text()
+            lk = store.lookup(key)
+        else:  # the coordinator's fast path already built the spec and looked it up
+            spec, key, key_json, new_ref, lk = prepared
         ref = self._ref(n.id)
         if lk.status == "hit" and not self.opts.force:
             if self._refs.get(ref) != new_ref:
@@ -489,14 +493,13 @@ class Builder:
             self._record(n, spec, "cached", key=key, key_json=key_json)
             return lk.result
         if not run and not self.dry:
-            # Remember why it missed: the first lookup quarantines a corrupt entry, after which
-            # a second lookup would only see it missing.
-            self._missed[n.id] = lk.status
+            # Keep the spec and the lookup for the executor task: no second spec, key or lookup
+            # (a second lookup would also see a just-quarantined corrupt entry as missing).
+            self._prepared[n.id] = (spec, key, key_json, new_ref, lk)
             return None
-        status = "corrupt" if self._missed.pop(n.id, None) == "corrupt" else lk.status
         old_raw = self._refs.get(ref)
         reason = reason_for(
-            json.loads(old_raw) if old_raw else None, key_json, status, self.opts.force
+            json.loads(old_raw) if old_raw else None, key_json, lk.status, self.opts.force
         )
         if self.dry:
             self._record(n, spec, "run", reason=reason, key=key, key_json=key_json)

@@ -62,6 +62,8 @@ class Workspace:
         self.output_dir = self.root / self.manifest.output
         self._store: Store | None = None
         self.sources: dict[str, SourceState] = {}
+        self._pending_probes: dict[str, str] = {}
+        """Probes made before the store existed, recorded in its state db once it does."""
 
     # -- the store ---------------------------------------------------------------------------
     @property
@@ -197,13 +199,12 @@ class Workspace:
         return dict(json.loads(raw)) if raw else None
 
     def _remember_probe(self, path: Path, info: SourceInfo) -> None:
-        self._pending_probes = getattr(self, "_pending_probes", {})
         self._pending_probes[self._probe_ref(path)] = json.dumps(info.model_dump(mode="json"))
         if self.store_exists:
             self.flush_probes()
 
     def flush_probes(self) -> None:
-        pending = getattr(self, "_pending_probes", {})
+        pending = self._pending_probes
         if pending:
             self.store.state.set_refs(pending)
             self._pending_probes = {}
