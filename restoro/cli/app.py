@@ -333,6 +333,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restoro.cli.compare_cmd",
     "restoro.cli.cache_sync_cmd",
     "restoro.cli.qc_cmd",
+    "restoro.cli.check_cmd",
 )
 
 
