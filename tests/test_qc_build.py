@@ -249,3 +249,84 @@ def test_qc_outputs_are_deterministic(tmp_path: Path, progressive_source: Path) 
     before = digests()
     build(m, force=True)
     assert digests() == before and len(before) == 4
+
+
+def _pack(manifest: Path, report: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """The QC pack's key, its entries, and the metas in the QC actions' own entries (the
+    report's QC keys), read straight from the store."""
+    from restoro.engine.build import QC_PACK_ID
+    from restoro.engine.store import Store
+    from restoro.engine.workspace import Workspace
+
+    keys = {r.key for r in report.records if r.stage == "qc"}
+    ws = Workspace(manifest)
+    try:
+        ref = ws.store.state.get_ref(f"|{QC_PACK_ID}")
+        pack = Store.lookup(ws.store, ref).result if ref else None
+        own = {k: Store.lookup(ws.store, k).result.meta for k in keys}  # type: ignore[union-attr]
+        return ref, (pack.meta["entries"] if pack else {}), own
+    finally:
+        ws.close()
+
+
+@pytest.mark.slow
+def test_cached_qc_reads_one_pack_and_rechecks_only_what_changed(
+    tmp_path: Path, progressive_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restoro.engine.store import Store
+
+    m = make_ws(tmp_path, progressive_source)
+    first = build(m)
+    ref, packed, own = _pack(m, first)
+    assert ref is not None and len(own) == 4 and packed == own  # 3 shots + the master
+
+    real_lookup = Store.lookup
+    looked: list[str] = []
+
+    def counting(self: Store, key: str, **kw: Any) -> Any:
+        looked.append(key)
+        return real_lookup(self, key, **kw)
+
+    monkeypatch.setattr(Store, "lookup", counting)
+
+    # A no-op build: every QC result cached and read from the pack, no QC entry opened.
+    again = build(m)
+    assert again.executed == 0 and set(qc_of(again).values()) == {"cached"}
+    assert not set(own) & set(looked) and looked.count(ref) == 1
+    metas = shot_meta(m)
+    assert sorted(metas.values(), key=repr) == sorted(own.values(), key=repr)
+
+    # One shot changes: exactly its QC runs again (and the master's); the pack follows.
+    shot = "ep1@00:00:00:12"
+    line = "    shots: {detector: content, threshold: 27, min_frames: 4}\n"
+    override = (
+        f"    overrides:\n      - {{shots: ['{shot}'], params: {{grain: {{amount: 0.01}}}}}}\n"
+    )
+    m.write_text(m.read_text(encoding="utf-8").replace(line, line + override), encoding="utf-8")
+    changed = build(m)
+    ran = {i for i, status in qc_of(changed).items() if status == "executed"}
+    assert ran == {f"{shot}/qc", "ep1/master/qc"} and len(qc_of(changed)) == 4
+    new_ref, packed, own = _pack(m, changed)
+    assert new_ref not in (None, ref) and packed == own
+
+    # The pack gone: the QC entries are read one by one, and the pack is written again.
+    (m.parent / ".restoro" / "ac" / new_ref[:2] / f"{new_ref[2:]}.json").unlink()  # type: ignore[index]
+    looked.clear()
+    third = build(m)
+    assert third.executed == 0 and set(qc_of(third).values()) == {"cached"}
+    assert set(own) <= set(looked)
+    assert _pack(m, third) == (new_ref, own, own)
+
+
+def test_fewer_gc_passes_nests_and_restores_the_threshold() -> None:
+    import gc
+
+    from restoro.engine.build import GC_GEN0, fewer_gc_passes
+
+    before = gc.get_threshold()
+    with fewer_gc_passes():
+        assert gc.get_threshold()[0] >= GC_GEN0
+        with fewer_gc_passes():
+            pass
+        assert gc.get_threshold()[0] >= GC_GEN0  # the inner exit keeps the outer's setting
+    assert gc.get_threshold() == before

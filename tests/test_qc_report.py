@@ -61,8 +61,40 @@ def test_report_json_and_files(reported: Path) -> None:
     psnrs = {sid: c["psnr"] for sid, c in cmp["shots"].items()}
     assert psnrs.pop("ep1@00:00:00:12") < 25 and set(psnrs.values()) == {99.0}
     assert all((reported / c["image"]).exists() for c in cmp["shots"].values())
+    # VMAF between the variants: the grained shot scores below the identical ones.
+    vmafs = {sid: c["vmaf"]["mean"] for sid, c in cmp["shots"].items()}
+    bad_vmaf = vmafs.pop("ep1@00:00:00:12")
+    assert min(vmafs.values()) > 95 > bad_vmaf
+    assert all(
+        c["vmaf"]["min"] <= c["vmaf"]["p5"] <= c["vmaf"]["mean"] for c in cmp["shots"].values()
+    )
     html = (reported / "report.html").read_text()
     assert "<table class='sortable' id='shots'>" in html and "img/plot-ep1.png" in html
+    assert "VMAF between variants" in html
+
+
+@pytest.mark.slow
+def test_compare_is_cached_as_actions(reported: Path) -> None:
+    """A second ``restoro qc --compare`` finds every comparison in the store."""
+    from restoro.engine.workspace import Workspace
+
+    manifest = reported.parent.parent / "restoro.yaml"
+
+    def entries() -> dict[str, float]:
+        ws = Workspace(manifest)
+        try:
+            found = [r for r in ws.store.iter_actions() if r.key_json.get("stage") == "qc-compare"]
+        finally:
+            ws.close()
+        assert {tuple(sorted(r.key_json["inputs"])) for r in found} == {("a", "b")}
+        return {r.key: r.created for r in found}
+
+    first = entries()
+    assert len(first) == 3
+    before = json.loads((reported / "report.json").read_text())["compare"]
+    assert cli("qc", "-f", str(manifest), "--compare", "clean").returncode == 1
+    assert entries() == first  # nothing compared again
+    assert json.loads((reported / "report.json").read_text())["compare"] == before
 
 
 def _chromium() -> str:

@@ -365,10 +365,23 @@ class QcConfig(_Model):
     fail_on_combing: bool | None = Field(
         None, description="A shot with combing left after ingest fails the build (unset: no)."
     )
+    min_vmaf: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Minimum mean VMAF of each HLS/DASH video rendition against the title's "
+        "ProRes master (when the manifest builds one); a lower rendition fails the build "
+        "(unset: reported only).",
+    )
+    fail_on_captions: bool | None = Field(
+        None,
+        description="Caption check findings (overlaps, reading rate, line length and count, "
+        "duration, gaps) fail the build (unset: reported as warnings).",
+    )
     skip: list[
         Literal[
             "fidelity", "black", "frozen", "combing", "flicker", "banding", "blockiness",
-            "deliverable",
+            "deliverable", "vmaf", "captions",
         ]
     ] = Field(default_factory=list, description="Checks not to run.")  # fmt: skip
 

@@ -25,7 +25,9 @@ Scope = Literal["shot", "deliverable"]
 class CheckParams(BaseModel):
     """A check's parameters (thresholds); part of the QC action's key."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validators are built on first use: a cached build only reads the checks' ids and
+    # versions, and importing every check then costs no schema building.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 @dataclass

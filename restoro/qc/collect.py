@@ -71,13 +71,17 @@ class DeliverableRow:
     metrics: dict[str, Any]
     findings: list[dict[str, Any]]
 
+    kind: str = ""
+
     @property
     def status(self) -> str:
-        return "fail" if any(f["severity"] == "error" for f in self.findings) else "pass"
+        sev = {f["severity"] for f in self.findings}
+        return "fail" if "error" in sev else "warn" if "warning" in sev else "pass"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "status": self.status,
             "metrics": self.metrics,
             "findings": self.findings,
@@ -124,7 +128,10 @@ def collect(b: Builder) -> tuple[list[ShotRow], list[DeliverableRow]]:
             )
     delivs = [
         DeliverableRow(
-            nid.removesuffix("/qc"), res.meta.get("metrics", {}), res.meta.get("findings", [])
+            nid.removesuffix("/qc"),
+            res.meta.get("metrics", {}),
+            res.meta.get("findings", []),
+            kind=res.meta.get("kind", "movie"),
         )
         for nid, res in sorted(b.qc_results.items())
         if nid.endswith("/qc") and res.meta.get("scope") == "deliverable"

@@ -14,6 +14,9 @@ from restoro.qc.base import Check, CheckParams, CheckResult, Finding, rnd
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from restoro.engine.actions import RunContext
+    from restoro.engine.graph import ActionSpec
+
 
 class DeliverableParams(CheckParams):
     frames: int = Field(description="Frames the picture should have.")
@@ -24,6 +27,11 @@ class DeliverableParams(CheckParams):
     audio: list[dict[str, Any]] = Field(default_factory=list, description="Audio action facts.")
     loudness_tolerance: float = Field(1.0, description="Allowed loudness deviation (LU).")
     av_tolerance_frames: float = Field(1.0, description="Allowed A/V length difference (frames).")
+    timecode: str = Field("00:00:00:00", description="Timecode of the title's first frame.")
+    captions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Caption tracks the sidecars are made from."
+    )
+    fail_on_captions: bool = Field(False, description="Caption findings are errors.")
 
 
 def probe_decode(path: Path) -> dict[str, Any]:
@@ -125,3 +133,25 @@ class DeliverableCheck(Check):
             if ceiling is not None and tp is not None and tp > ceiling + 0.1:
                 err("loudness", f"track {i}: true peak {tp:.1f} dBTP over {ceiling:g}", tp)
         return res
+
+
+def movie_qc(spec: ActionSpec, ctx: RunContext) -> dict[str, Any]:
+    """The ``qc`` action of a movie deliverable: the file's checks, then the caption checks of
+    the tracks its sidecars are made from."""
+    from restoro.qc.captions import check_caption_file
+
+    p = {k: v for k, v in spec.params.items() if k != "scope"}
+    params = DeliverableParams.model_validate(p)
+    res = DeliverableCheck(params).check_file(ctx.blob(spec.inputs["delivered"]))
+    findings = [f.to_json() for f in res.findings]
+    captions: dict[str, Any] = {}
+    for c, digest in zip(params.captions, spec.inputs.get("captions", []), strict=True):
+        m, fs = check_caption_file(
+            ctx.blob(digest), label=c["label"], frames=params.frames,
+            frame_rate=params.frame_rate, timecode=params.timecode, offset_ms=c["offset_ms"],
+            error=params.fail_on_captions,
+        )  # fmt: skip
+        captions[c["label"]] = m
+        findings += fs
+    metrics = {**res.metrics, **({"captions": captions} if captions else {})}
+    return {"scope": "deliverable", "kind": "movie", "metrics": metrics, "findings": findings}

@@ -7,11 +7,12 @@ every QC result in the cache and only a changed shot (or threshold) is checked a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
 from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of
+from restoro.qc.package_graph import PACKAGE_KINDS, caption_tracks, package_node, title_timing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -65,8 +66,12 @@ def qc_nodes(
         audio = sorted(i for i in ids if i.startswith(f"{title}/audio/"))
         for d in deliverables:
             kind = ws.manifest.deliverables[d].kind
-            if f"{title}/{d}" in ids and kind in MOVIE_KINDS and "deliverable" not in cfg.skip:
+            if f"{title}/{d}" not in ids or "deliverable" in cfg.skip:
+                continue
+            if kind in MOVIE_KINDS:
                 nodes.append(_deliverable_node(ws, title, d, entries, audio, variant))
+            elif kind in PACKAGE_KINDS:
+                nodes.append(package_node(ws, title, d, entries, ids, deliverables, variant))
     return nodes
 
 
@@ -134,6 +139,13 @@ def _deliverable_node(
     frames = sum(s.end - s.start for s, _f, _r in entries)
     rate = entries[0][0].frame_rate if entries else ""
     tolerance = ws.manifest.qc.loudness_tolerance
+    # The caption sidecars travel with the master: check the tracks they are made from.
+    caps, cap_digests = ([], []) if "captions" in ws.manifest.qc.skip else caption_tracks(ws, title)
+    timing: dict[str, Any] = {}
+    if caps:
+        timing = {"timecode": title_timing(ws, title, entries)["timecode"], "captions": caps}
+        if ws.manifest.qc.fail_on_captions:
+            timing["fail_on_captions"] = True
 
     def make(deps: Results) -> ActionSpec:
         res = deps[main]
@@ -150,13 +162,17 @@ def _deliverable_node(
             "profile": _PRORES_NAMES.get(getattr(spec, "profile", ""), None),
             "audio": tracks,
             **({"loudness_tolerance": tolerance} if tolerance is not None else {}),
+            **timing,
         }
         return ActionSpec(
             id=nid,
             stage="qc",
             version=QC_VERSION,
             params=params,
-            inputs={"delivered": res.outputs[next(iter(res.outputs))].digest},
+            inputs={
+                "delivered": res.outputs[next(iter(res.outputs))].digest,
+                **({"captions": cap_digests} if caps else {}),
+            },
             title=title,
             variant=variant,
             frames=frames,
@@ -167,20 +183,14 @@ def _deliverable_node(
 
 @runner("qc")
 def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    if spec.params["scope"] == "deliverable":
-        from restoro.qc.deliverable import DeliverableCheck, DeliverableParams
+    if spec.params["scope"] in PACKAGE_KINDS:
+        from restoro.qc.package_graph import run_package_qc
 
-        p = {k: v for k, v in spec.params.items() if k != "scope"}
-        res = DeliverableCheck(DeliverableParams.model_validate(p)).check_file(
-            ctx.blob(spec.inputs["delivered"])
-        )
-        return RunOutput(
-            meta={
-                "scope": "deliverable",
-                "metrics": res.metrics,
-                "findings": [f.to_json() for f in res.findings],
-            }
-        )
+        return RunOutput(meta=run_package_qc(spec, ctx))
+    if spec.params["scope"] == "deliverable":
+        from restoro.qc.deliverable import movie_qc
+
+        return RunOutput(meta=movie_qc(spec, ctx))
     import json
 
     from restoro.qc.shot import run_shot_qc
@@ -207,3 +217,21 @@ def run_qc_images(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         temp=ctx.temp,
     )
     return RunOutput(files=files)
+
+
+@runner("qc-compare")
+def run_qc_compare(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    """Two variants of one shot: PSNR and VMAF between them, and the side-by-side crop."""
+    from restoro.qc.compare import compare_frames
+
+    out = ctx.temp(".png")
+    p = spec.params
+    info = compare_frames(
+        ctx.blob(spec.inputs["a"]),
+        ctx.blob(spec.inputs["b"]),
+        out,
+        want=p["frame"],
+        start=p["start"],
+        crop=p["crop"],
+    )
+    return RunOutput(files={"image": out} if "crop" in info else {}, meta=info)

@@ -36,6 +36,7 @@ tr.pass td:first-child{border-left:4px solid #2e7d32}
 .pass .badge,.badge.pass{background:#2e7d32}
 .finding{margin:0 0 2px 0}.sev-error{color:#c62828}.sev-warning{color:#b26a00}
 .sev-info{color:#666}
+table.renditions{margin-top:4px;font-size:12px}
 img.thumb{height:60px}img.crop{height:72px}img.plot{max-width:100%}
 .summary span{margin-right:1.2em}
 """
@@ -89,6 +90,37 @@ def _findings_html(fs: list[dict[str, Any]]) -> str:
         f"{html.escape(f['message'])}</p>"
         for f in fs
     )
+
+
+# Per-rendition figures shown in a deliverable's rendition table, in order.
+_RENDITION_FIELDS = (
+    "codec", "raster", "profile", "bit_depth", "bitrate", "frames", "duration", "channels",
+    "av_diff_frames", "vmaf_mean", "vmaf_min", "vmaf_p5", "psnr",
+)  # fmt: skip
+
+
+def _deliverable_metrics(metrics: dict[str, Any]) -> str:
+    """A deliverable's metrics: the flat ones as text, renditions and caption tracks as tables."""
+    e = html.escape
+    flat = ", ".join(
+        f"{k}: {v}" for k, v in metrics.items() if v is not None and not isinstance(v, dict)
+    )
+    out = [e(flat)]
+    rends = metrics.get("renditions") or {}
+    if rends:
+        cols = [f for f in _RENDITION_FIELDS if any(f in r for r in rends.values())]
+        out.append("<table class='renditions'><thead><tr><th>rendition</th>")
+        out += [f"<th>{e(c)}</th>" for c in cols]
+        out.append("</tr></thead><tbody>")
+        for rid, r in rends.items():
+            out.append(f"<tr>{_cell(rid)}" + "".join(_cell(r.get(c), num=True) for c in cols))
+            out.append("</tr>")
+        out.append("</tbody></table>")
+    for label, c in (metrics.get("captions") or {}).items():
+        issues = ", ".join(f"{k} {v}" for k, v in sorted((c.get("issues") or {}).items()))
+        out.append(f"<br><small>{e(label)}: {c.get('cues', 0)} cues; {e(issues or 'no issues')}")
+        out.append("</small>")
+    return "".join(out)
 
 
 def write_report(
@@ -200,10 +232,11 @@ def _html(
         parts.append("<h2>Deliverables</h2><table><thead><tr><th>status</th><th>deliverable</th>")
         parts.append("<th>metrics</th><th>findings</th></tr></thead><tbody>")
         for d in delivs:
-            metrics = ", ".join(f"{k}: {v}" for k, v in d.metrics.items() if v is not None)
             parts.append(
                 f'<tr class="{d.status}"><td><span class="badge">{d.status}</span></td>'
-                f"<td>{e(d.id)}</td><td>{e(metrics)}</td><td>{_findings_html(d.findings)}</td></tr>"
+                f"<td>{e(d.id)}<br><small>{e(d.kind)}</small></td>"
+                f"<td>{_deliverable_metrics(d.metrics)}</td>"
+                f"<td>{_findings_html(d.findings)}</td></tr>"
             )
         parts.append("</tbody></table>")
     if compare is not None:
@@ -211,13 +244,16 @@ def _html(
         parts.append(
             f"<h2>Variants: {e(str(data['variant'] or 'default'))} against {e(other)}</h2>"
             "<table class='sortable'><thead><tr><th>shot</th><th>PSNR between variants</th>"
-            "<th>frame</th><th>A | B | difference ×4</th></tr></thead><tbody>"
+            "<th>VMAF between variants</th><th>VMAF min</th><th>frame</th>"
+            "<th>A | B | difference ×4</th></tr></thead><tbody>"
         )
         for sid, c in rows.items():
             img = f'<img class="crop" src="{e(c["image"])}" alt="">' if c.get("image") else ""
+            v = c.get("vmaf") or {}
             parts.append(
-                f"<tr>{_cell(sid)}{_cell(c.get('psnr'), num=True)}{_cell(c.get('frame'))}"
-                f"<td>{img}</td></tr>"
+                f"<tr>{_cell(sid)}{_cell(c.get('psnr'), num=True)}"
+                f"{_cell(v.get('mean'), num=True)}{_cell(v.get('min'), num=True)}"
+                f"{_cell(c.get('frame'))}<td>{img}</td></tr>"
             )
         parts.append("</tbody></table>")
     parts.append(f"<script>{_JS}</script></body></html>\n")

@@ -103,10 +103,11 @@ def read_model(path: Path) -> Any:
 
 
 _SRT_TIME = r"(\d+):(\d{2}):(\d{2}),(\d{3})"
+_VTT_TIME = r"(?:(\d+):)?(\d{2}):(\d{2})\.(\d{3})"
 
 
-def _srt_seconds(m: tuple[str, ...]) -> Fraction:
-    h, mi, s, ms = (int(x) for x in m)
+def _seconds(m: tuple[str | None, ...]) -> Fraction:
+    h, mi, s, ms = (int(x or 0) for x in m)
     return Fraction(h * 3600 + mi * 60 + s) + Fraction(ms, 1000)
 
 
@@ -117,18 +118,29 @@ def model_to_cues(doc: Any) -> list[Cue]:
     return parse_srt(srt.from_model(doc))
 
 
-def parse_srt(text: str) -> list[Cue]:
+def _parse_timed_blocks(text: str, time_re: str) -> list[Cue]:
+    """Cues of SRT or WebVTT text as written, block by block (overlaps kept, nothing merged):
+    the first ``start --> end`` line of a block, then its text lines."""
     cues = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
         lines = block.split("\n")
         for i, line in enumerate(lines):
-            m = re.match(rf"\s*{_SRT_TIME}\s*-->\s*{_SRT_TIME}", line)
+            m = re.match(rf"\s*{time_re}\s*-->\s*{time_re}", line)
             if m:
                 g = m.groups()
                 body = tuple(x.strip() for x in lines[i + 1 :] if x.strip())
-                cues.append(Cue(_srt_seconds(g[:4]), _srt_seconds(g[4:]), body))
+                cues.append(Cue(_seconds(g[:4]), _seconds(g[4:]), body))
                 break
     return cues
+
+
+def parse_srt(text: str) -> list[Cue]:
+    return _parse_timed_blocks(text, _SRT_TIME)
+
+
+def parse_vtt(text: str) -> list[Cue]:
+    """WebVTT cues as written (hours optional; cue settings after the end time ignored)."""
+    return _parse_timed_blocks(text, _VTT_TIME)
 
 
 def read_cues(path: Path) -> list[Cue]:
