@@ -119,3 +119,33 @@ def test_app2e_forbidden_raster_is_a_clear_error() -> None:
     assert exc.value.location == "deliverables.imf.raster" and "1920x1080" in (exc.value.hint or "")
     assert check_raster("imf", "1000x500", "prores") == (1000, 500)
     assert check_raster("imf", "3840x2160", "2e") == (3840, 2160)
+
+
+def test_a_44k_source_is_resampled_with_a_build_warning(workspace: Path) -> None:
+    """IMF audio is 48 kHz: a 44.1 kHz source is resampled, and the build says so as an event
+    (not only in the provenance file), on the first build and on a cached one alike."""
+    from restoro.engine.build import Builder, BuildOptions
+    from restoro.engine.events import EventBus
+    from restoro.engine.workspace import Workspace
+
+    src = workspace.parent / "media" / "source.mkv"
+    tmp = src.with_name("s44.mkv")
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(src), "-map", "0", "-c:v", "copy",
+         "-c:a", "pcm_s16le", "-ar", "44100", str(tmp)],
+        check=True,
+    )  # fmt: skip
+    tmp.replace(src)
+    workspace.write_text(workspace.read_text().replace(MASTER, MASTER + IMF))
+    for _ in range(2):
+        seen: list[dict[str, object]] = []
+        bus = EventBus()
+        bus.subscribe(seen.append)
+        ws = Workspace(workspace)
+        try:
+            report = Builder(ws, BuildOptions(), bus).build()
+        finally:
+            ws.close()
+        assert report.failed == 0
+        warnings = [str(e["message"]) for e in seen if e["event"] == "warning"]
+        assert any("44100 Hz" in w and "48 kHz" in w and w.startswith("ep1/imf") for w in warnings)

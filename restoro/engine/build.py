@@ -7,7 +7,9 @@ calls; both are ordinary library calls. Every step is reported as an event on ``
 from __future__ import annotations
 
 import json
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ from restoro.engine.graph import ActionSpec, reason_for
 from restoro.errors import BuildFailed, ManifestError, UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from restoro.deliver.registry import DeliverableKind
     from restoro.engine.store import ActionResult, Lookup
@@ -61,6 +63,8 @@ class ActionRecord:
     key: str = ""
     seconds: float = 0.0
     error: str = ""
+    hint: str = field(default="", repr=False)
+    """The failure's hint (for a worker failure: host and the tail of its log)."""
     key_json: dict[str, Any] | None = field(default=None, repr=False)
     old_key_text: str | None = field(default=None, repr=False)
 
@@ -113,6 +117,7 @@ class Builder:
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
         self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
+        self._qc_pack: dict[str, dict[str, Any]] = {}
         self.dry = False
         self._farm: Any = None
 
@@ -165,7 +170,8 @@ class Builder:
         sel = self.select()
         self.ws.preflight(sel.titles)
         self.ws.hash_sources()
-        self._walk(sel)
+        with fewer_gc_passes():
+            self._walk(sel)
         return self.report
 
     def build(self) -> BuildReport:
@@ -190,8 +196,11 @@ class Builder:
 
             # Connect and check the cluster offers what the plan needs before any work.
             self._farm = RayFarm(self.opts, self.ws, self.events, titles=sel.titles)
-        with WorkspaceLock(
-            lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
+        with (
+            WorkspaceLock(
+                lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
+            ),
+            fewer_gc_passes(),
         ):
             self.ws.hash_sources()
             self._walk(sel)
@@ -212,7 +221,8 @@ class Builder:
             raise BuildFailed(
                 f"{failed} action{'s' if failed != 1 else ''} failed; first: {first.id}: "
                 f"{first.error}",
-                hint="fix the cause and run the build again; finished actions stay cached",
+                hint=(f"{first.hint}\n  " if first.hint else "")
+                + "fix the cause and run the build again; finished actions stay cached",
             )
         if qc_failed is not None:
             raise qc_failed
@@ -280,9 +290,17 @@ class Builder:
                         ws, title, d, title_shots[title], [a.id for a in audio], variant
                     )
         qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
+        if qc:
+            self._load_qc_pack()
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver) + len(qc))
         done2 = self._run_nodes(per_shot + deliver + qc)
+        for n in deliver:  # e.g. IMF: "audio track 0 is 44100 Hz: resampled to 48 kHz"
+            res = done2.get(n.id)
+            for notice in res.meta.get("notices", []) if res is not None else []:
+                self.events.emit("warning", title=n.title, message=f"{n.id}: {notice}")
         self.qc_results = {n.id: done2[n.id] for n in qc if n.id in done2}
+        if qc and not self.dry:
+            self._save_qc_pack(self.qc_results.values())
         # Loudness as measured and as delivered, per audio track, for review in git.
         for title in title_shots:
             tracks = sorted(k for k in done2 if k.startswith(f"{title}/audio/"))
@@ -442,6 +460,7 @@ class Builder:
         key: str = "",
         seconds: float = 0.0,
         error: str = "",
+        hint: str = "",
         key_json: dict[str, Any] | None = None,
     ) -> None:
         old = self._refs.get(self._ref(n.id))
@@ -455,6 +474,7 @@ class Builder:
             key=key,
             seconds=seconds,
             error=error,
+            hint=hint,
             key_json=key_json,
             old_key_text=old,
         )
@@ -476,14 +496,13 @@ class Builder:
         self, n: N.Node, deps: Mapping[str, ActionResult], *, run: bool = True
     ) -> ActionResult | None:
         """The node's result: from the cache, or (when ``run``) by running it."""
-        from restoro.engine.execute import run_spec
-
         store = self.ws.store
         prepared = self._prepared.pop(n.id, None)
         if prepared is None:
             spec = n.make(deps)
             key, key_json, new_ref = spec.key_text()
-            lk = store.lookup(key)
+            packed = self._qc_pack.get(key) if spec.stage == "qc" else None
+            lk = store.lookup(key) if packed is None else _packed_hit(spec, key, key_json, packed)
         else:  # the coordinator's fast path already built the spec and looked it up
             spec, key, key_json, new_ref, lk = prepared
         ref = self._ref(n.id)
@@ -513,6 +532,8 @@ class Builder:
             reason=reason,
             frames=spec.frames,
         )
+        from restoro.engine.execute import run_spec
+
         t0 = time.monotonic()
         try:
             if self._farm is not None:
@@ -540,6 +561,7 @@ class Builder:
                 key=key,
                 seconds=time.monotonic() - t0,
                 error=_one_line(exc),
+                hint=getattr(exc, "hint", None) or "",
             )
             raise
         self._new_refs[ref] = new_ref
@@ -552,6 +574,46 @@ class Builder:
             seconds=time.monotonic() - t0,
         )
         return result
+
+    # -- the QC pack ---------------------------------------------------------------------------
+    def _load_qc_pack(self) -> None:
+        """The metas of the QC actions of the last build of this variant, by key (see
+        ``_save_qc_pack``); nothing when there is none or it is unreadable."""
+        store = self.ws.store
+        pack_key = store.state.get_ref(self._ref(QC_PACK_ID))
+        if not pack_key:
+            return
+        try:
+            lk = store.lookup(pack_key)
+        except ValueError:  # not an action key: ignore it, the next build rewrites it
+            return
+        entries = lk.result.meta.get("entries") if lk.result is not None else None
+        if isinstance(entries, dict):
+            self._qc_pack = entries
+
+    def _save_qc_pack(self, results: Iterable[ActionResult]) -> None:
+        """Record every QC result of this build in one ``ac/`` entry, the QC pack.
+
+        A QC action has no outputs: its meta is its whole result, and its key says exactly
+        what it checked. A cached build then reads one entry instead of one per shot; a key the
+        pack lacks (a changed shot or threshold) is looked up, or run, as usual, and the pack
+        is rewritten here when the set of keys changed.
+        """
+        entries = {
+            r.key: r.meta for r in results if not r.outputs and r.key_json.get("stage") == "qc"
+        }
+        if not entries or entries.keys() == self._qc_pack.keys():
+            return
+        from restoro.engine.keys import key_text
+        from restoro.engine.store import ActionResult
+
+        fields = {"stage": "qc-pack", "version": QC_PACK_VERSION, "keys": sorted(entries)}
+        pack_key, key_json, _ = key_text(fields)
+        self.ws.store.put_action(
+            ActionResult(pack_key, QC_PACK_ID, key_json, {}, meta={"entries": entries})
+        )
+        self._new_refs[self._ref(QC_PACK_ID)] = pack_key
+        self._qc_pack = entries
 
     def _progress(self, node_id: str, spec: ActionSpec) -> Any:
         last = [0.0]
@@ -633,6 +695,55 @@ class Builder:
         from restoro.engine.lockfile import LOCK_NAME, write_lockfile
 
         write_lockfile(self.ws.root / LOCK_NAME, lock)
+
+
+QC_PACK_ID = "#qc-pack"
+"""The QC pack's action id and ref (no node id starts with ``#``)."""
+QC_PACK_VERSION = 1
+
+
+def _packed_hit(
+    spec: ActionSpec, key: str, key_json: dict[str, Any], meta: dict[str, Any]
+) -> Lookup:
+    """A cache hit served from the QC pack: the result the action's own entry holds."""
+    from restoro.engine.store import ActionResult, Lookup
+
+    return Lookup("hit", ActionResult(key, spec.id, key_json, {}, meta=meta))
+
+
+_GC_LOCK = threading.Lock()
+_gc_depth = 0
+_gc_saved: tuple[int, int, int] = (700, 10, 10)
+GC_GEN0 = 100_000
+"""Allocations between collections of the cyclic GC's youngest generation during a walk."""
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the cyclic garbage collector less often during a walk.
+
+    Each cached action allocates a few hundred small objects (its parsed ``ac/`` entry, key,
+    spec, event), almost none in reference cycles. At CPython's default threshold (700) the
+    collector runs thousands of times in a no-op build of a large project, and its full passes
+    rescan every object the process holds (modules, manifest, results). It still runs, every
+    ``GC_GEN0`` allocations. Nesting and threads are counted; the previous threshold is
+    restored at the end.
+    """
+    import gc
+
+    global _gc_depth, _gc_saved
+    with _GC_LOCK:
+        if _gc_depth == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(_gc_saved[0], GC_GEN0), _gc_saved[1], _gc_saved[2])
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_depth -= 1
+            if _gc_depth == 0:
+                gc.set_threshold(*_gc_saved)
 
 
 def gpu_slots(device: str) -> int:
