@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SMALL_MANIFEST
@@ -85,26 +86,29 @@ def test_a_waiter_gets_the_result_the_holder_produced(tmp_path: Path) -> None:
     assert len(waits) == 1 and waits[0].pid == lease.info.pid
 
 
-def _race(args: tuple[str, int]) -> bool:
-    d, _ = args
+def _race(args: tuple[str, Any, Any]) -> bool:
+    d, start, tried = args
+    start.wait(timeout=60)  # every process is up: they all claim at (nearly) the same time
     lease, _, _ = try_claim(Path(d), KEY, ttl=30)
+    tried.wait(timeout=60)  # hold the lease until every process has tried
     if lease is None:
         return False
-    time.sleep(0.3)  # hold it while the others try
     lease.release()
     return True
 
 
 def test_processes_racing_for_one_lease_get_it_once(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(4) as pool:
-        won = pool.map(_race, [(str(tmp_path), i) for i in range(4)])
+    with ctx.Manager() as mgr, ctx.Pool(4) as pool:
+        start, tried = mgr.Barrier(4), mgr.Barrier(4)
+        won = pool.map(_race, [(str(tmp_path), start, tried)] * 4, chunksize=1)
     assert sum(won) == 1
 
 
 COORDINATOR = """
 import json, sys
 from pathlib import Path
+from typing import Any
 from restoro.engine.build import Builder, BuildOptions
 from restoro.engine.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]), store_path=Path(sys.argv[2]))

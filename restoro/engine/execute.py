@@ -71,7 +71,18 @@ def load_runners() -> None:
 
 
 def open_store(store_url: str) -> Store:
-    """The store at ``store_url``, opened once per process."""
+    """The store at ``store_url`` (a path, ``file://`` or ``s3://`` URL), opened once per
+    process. An object store comes with its local cache (``restoro.engine.remote``)."""
+    from restoro.engine.remote import is_remote_url
+
+    if is_remote_url(store_url):
+        from restoro.engine.remote import RemoteStore, remote_identity
+
+        ident = remote_identity(store_url)
+        with _stores_lock:
+            if ident not in _stores:
+                _stores[ident] = RemoteStore(store_url)
+            return _stores[ident]
     from restoro.engine.store import Store, store_root
 
     root = str(store_root(store_url))
@@ -191,14 +202,18 @@ def execute_spec(
     *,
     force: bool = False,
     lease_ttl: float = DEFAULT_TTL,
+    progress: Callable[[int], None] | None = None,
 ) -> ExecResult:
-    """Run ``spec`` on this machine against the store at ``store_url`` (a path or file:// URL).
+    """Run ``spec`` on this machine against the store at ``store_url`` (a path or URL).
 
     ``sources`` maps source digests to ``(path, probe)`` where ``probe`` is a ``SourceInfo`` or
-    its JSON. Returns an ``ExecResult`` whose ``key`` names the committed action entry.
+    its JSON. ``progress`` gets the frames done so far (a Ray worker sends them to the
+    coordinator). Returns an ``ExecResult`` whose ``key`` names the committed action entry.
     """
     store = open_store(store_url)
     try:
-        return run_spec(spec, store, sources, device, force=force, lease_ttl=lease_ttl)
+        return run_spec(
+            spec, store, sources, device, progress=progress, force=force, lease_ttl=lease_ttl
+        )
     finally:
         store.state.flush()  # workers share the stat cache of the store

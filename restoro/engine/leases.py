@@ -9,6 +9,10 @@ node) expires after ``ttl`` seconds; on the same host a lease whose pid is gone 
 once. Taking over is atomic: the expired file is renamed to a unique name (only one claimant's
 rename succeeds), checked to be the lease that was judged expired, and then a fresh lease is
 created with ``O_EXCL`` again.
+
+A store on an object store (``restoro.engine.remote``) registers a lease backend for its
+``locks/leases`` directory (``register_backend``); claims there go to the object store instead
+(``restoro.engine.remote_leases``), behind the same ``try_claim`` / ``claim_or_wait``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,14 +86,14 @@ class _Heartbeat:
     """One thread per process that keeps every held lease alive."""
 
     def __init__(self) -> None:
-        self._held: dict[Path, Lease] = {}
+        self._held: dict[int, HeldLease] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
 
-    def add(self, lease: Lease) -> None:
+    def add(self, lease: HeldLease) -> None:
         with self._lock:
-            self._held[lease.path] = lease
+            self._held[id(lease)] = lease
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._loop, name="restoro-lease-heartbeat", daemon=True
@@ -97,9 +101,9 @@ class _Heartbeat:
                 self._thread.start()
         self._wake.set()  # a shorter ttl may need an earlier beat
 
-    def remove(self, lease: Lease) -> None:
+    def remove(self, lease: HeldLease) -> None:
         with self._lock:
-            self._held.pop(lease.path, None)
+            self._held.pop(id(lease), None)
 
     def _loop(self) -> None:
         while True:
@@ -107,7 +111,9 @@ class _Heartbeat:
                 held = list(self._held.values())
             period = min((le.ttl for le in held), default=DEFAULT_TTL) / 3
             for lease in held:
-                with contextlib.suppress(OSError):
+                # A failed beat (a network blip on an object store) must not stop the thread;
+                # the next one retries before the lease can expire.
+                with contextlib.suppress(Exception):
                     lease.refresh()
             self._wake.wait(max(0.05, period))
             self._wake.clear()
@@ -116,11 +122,11 @@ class _Heartbeat:
 _HEARTBEAT = _Heartbeat()
 
 
-class Lease:
-    """A held lease; ``release()`` (or leaving the ``with`` block) deletes it."""
+class HeldLease:
+    """A claimed lease, kept alive by the heartbeat thread; ``release()`` (or leaving the
+    ``with`` block) gives it up. Subclasses say how to rewrite and delete it."""
 
-    def __init__(self, path: Path, info: LeaseInfo, ttl: float) -> None:
-        self.path = path
+    def __init__(self, info: LeaseInfo, ttl: float) -> None:
         self.info = info
         self.ttl = ttl
         self._released = False
@@ -130,6 +136,34 @@ class Lease:
         with self._lock:
             if not self._released:
                 self._refresh()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            _HEARTBEAT.remove(self)
+            self._drop()
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+    def _drop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> HeldLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Lease(HeldLease):
+    """A lease file under ``locks/leases/`` of a filesystem store."""
+
+    def __init__(self, path: Path, info: LeaseInfo, ttl: float) -> None:
+        super().__init__(info, ttl)
+        self.path = path
 
     def _refresh(self) -> None:
         now = time.time()
@@ -141,21 +175,34 @@ class Lease:
         tmp.write_text(json.dumps(self.info.__dict__), encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def release(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-            _HEARTBEAT.remove(self)
-            current = read_lease(self.path)
-            if current is not None and current.token == self.info.token:
-                self.path.unlink(missing_ok=True)
+    def _drop(self) -> None:
+        current = read_lease(self.path)
+        if current is not None and current.token == self.info.token:
+            self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> Lease:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+class LeaseBackend(Protocol):
+    """Where the leases of one store live, when that is not a directory of files."""
+
+    def try_claim(
+        self, key: str, *, ttl: float, owner: str
+    ) -> tuple[HeldLease | None, LeaseInfo | None, bool]: ...
+
+
+_BACKENDS: dict[str, LeaseBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def register_backend(leases_dir: Path, backend: LeaseBackend) -> None:
+    """Route claims on ``leases_dir`` (a store's ``locks/leases``) to ``backend``."""
+    with _BACKENDS_LOCK:
+        _BACKENDS[str(leases_dir)] = backend
+
+
+def hold(lease: HeldLease) -> HeldLease:
+    """Start beating for a freshly claimed lease (backends call this)."""
+    _HEARTBEAT.add(lease)
+    return lease
 
 
 def _create(path: Path, info: LeaseInfo) -> bool:
@@ -188,8 +235,11 @@ def _create(path: Path, info: LeaseInfo) -> bool:
 
 def try_claim(
     leases_dir: Path, key: str, *, ttl: float = DEFAULT_TTL, owner: str = ""
-) -> tuple[Lease | None, LeaseInfo | None, bool]:
+) -> tuple[HeldLease | None, LeaseInfo | None, bool]:
     """Try once: ``(lease, None, took_over)`` when claimed, ``(None, holder, False)`` if not."""
+    backend = _BACKENDS.get(str(leases_dir))
+    if backend is not None:
+        return backend.try_claim(key, ttl=ttl, owner=owner)
     leases_dir.mkdir(parents=True, exist_ok=True)
     path = leases_dir / key
     now = time.time()
@@ -234,7 +284,7 @@ def claim_or_wait(
     poll: float = 0.05,
     timeout: float | None = None,
     on_wait: Callable[[LeaseInfo], object] | None = None,
-) -> tuple[Lease | None, Any, int]:
+) -> tuple[HeldLease | None, Any, int]:
     """Claim ``key``, or wait until ``done()`` returns a result (another claimant finished).
 
     Returns ``(lease, None, takeovers)`` when this process must run the action, or

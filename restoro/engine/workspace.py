@@ -51,13 +51,31 @@ class SourceState:
 class Workspace:
     """The manifest, its directory, and the store beside it (opened lazily)."""
 
-    def __init__(self, manifest_path: Path, *, store_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        manifest_path: Path,
+        *,
+        store_path: Path | None = None,
+        store_url: str | None = None,
+    ) -> None:
+        """``store_url`` (a path, ``file://`` or ``s3://`` URL) or ``store_path`` names the
+        store; the default is ``.restoro`` beside the manifest."""
         from restoro.manifest.loader import load_manifest
 
         self.manifest_path = manifest_path
         self.loaded: LoadedManifest = load_manifest(manifest_path)
         self.manifest = self.loaded.manifest
         self.root = self.loaded.root
+        self.remote_url: str | None = None
+        if store_url is not None and is_remote_store(store_url):
+            from restoro.engine.remote import cache_root, parse_url
+
+            self.remote_url = parse_url(store_url).url
+            store_path = cache_root(store_url)  # the local cache in front of it
+        elif store_url is not None:
+            from restoro.engine.store import store_root
+
+            store_path = store_root(store_url)
         self.store_path = store_path or (self.root / STORE_DIR)
         self.output_dir = self.root / self.manifest.output
         self._store: Store | None = None
@@ -67,15 +85,27 @@ class Workspace:
 
     # -- the store ---------------------------------------------------------------------------
     @property
+    def store_url(self) -> str:
+        """What workers open (``restoro.engine.execute.open_store``): the URL or the path."""
+        return self.remote_url or str(self.store_path)
+
+    @property
     def store_exists(self) -> bool:
+        if self.remote_url is not None:
+            return True  # the object store is checked when opened; its cache is ours to fill
         return (self.store_path / "cas").is_dir() or (self.store_path / "state.db").exists()
 
     @property
     def store(self) -> Store:
         if self._store is None:
-            from restoro.engine.store import Store
+            if self.remote_url is not None:
+                from restoro.engine.remote import RemoteStore
 
-            self._store = Store(self.store_path)
+                self._store = RemoteStore(self.remote_url, cache=self.store_path)
+            else:
+                from restoro.engine.store import Store
+
+                self._store = Store(self.store_path)
         return self._store
 
     def close(self) -> None:
@@ -227,6 +257,31 @@ class Workspace:
                     f"source {state.name!r} changed while the build was running",
                     hint="do not modify sources during a build; run the build again",
                 )
+
+
+def is_remote_store(url: str) -> bool:
+    """Whether ``url`` names an object store (anything but a path or a ``file://`` URL)."""
+    from restoro.engine.remote import is_remote_url
+
+    return is_remote_url(url)
+
+
+def check_store(url: str) -> None:
+    """Open the store at ``url`` and check this process can write there, before any work:
+    UsageError (exit 2) for an unknown or unsupported scheme, a missing s3fs, an unreachable
+    endpoint, a missing bucket or no write access."""
+    if is_remote_store(url):
+        from restoro.engine.remote import RemoteStore
+
+        remote = RemoteStore(url)
+        try:
+            remote.check_writable()
+        finally:
+            remote.close()
+        return
+    from restoro.engine.store import Store, store_root
+
+    Store(store_root(url)).check_writable()
 
 
 def find_manifest(path: Path | None) -> Path:
