@@ -89,7 +89,7 @@ def _fresh(seed: Path, where: Path) -> Path:
 
 def _run(specs: list[ActionSpec], root: Path, executor: str, cpus: int) -> float:
     store = Store(root)
-    node = SimpleNamespace(resources={"cpu": 1}, id="bench")
+    node = SimpleNamespace(resources={"cpu": 1}, memory_mb=0, id="bench")
     farm = None
     if executor == "ray":
         import ray
@@ -98,7 +98,9 @@ def _run(specs: list[ActionSpec], root: Path, executor: str, cpus: int) -> float
 
         if ray.is_initialized():
             ray.shutdown()
-        ws = SimpleNamespace(store=store, store_path=root, sources={})
+        ws = SimpleNamespace(
+            store=store, store_path=root, store_url=str(root), sources={}, manifest=None
+        )
         farm = RayFarm(BuildOptions(executor="ray", jobs=cpus), ws, EventBus())  # type: ignore[arg-type]
         jobs = farm.slots
     else:

@@ -1,23 +1,18 @@
 """The Ray executor on a real local Ray cluster: a head and worker nodes on this machine.
 
-The cluster is started once per module with the ``ray`` CLI (head with a ``head`` resource, a
-worker node with ``w1``) and stopped with ``ray stop --force``. Builds go through it and are
-compared byte for byte with local-executor builds of the same project.
+The cluster (tests/raykit.py) is started once per module with the ``ray`` CLI (head with a
+``head`` resource, a worker node with ``w1``) and stopped by killing exactly its processes.
+Builds go through it and are compared byte for byte with local-executor builds of the same
+project.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,6 +20,7 @@ ray = pytest.importorskip("ray")
 
 from buildkit import build, cli, json_lines, store_entries  # noqa: E402
 from conftest import SMALL_MANIFEST  # noqa: E402
+from raykit import Cluster, ancestors, free_port, running_cluster  # noqa: E402
 
 from restoro.engine.build import Builder, BuildOptions  # noqa: E402
 from restoro.engine.ray_preflight import describe_node  # noqa: E402
@@ -32,124 +28,16 @@ from restoro.engine.store import Store  # noqa: E402
 from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import UsageError  # noqa: E402
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 TOTAL = 2 + 3 * 3 + 1 + 1  # ingest, shots, 3 × (extract, chain, chunk), audio, master
-# Every node on a loopback address. Ray replaces exactly "127.0.0.1"/"localhost" with the host's
-# interface address (to be reachable from other machines); 127.0.0.2 is loopback too, and Ray
-# keeps it, so no traffic leaves the loopback range.
-NODE_IP = "127.0.0.2"
-
-RAY_ENV = {
-    "RAY_AUTH_MODE": "disabled",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_health_check_period_ms": "500",
-    "RAY_health_check_failure_threshold": "3",
-}
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def _all_pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Cluster:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = _free_port()
-        self.address = f"{NODE_IP}:{self.port}"
-        self.workers: dict[str, subprocess.Popen[bytes]] = {}
-        self.logs: dict[str, Any] = {}
-        self.env = {**os.environ, **RAY_ENV}
-
-    def start_head(self) -> None:
-        subprocess.run(
-            [
-                RAY,
-                "start",
-                "--head",
-                f"--port={self.port}",
-                f"--node-ip-address={NODE_IP}",
-                "--num-cpus=1",
-                '--resources={"head": 1}',
-                "--include-dashboard=false",
-                "--disable-usage-stats",
-            ],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def add_worker(self, label: str) -> None:
-        log = self.logs[label] = open(self.tmp / f"{label}.log", "wb")  # noqa: SIM115
-        self.workers[label] = subprocess.Popen(
-            [
-                RAY,
-                "start",
-                f"--address={self.address}",
-                f"--node-ip-address={NODE_IP}",
-                "--num-cpus=1",
-                f'--resources={{"{label}": 1}}',
-                "--block",
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed as one node
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            out = subprocess.run(
-                [RAY, "status", f"--address={self.address}"],
-                env=self.env,
-                capture_output=True,
-                text=True,
-            ).stdout
-            if f"{label}" in out:
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"worker node {label} did not join")
-
-    def kill_worker(self, label: str) -> None:
-        """SIGKILL the node: its ``ray start`` process group and every process below it."""
-        proc = self.workers.pop(label)
-        below = [p for p in _all_pids() if proc.pid in _ancestors(p)]
-        os.killpg(proc.pid, signal.SIGKILL)
-        for p in below:
-            with contextlib.suppress(OSError):
-                os.kill(p, signal.SIGKILL)
-        proc.wait()
-        self.logs.pop(label).close()
-
-    def stop(self) -> None:
-        if ray.is_initialized():
-            ray.shutdown()
-        for label in list(self.workers):
-            self.kill_worker(label)
-        subprocess.run([RAY, "stop", "--force"], env=self.env, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    saved = {k: os.environ.get(k) for k in RAY_ENV}
-    os.environ.update(RAY_ENV)
-    c = Cluster(tmp_path_factory.mktemp("ray"))
-    try:
-        c.start_head()
-        c.add_worker("w1")
+    with running_cluster(tmp_path_factory.mktemp("ray"), "w1") as c:
         yield c
-    finally:
-        c.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _project(root: Path, source: Path) -> Path:
@@ -217,19 +105,6 @@ def test_contract_noop_and_output_missing(
     assert ran == {chunk.id: "output-missing"}
 
 
-def _ancestors(pid: int) -> set[int]:
-    """``pid`` and its parents, from /proc (Ray may put workers in their own process groups)."""
-    out = set()
-    while pid > 1 and pid not in out:
-        out.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_contract_force_reruns_everything_identically(
@@ -261,7 +136,7 @@ def test_killing_a_worker_node_mid_build(
             for lease in leases.glob("*") if leases.is_dir() else ():
                 try:
                     pid = int(lease.read_text().split('"pid": ')[1].split(",")[0])
-                    if victim in _ancestors(pid):
+                    if victim in ancestors(pid):
                         killed.append(lease.name)
                         cluster.kill_worker("w2")
                         return
@@ -352,7 +227,7 @@ def test_stage_needing_more_memory_than_any_node_fails_before_work(
 def test_unreachable_cluster_fails_before_work(tmp_path: Path, progressive_source: Path) -> None:
     manifest = _project(tmp_path / "p", progressive_source)
     ws = Workspace(manifest)
-    b = Builder(ws, BuildOptions(executor="ray", ray_address=f"127.0.0.1:{_free_port()}"))
+    b = Builder(ws, BuildOptions(executor="ray", ray_address=f"127.0.0.1:{free_port()}"))
     t0 = time.monotonic()
     with pytest.raises(UsageError, match="cannot reach the Ray cluster at 127.0.0.1"):
         b.build()

@@ -28,15 +28,21 @@ app.add_typer(cache_app, name="cache")
 
 
 def _workspace(manifest: Path | None, store: str | None = None) -> Any:
-    from restoro.engine.workspace import Workspace, find_manifest
+    from restoro.engine.workspace import Workspace, check_store, find_manifest
 
     if store is None:
         return Workspace(find_manifest(manifest))
-    from restoro.engine.store import Store, store_root
+    check_store(store)  # before any work: a clear error, not a failed action
+    return Workspace(find_manifest(manifest), store_url=store)
 
-    root = store_root(store)
-    Store(root).check_writable()  # before any work: a clear error, not a failed action
-    return Workspace(find_manifest(manifest), store_path=root)
+
+StoreURL = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="The store: a path, file:// or s3://bucket/prefix URL (default: .restoro).",
+    ),
+]
 
 
 def _echo_json(obj: Any) -> None:
@@ -86,6 +92,14 @@ def probe(
         show_probe(info)
 
 
+def _settings(manifest: Path | None, **flags: Any) -> Any:
+    """Flags merged over ``restoro.toml`` beside the manifest and the user's config file."""
+    from restoro.config import settings
+    from restoro.engine.workspace import find_manifest
+
+    return settings(find_manifest(manifest), **flags)
+
+
 def _builder(
     manifest: Path | None,
     targets: list[str] | None,
@@ -110,14 +124,15 @@ def plan(
     ] = None,
     manifest: O.Manifest = None,
     variant: O.Variant = None,
-    jobs: O.Jobs = 2,
-    device: O.Device = "auto",
+    jobs: O.JobsOrConfig = None,
+    device: O.DeviceOrConfig = None,
     json: O.Json = False,
 ) -> None:
     """Show what a build would run, and why, without running it."""
     from restoro.cli.show import show_plan
 
-    b = _builder(manifest, targets, variant, jobs, device)
+    s = _settings(manifest, jobs=jobs, device=device)
+    b = _builder(manifest, targets, variant, s.jobs, s.device, s.store)
     report = b.plan()
     show_plan(report, as_json=json)
 
@@ -129,8 +144,8 @@ def build(
     ] = None,
     manifest: O.Manifest = None,
     variant: O.Variant = None,
-    jobs: O.Jobs = 2,
-    device: O.Device = "auto",
+    jobs: O.JobsOrConfig = None,
+    device: O.DeviceOrConfig = None,
     json: O.Json = False,
     keep_going: Annotated[
         bool,
@@ -145,8 +160,11 @@ def build(
     ] = 600.0,
     no_qc: Annotated[bool, typer.Option("--no-qc", help="Skip QC (docs/qc.md).")] = False,
     executor: Annotated[
-        str, typer.Option("--executor", help="local (threads here) or ray (a Ray cluster).")
-    ] = "local",
+        str | None,
+        typer.Option(
+            "--executor", help="local (threads here, the default) or ray (a Ray cluster)."
+        ),
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option("--ray-address", help="host:port of a Ray cluster (default: start one)."),
@@ -155,29 +173,37 @@ def build(
         list[str] | None,
         typer.Option("--ray-resource", help="NAME=AMOUNT every Ray task asks for (repeatable)."),
     ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option("--store", help="The store: a path or file:// URL (default: .restoro)."),
-    ] = None,
+    store: StoreURL = None,
 ) -> None:
     """Build deliverables, running only what changed."""
     from restoro.cli.render import JsonLines, RichProgress, summary_line
     from restoro.engine.ray_executor import parse_resources
 
-    if executor not in ("local", "ray"):
+    if executor not in (None, "local", "ray"):
         from restoro.errors import UsageError
 
         raise UsageError(f"unknown executor {executor!r}", hint="use local or ray")
+    s = _settings(
+        manifest,
+        executor=executor,
+        jobs=jobs,
+        device=device,
+        store=store,
+        ray_address=ray_address,
+        ray_resources=parse_resources(ray_resource) if ray_resource else None,
+    )
     b = _builder(
         manifest,
         targets,
         variant,
-        jobs,
-        device,
-        store,
-        executor=executor,
-        ray_address=ray_address,
-        ray_resources=parse_resources(ray_resource or []),
+        s.jobs,
+        s.device,
+        s.store,
+        executor=s.executor,
+        ray_address=s.ray_address,
+        ray_resources=s.ray_resources or {},
+        batch_size=s.batch_size,
+        retries=s.retries,
         keep_going=keep_going,
         force=force,
         lock_timeout=lock_timeout,
@@ -209,7 +235,8 @@ def status(manifest: O.Manifest = None, variant: O.Variant = None, json: O.Json 
     """Is everything up to date? Counts of cached and stale actions, and the deliverables."""
     from restoro.cli.show import show_status
 
-    b = _builder(manifest, None, variant, 1, "auto")
+    s = _settings(manifest)
+    b = _builder(manifest, None, variant, 1, s.device, s.store)
     report = b.plan()
     show_status(b, report, as_json=json)
 
@@ -292,19 +319,19 @@ def demo(
 
 
 @cache_app.command("ls")
-def cache_ls(manifest: O.Manifest = None, json: O.Json = False) -> None:
+def cache_ls(manifest: O.Manifest = None, json: O.Json = False, store: StoreURL = None) -> None:
     """Entries and sizes in the store."""
     from restoro.cli.show import show_cache_ls
 
-    show_cache_ls(_workspace(manifest), as_json=json)
+    show_cache_ls(_workspace(manifest, store), as_json=json)
 
 
 @cache_app.command("verify")
-def cache_verify(manifest: O.Manifest = None, json: O.Json = False) -> None:
+def cache_verify(manifest: O.Manifest = None, json: O.Json = False, store: StoreURL = None) -> None:
     """Rehash every blob and check every entry; bad ones are quarantined (exit 1 if any)."""
     from restoro.cli.show import show_cache_verify
 
-    if not show_cache_verify(_workspace(manifest), as_json=json):
+    if not show_cache_verify(_workspace(manifest, store), as_json=json):
         raise typer.Exit(1)
 
 
@@ -353,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
 
     run: Callable[..., Any] = app
     try:
-        run(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's ``typer.Exit`` code, not raise it.
+        code = run(args=argv, standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except SystemExit as exc:  # click usage errors already printed

@@ -15,18 +15,21 @@ def run_check(
     manifest: Path | None,
     targets: list[str],
     variant: str | None,
-    device: str,
+    device: str | None,
     sample: int,
     stages: list[str],
     seed: int,
     as_json: bool,
 ) -> int:
+    from restoro.cli.app import _settings, _workspace
     from restoro.engine.build import Builder, BuildOptions
     from restoro.engine.check import check_determinism
     from restoro.engine.events import EventBus, JsonLinesSink
-    from restoro.engine.workspace import Workspace, find_manifest
 
-    ws = Workspace(find_manifest(manifest))
+    # The device and store of restoro.toml (or the user's config), as `restoro build` uses.
+    s = _settings(manifest, device=device)
+    device = s.device
+    ws = _workspace(manifest, s.store)
     try:
         events = EventBus()
         if as_json:
@@ -100,7 +103,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         manifest: O.Manifest = None,
         variant: O.Variant = None,
-        device: O.Device = "auto",
+        device: O.DeviceOrConfig = None,
         sample: Annotated[
             int,
             typer.Option(

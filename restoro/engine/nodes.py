@@ -34,6 +34,9 @@ class Node:
     title: str = ""
     shot: str = ""
     resources: Mapping[str, int] = field(default_factory=lambda: {"cpu": 1})
+    memory_mb: int = 0
+    """Memory the action may use, the largest its stages' descriptors declare (0: none
+    declared). The Ray executor reserves it per task; it never enters the action key."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,14 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
         )
 
     nodes = [
-        Node(ingest_id, (), make_ingest, kind="title", title=title),
+        Node(
+            ingest_id,
+            (),
+            make_ingest,
+            kind="title",
+            title=title,
+            memory_mb=Ingest.descriptor.memory_mb,
+        ),
         Node(shots_id, (ingest_id,), make_shots, kind="title", title=title),
     ]
     return nodes, ingest_id, shots_id
@@ -329,7 +339,8 @@ def shot_nodes(
     first_id = f"{shot.id}/ingest"
     n = shot.end - shot.start
     same = rs.source == t.source and rs.source_in is None
-    if same and ingest.params.model_dump(mode="json") == title_ingest_params:
+    own_ingest = not (same and ingest.params.model_dump(mode="json") == title_ingest_params)
+    if not own_ingest:
         a = 0  # shots are title frames, the title's ingest starts at title frame 0
         fmt = title_ingest.meta["format"]
 
@@ -375,7 +386,8 @@ def shot_nodes(
                 frames=n,
             )
 
-    nodes.append(Node(first_id, (), make_first, title=title, shot=shot.id))
+    memory = Ingest.descriptor.memory_mb if own_ingest else 0
+    nodes.append(Node(first_id, (), make_first, title=title, shot=shot.id, memory_mb=memory))
     prev = first_id
     seen: dict[str, int] = {}
     for seg in _segments(rs.stages[1:]):
@@ -449,6 +461,7 @@ def shot_nodes(
                 title=title,
                 shot=shot.id,
                 resources={"gpu": 1} if gpu else {"cpu": 1},
+                memory_mb=max((c.descriptor.memory_mb for c in classes if c), default=0),
             )
         )
         prev = node_id

@@ -4,30 +4,39 @@ The coordinator (``Builder``) keeps planning, cache checks, the workspace lock a
 stream; only cache misses come here. Each miss is queued; a dispatcher thread groups queued
 specs with the same resource request into batches (longest first, spread over the cluster's
 slots) and submits each batch as one Ray task with ``num_cpus`` / ``num_gpus`` / ``memory`` from
-the node and any custom resources the build asks for. A worker runs ``execute_spec`` for each
-spec of its batch: it reads inputs from the store path and commits outputs there, so frames never
-travel through Ray's object store (a task returns a few hundred bytes per action). The
-coordinator accepts a result only once the action's entry is in the store and its outputs
-verify. A task lost with its worker (a killed node) is resubmitted up to ``retries`` times, each
-retry reported as a ``retry`` event; the lost worker's lease expires, so the rerun takes over.
+the node and any custom resources the build asks for. Specs that run a model go instead to a pool
+of long-lived ``ModelWorker`` actors (``restoro.engine.ray_worker``), so weights load once per
+actor. A worker runs ``execute_spec`` for each spec of its batch: it reads inputs from the store
+path and commits outputs there, so frames never travel through Ray's object store (a batch
+returns a few hundred bytes per action); its progress reaches the coordinator through a small
+sink actor. The coordinator accepts a result only once the action's entry is in the store and
+its outputs verify. A batch lost with its worker or actor (a killed node) is resubmitted up to
+``retries`` times, each retry reported as a ``retry`` event; the lost worker's lease expires, so
+the rerun takes over, and the pool replaces a lost actor.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
-import os
 import queue
 import socket
 import threading
 import time
-import traceback
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restoro.engine.execute import ExecResult, execute_spec
+from restoro.engine.execute import ExecResult
 from restoro.engine.leases import DEFAULT_TTL
-from restoro.engine.ray_preflight import check_cluster, plan_needs
+from restoro.engine.ray_preflight import (
+    check_cluster,
+    check_fit,
+    plan_needs,
+    stage_requests,
+)
+from restoro.engine.ray_worker import ModelWorker, ProgressSink, holds_model, run_batch
 from restoro.errors import BuildFailed, UsageError
 
 if TYPE_CHECKING:
@@ -42,49 +51,61 @@ if TYPE_CHECKING:
 DEFAULT_BATCH = 16
 LINGER_S = 0.005
 IDLE_S = 2.0  # the dispatcher thread ends after this long with nothing to do
+DRAIN_S = 0.1  # how often the coordinator collects workers' progress messages
+BLOCKED_S = 1.0  # a batch not started after this long may wait for resources idle actors hold
+MAX_ACTORS = 64
 _connected: list[str | None] = []
 
-
-def run_batch(
-    specs: Sequence[ActionSpec],
-    store_url: str,
-    sources: dict[str, tuple[str, dict[str, Any]]],
-    device: str,
-    force: bool,
-    lease_ttl: float,
-) -> list[dict[str, Any]]:
-    """Body of one Ray task: run each spec in turn; a small JSON-able summary per spec."""
-    out: list[dict[str, Any]] = []
-    for spec in specs:
-        t0 = time.monotonic()
-        try:
-            ex = execute_spec(spec, store_url, sources, device, force=force, lease_ttl=lease_ttl)
-            out.append(
-                {
-                    "key": ex.key,
-                    "ran": ex.ran,
-                    "seconds": ex.seconds,
-                    "host": ex.host,
-                    "pid": ex.pid,
-                    "takeovers": ex.takeovers,
-                }
-            )
-        except Exception as exc:  # noqa: BLE001 - reported to the coordinator with its log
-            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            out.append(
-                {
-                    "error": message.splitlines()[0] if message else type(exc).__name__,
-                    "log": "".join(traceback.format_exc().splitlines(True)[-12:]),
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "seconds": time.monotonic() - t0,
-                }
-            )
-    return out
+Item = tuple["ActionSpec", dict[str, Any], Future[Any]]
 
 
 class WorkerLost(Exception):
     """A Ray task died with its worker or node (not an error of the action itself)."""
+
+
+@dataclass
+class _Actor:
+    """One ``ModelWorker`` of a pool, and what the coordinator knows of it."""
+
+    handle: Any
+    label: str
+    busy: bool = False
+    host: str = ""
+    pid: int = 0
+    loads: int = 0
+    actions: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Pool:
+    """Model actors with one resource request; ``backlog`` holds specs not yet sent."""
+
+    options: dict[str, Any]
+    capacity: int
+    actors: list[_Actor] = field(default_factory=list)
+    backlog: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    """One submitted batch: a Ray task, or a call on a pool's actor."""
+
+    items: list[Item]
+    actor: _Actor | None = None
+    pool: _Pool | None = None
+    submitted: float = field(default_factory=time.monotonic)
+    started: bool = False
+
+
+@dataclass
+class _Live:
+    """A spec in flight, for its progress events."""
+
+    spec: ActionSpec
+    run: _Run
+    done: int = 0
+    placed: bool = False
 
 
 def _check_reachable(address: str) -> str:
@@ -103,6 +124,15 @@ def _check_reachable(address: str) -> str:
             hint="start it with `ray start --head` there, or check the address and firewall",
         ) from None
     return text
+
+
+def describe_action(spec: ActionSpec) -> str:
+    """``shot ep1@00:00:01:00, stage chain (upscale, grade)`` (or ``title ep1, stage ingest``)."""
+    where = f"shot {spec.shot}" if spec.shot else f"title {spec.title}" if spec.title else ""
+    stage = spec.stage
+    if spec.stage == "chain":
+        stage += f" ({', '.join(str(st[0]) for st in spec.params.get('stages', []))})"
+    return f"{where}, stage {stage}" if where else f"stage {stage}"
 
 
 class RayFarm:
@@ -130,7 +160,7 @@ class RayFarm:
         self.ws = ws
         address = _check_reachable(opts.ray_address) if opts.ray_address else None
         ws.store.check_writable()
-        self.store_url = str(ws.store_path)
+        self.store_url = ws.store_url
         if ray.is_initialized() and (not _connected or _connected[-1] != address):
             ray.shutdown()
         if not ray.is_initialized():
@@ -148,14 +178,19 @@ class RayFarm:
             atexit.register(ray.shutdown)
         self.nodes = [n for n in ray.nodes() if n.get("Alive")]
         self.totals: dict[str, float] = dict(ray.cluster_resources())
-        check_cluster(self.nodes, plan_needs(ws, titles, opts))
+        check_cluster(self.nodes, plan_needs(ws, titles, opts), stage_requests(ws, titles, opts))
         cpus = int(self.totals.get("CPU", 0)) + int(self.totals.get("GPU", 0))
         self.cpu_slots = max(1, cpus)
         self.slots = min(256, max(8, self.cpu_slots * 8))
         self.use_gpu = opts.device != "cpu" and self.totals.get("GPU", 0) > 0
         self.sources: dict[str, tuple[str, dict[str, Any]]] = {}  # set by check_nodes
-        self._queue: queue.Queue[tuple[ActionSpec, dict[str, Any], Future[Any]]] = queue.Queue()
+        self._queue: queue.Queue[Item] = queue.Queue()
         self._remote = ray.remote(run_batch)
+        self._actor_cls = ray.remote(ModelWorker)
+        self._pools: dict[str, _Pool] = {}
+        self._live: dict[str, _Live] = {}
+        self._actor_count = 0
+        self._sink: Any = self._make_sink()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.events.emit(
@@ -166,51 +201,75 @@ class RayFarm:
             resources={k: v for k, v in self.totals.items() if not k.startswith("node:")},
         )
 
-    # -- checks before any work -----------------------------------------------------------------
-    def _max_on_a_node(self, resource: str) -> float:
-        return max((n.get("Resources", {}).get(resource, 0.0) for n in self.nodes), default=0.0)
+    def _make_sink(self) -> Any:
+        """The progress sink actor, on this (the coordinator's) node; None if it cannot be."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    def request(self, node_resources: dict[str, int] | Any) -> dict[str, Any]:
-        """Ray task options for a node's resource request."""
+        try:
+            here = self.ray.get_runtime_context().get_node_id()
+            return (
+                self.ray.remote(ProgressSink)
+                .options(
+                    num_cpus=0,
+                    max_restarts=0,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True),
+                )
+                .remote()
+            )
+        except Exception:  # noqa: BLE001 - progress is optional; actions still run
+            return None
+
+    # -- checks before any work -----------------------------------------------------------------
+    def request(self, node_resources: dict[str, int] | Any, memory_mb: int = 0) -> dict[str, Any]:
+        """Ray task options for a node's resource request and memory reservation."""
         gpu = bool(node_resources.get("gpu")) and self.use_gpu
         opts: dict[str, Any] = {
             "num_cpus": max(1, int(node_resources.get("cpu", 1) or 1)) if not gpu else 1,
             "num_gpus": int(node_resources.get("gpu", 1)) if gpu else 0,
             "max_retries": 0,  # retried here, where each retry is reported
         }
-        mem = node_resources.get("memory_mb")
+        mem = memory_mb or node_resources.get("memory_mb")
         if mem:
             opts["memory"] = int(mem) * 1024 * 1024
         if self.opts.ray_resources:
             opts["resources"] = dict(self.opts.ray_resources)
         return opts
 
+    def node_request(self, n: Node) -> dict[str, Any]:
+        return self.request(dict(n.resources), n.memory_mb)
+
+    @staticmethod
+    def amounts(req: dict[str, Any]) -> dict[str, float]:
+        """Ray resource amounts of task options (``CPU``, ``GPU``, ``memory``, labels)."""
+        out = {
+            "CPU": float(req.get("num_cpus", 0)),
+            "GPU": float(req.get("num_gpus", 0)),
+            "memory": float(req.get("memory", 0)),
+        }
+        out.update(req.get("resources", {}))
+        return {k: v for k, v in out.items() if v}
+
     def check_nodes(self, nodes: Sequence[Node]) -> None:
-        """UsageError when some node's request fits on no node of the cluster; refreshes the
-        sources workers read (hashed by now, under the workspace lock)."""
+        """UsageError when some node's request (CPU, GPU, memory and labels together) fits on no
+        node of the cluster; refreshes the sources workers read (hashed by now, under the
+        workspace lock)."""
         self.sources = {
             s.digest: (str(s.path), s.info.model_dump(mode="json"))
             for s in self.ws.sources.values()
             if s.digest and s.info is not None
         }
+        seen: set[str] = set()
         for n in nodes:
-            req = self.request(dict(n.resources))
-            for ray_name, need in (
-                ("CPU", req["num_cpus"]),
-                ("GPU", req["num_gpus"]),
-                ("memory", req.get("memory", 0)),
-            ):
-                if need and self._max_on_a_node(ray_name) < need:
-                    raise UsageError(
-                        f"action {n.id} needs {ray_name} x{need:g}, more than any node of the "
-                        "Ray cluster offers",
-                        hint="add a bigger worker, or lower the stage's requirements",
-                    )
+            req = self.node_request(n)
+            shape = repr(sorted(req.items()))
+            if shape not in seen:
+                seen.add(shape)
+                check_fit(self.nodes, f"action {n.id}", self.amounts(req))
 
     # -- running --------------------------------------------------------------------------------
     def run(self, n: Node, spec: ActionSpec) -> ExecResult:
         """Run ``spec`` on the cluster (blocking); accept it once the store has it verified."""
-        req = self.request(dict(n.resources))
+        req = self.node_request(n)
         attempt = 0
         while True:
             fut: Future[Any] = Future()
@@ -226,15 +285,26 @@ class RayFarm:
             except WorkerLost as lost:
                 out = {"lost": str(lost)}
             if "error" in out:
+                self.events.emit(
+                    "worker-failure",
+                    id=spec.id,
+                    stage=spec.stage,
+                    title=spec.title,
+                    shot=spec.shot,
+                    host=out["host"],
+                    pid=out["pid"],
+                    error=out["error"],
+                    log=out.get("log", ""),
+                )
                 raise BuildFailed(
-                    f"{spec.id}: stage {spec.stage} failed on {out['host']} "
+                    f"{spec.id}: {describe_action(spec)} failed on host {out['host']} "
                     f"(pid {out['pid']}): {out['error']}",
                     hint="worker log (tail):\n" + out.get("log", ""),
                 )
             if "lost" not in out:
                 lk = self.store.lookup(out["key"])
                 if lk.status == "hit":
-                    ex = ExecResult(
+                    return ExecResult(
                         out["key"],
                         out["ran"],
                         out["seconds"],
@@ -243,12 +313,11 @@ class RayFarm:
                         out["takeovers"],
                         lk.result,
                     )
-                    return ex
                 out = {"lost": f"the worker reported {spec.id} done but the store has {lk.status}"}
             attempt += 1
             if attempt > self.opts.retries:
                 raise BuildFailed(
-                    f"{spec.id}: stage {spec.stage} lost {attempt} times: {out['lost']}",
+                    f"{spec.id}: {describe_action(spec)} lost {attempt} times: {out['lost']}",
                     hint=f"gave up after {self.opts.retries} retries; check the workers",
                 )
             self.events.emit(
@@ -267,9 +336,7 @@ class RayFarm:
 
         return open_store(self.store_url)
 
-    def _batches(
-        self, items: list[tuple[ActionSpec, dict[str, Any], Future[Any]]]
-    ) -> list[list[tuple[ActionSpec, dict[str, Any], Future[Any]]]]:
+    def _batches(self, items: list[Item]) -> list[list[Item]]:
         """Longest first, dealt round-robin into enough batches to keep every slot busy."""
         items.sort(key=lambda it: -it[0].frames)
         size = self.opts.batch_size or DEFAULT_BATCH
@@ -279,71 +346,253 @@ class RayFarm:
         return [items[i::count] for i in range(count)]
 
     def _dispatch(self) -> None:
-        running: dict[Any, list[tuple[ActionSpec, dict[str, Any], Future[Any]]]] = {}
+        running: dict[Any, _Run] = {}
         try:
             self._dispatch_loop(running)
         except BaseException as exc:  # never leave a caller waiting on a dead dispatcher
-            lost = [it for batch in running.values() for it in batch]
+            lost = [it for run in running.values() for it in run.items]
+            lost += [it for pool in self._pools.values() for it in pool.backlog]
             with self._lock:
                 while not self._queue.empty():
                     lost.append(self._queue.get_nowait())
+                self._thread = None
+            self._live.clear()
+            for pool in self._pools.values():
+                pool.backlog.clear()
+            self._retire_all()
             for it in lost:
                 if not it[2].done():
                     it[2].set_exception(WorkerLost(f"dispatcher failed: {_first(exc)}"))
             if not isinstance(exc, Exception):
                 raise
 
-    def _dispatch_loop(
-        self, running: dict[Any, list[tuple[ActionSpec, dict[str, Any], Future[Any]]]]
-    ) -> None:
+    def _retire_all(self) -> None:
+        for pool in self._pools.values():
+            for a in list(pool.actors):
+                self._retire(pool, a, "retired")
+
+    def _args(self) -> tuple[Any, ...]:
+        return (self.store_url, self.sources, self.opts.device, self.opts.force, DEFAULT_TTL)
+
+    def _tasks(self, group: list[Item], running: dict[Any, _Run]) -> None:
+        """Submit ``group`` (one resource request) as batched Ray tasks."""
+        for batch in self._batches(group):
+            try:
+                ref = self._remote.options(**batch[0][1]).remote(
+                    [it[0] for it in batch], *self._args(), self._sink
+                )
+            except Exception as exc:  # noqa: BLE001 - reported per action, retried
+                for it in batch:
+                    it[2].set_exception(WorkerLost(f"submit failed: {_first(exc)}"))
+                continue
+            self._submit(running, batch, _Run(batch), ref)
+
+    def _submit(self, running: dict[Any, _Run], batch: list[Item], run: _Run, ref: Any) -> None:
+        running[ref] = run
+        for it in batch:
+            self._live[it[0].id] = _Live(it[0], run)
+
+    def _dispatch_loop(self, running: dict[Any, _Run]) -> None:
         ray = self.ray
         idle_since = time.monotonic()
+        last_drain = 0.0
         while True:
-            if not running and self._queue.empty() and time.monotonic() - idle_since > IDLE_S:
+            pending = any(p.backlog for p in self._pools.values())
+            if (
+                not running
+                and not pending
+                and self._queue.empty()
+                and time.monotonic() - idle_since > IDLE_S
+            ):
+                self._retire_all()  # the build is over (or between phases): free the cluster
                 with self._lock:  # exit only if no spec was queued meanwhile
                     if self._queue.empty():
+                        self._thread = None
                         return
-            items: list[tuple[ActionSpec, dict[str, Any], Future[Any]]] = []
+            items: list[Item] = []
             try:
-                items.append(self._queue.get(timeout=0.02 if running else 0.5))
+                items.append(self._queue.get(timeout=0.02 if running or pending else 0.5))
                 time.sleep(LINGER_S)
                 while True:
                     items.append(self._queue.get_nowait())
             except queue.Empty:
                 pass
-            shapes: dict[str, list[tuple[ActionSpec, dict[str, Any], Future[Any]]]] = {}
+            shapes: dict[str, list[Item]] = {}
             for it in items:
-                shapes.setdefault(repr(sorted(it[1].items())), []).append(it)
+                model = holds_model(it[0])
+                shapes.setdefault(repr((model, sorted(it[1].items()))), []).append(it)
             for group in shapes.values():
-                for batch in self._batches(group):
-                    try:
-                        ref = self._remote.options(**batch[0][1]).remote(
-                            [it[0] for it in batch],
-                            self.store_url,
-                            self.sources,
-                            self.opts.device,
-                            self.opts.force,
-                            DEFAULT_TTL,
-                        )
-                    except Exception as exc:  # noqa: BLE001 - reported per action, retried
-                        for it in batch:
-                            it[2].set_exception(WorkerLost(f"submit failed: {_first(exc)}"))
-                        continue
-                    running[ref] = batch
+                if holds_model(group[0][0]):
+                    pool = self._pool(group[0][1])
+                    pool.backlog += group
+                    pool.backlog.sort(key=lambda it: -it[0].frames)
+                else:
+                    self._tasks(group, running)
+            for pool in self._pools.values():
+                self._feed(pool, running)
             if not running:
                 continue
             idle_since = time.monotonic()
             ready, _ = ray.wait(list(running), num_returns=len(running), timeout=0.02)
+            if ready or time.monotonic() - last_drain >= DRAIN_S:
+                self._drain()
+                last_drain = time.monotonic()
+                self._unblock(running)
             for ref in ready:
-                batch = running.pop(ref)
-                try:
-                    outs = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a lost worker or node
-                    for it in batch:
-                        it[2].set_exception(WorkerLost(f"{type(exc).__name__}: {_first(exc)}"))
-                    continue
-                for it, res in zip(batch, outs, strict=True):
-                    it[2].set_result(res)
+                self._finish(running.pop(ref), ref)
+
+    # -- model actors ---------------------------------------------------------------------------
+    def _pool(self, req: dict[str, Any]) -> _Pool:
+        shape = repr(sorted(req.items()))
+        if shape not in self._pools:
+            options = {k: v for k, v in req.items() if k != "max_retries"}
+            options.update(max_restarts=0, max_task_retries=0)
+            self._pools[shape] = _Pool(options, self._capacity(req))
+        return self._pools[shape]
+
+    def _capacity(self, req: dict[str, Any]) -> int:
+        """How many actors asking for ``req`` the alive nodes can hold at once."""
+        need = self.amounts(req)
+        total = 0
+        for node in self.nodes:
+            res = node.get("Resources", {})
+            total += min(int(res.get(k, 0.0) // v) for k, v in need.items()) if need else 0
+        return min(total, MAX_ACTORS)
+
+    def _feed(self, pool: _Pool, running: dict[Any, _Run]) -> None:
+        """Grow the pool to what its work needs and the cluster holds; send each idle actor
+        the next batch (longest first)."""
+        if not pool.backlog:
+            return
+        if not pool.capacity:  # no node can hold an actor (any more): plain tasks, as before
+            group, pool.backlog = pool.backlog, []
+            self._tasks(group, running)
+            return
+        busy = sum(a.busy for a in pool.actors)
+        want = min(pool.capacity, busy + len(pool.backlog))
+        while len(pool.actors) < want:
+            self._actor_count += 1
+            label = f"model-{self._actor_count}"
+            handle = self._actor_cls.options(**pool.options).remote(label)
+            pool.actors.append(_Actor(handle, label))
+            self.events.emit("actor", actor=label, status="started", loads=0)
+        size = self.opts.batch_size or DEFAULT_BATCH
+        for a in sorted(pool.actors, key=lambda a: a.idle_since):
+            if not pool.backlog:
+                break
+            if a.busy:
+                continue
+            count = max(1, min(size, len(pool.backlog) // (4 * len(pool.actors))))
+            batch, pool.backlog = pool.backlog[:count], pool.backlog[count:]
+            ref = a.handle.run.remote([it[0] for it in batch], *self._args(), self._sink)
+            a.busy = True
+            self._submit(running, batch, _Run(batch, a, pool), ref)
+
+    def _retire(self, pool: _Pool, a: _Actor, status: str, error: str = "") -> None:
+        pool.actors.remove(a)
+        with contextlib.suppress(Exception):
+            self.ray.kill(a.handle, no_restart=True)
+        self.events.emit(
+            "actor",
+            actor=a.label,
+            status=status,
+            host=a.host,
+            pid=a.pid,
+            loads=a.loads,
+            actions=a.actions,
+            **({"error": error} if error else {}),
+        )
+
+    def _unblock(self, running: dict[Any, _Run]) -> None:
+        """Retire one idle actor when a batch waits (not started after BLOCKED_S) while idle
+        actors of another pool may hold the resources it needs."""
+        now = time.monotonic()
+        waiting = [r for r in running.values() if not r.started and now - r.submitted > BLOCKED_S]
+        if not waiting:
+            return
+        idle = [
+            (a.idle_since, id(a), pool, a)
+            for pool in self._pools.values()
+            if not pool.backlog
+            for a in pool.actors
+            if not a.busy
+        ]
+        if idle:
+            _, _, pool, a = min(idle, key=lambda t: (t[0], t[1]))
+            self._retire(pool, a, "retired")
+            for r in waiting:
+                r.submitted = now  # give the freed resources time before retiring another
+
+    # -- results and progress -------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Emit the workers' ``action-host`` and ``progress`` messages for specs in flight."""
+        if self._sink is None:
+            return
+        try:
+            msgs = self.ray.get(self._sink.drain.remote(), timeout=30)
+        except Exception:  # noqa: BLE001 - the sink's node is gone: no more remote progress
+            self._sink = None
+            return
+        for msg in msgs:
+            live = self._live.get(msg[1])
+            if live is None:
+                continue
+            if msg[0] == "start":
+                live.run.started = True
+                self._placed(live, msg[2], msg[3], msg[4])
+            elif msg[0] == "progress":
+                self._progress(live, int(msg[2]))
+
+    def _placed(self, live: _Live, host: str, pid: int, worker: str) -> None:
+        if not live.placed:
+            live.placed = True
+            s = live.spec
+            self.events.emit(
+                "action-host", id=s.id, stage=s.stage, host=host, pid=pid, worker=worker
+            )
+
+    def _progress(self, live: _Live, done: int) -> None:
+        if done > live.done:
+            live.done = done
+            s = live.spec
+            self.events.emit("progress", id=s.id, stage=s.stage, done=done, total=s.frames)
+
+    def _finish(self, run: _Run, ref: Any) -> None:
+        a, pool = run.actor, run.pool
+        if a is not None:
+            a.busy = False
+            a.idle_since = time.monotonic()
+        try:
+            outs = self.ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - a lost worker, node or actor
+            for it in run.items:
+                self._live.pop(it[0].id, None)
+                it[2].set_exception(WorkerLost(f"{type(exc).__name__}: {_first(exc)}"))
+            if (
+                a is not None
+                and pool is not None
+                and isinstance(exc, self.ray.exceptions.RayActorError)
+            ):
+                self._retire(pool, a, "lost", error=_first(exc))
+                # The pool replaces it, within what the alive nodes can now hold.
+                self.nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+                pool.capacity = self._capacity(run.items[0][1])
+            return
+        for it, res in zip(run.items, outs, strict=True):
+            live = self._live.pop(it[0].id, None)
+            if live is not None:  # what the sink had not delivered yet
+                self._placed(live, res["host"], res["pid"], res.get("worker", "task"))
+                self._progress(live, int(res.get("done", 0)))
+            it[2].set_result(res)
+        if a is not None and outs:
+            a.host, a.pid = outs[-1]["host"], outs[-1]["pid"]
+            a.actions += len(outs)
+            loads = max(int(o.get("loads", 0)) for o in outs)
+            if loads > a.loads:
+                a.loads = loads
+                self.events.emit(
+                    "actor", actor=a.label, status="loaded", host=a.host, pid=a.pid, loads=loads
+                )
 
 
 def _first(exc: BaseException) -> str:

@@ -3,7 +3,9 @@
 ``plan_needs`` reads the manifest (the pipelines of the selected titles, their overrides'
 pipelines, ``--ray-resource``, ``--device``) without touching sources or the store;
 ``check_cluster`` raises a ``UsageError`` naming the first need that no single alive node
-offers, with what every node does offer and a hint.
+offers, with what every node does offer and a hint; then the same for what one action of each
+stage asks for at once (``stage_requests``: CPU, GPU, memory and labels together), since a
+cluster can offer each resource somewhere and still have no node that fits one action.
 """
 
 from __future__ import annotations
@@ -97,6 +99,52 @@ def plan_needs(ws: Workspace, titles: Sequence[str], opts: BuildOptions) -> list
     return needs
 
 
+def stage_requests(
+    ws: Workspace, titles: Sequence[str], opts: BuildOptions
+) -> list[tuple[str, dict[str, float]]]:
+    """Per stage used by ``titles``: what one of its actions asks one node for, together."""
+    from restoro.stages import registry
+
+    out = []
+    for sid in used_stages(ws, titles):
+        cls = registry.get(sid)
+        if cls is None:
+            continue
+        d = cls.descriptor
+        amounts = {"CPU": 1.0, **opts.ray_resources}
+        if d.gpu and opts.device.startswith("cuda"):
+            amounts["GPU"] = 1.0
+        if d.memory_mb:
+            amounts["memory"] = float(d.memory_mb * MIB)
+        out.append((f"stage {sid}", amounts))
+    return out
+
+
+def offers(node: Mapping[str, Any], amounts: Mapping[str, float]) -> bool:
+    """Whether ``node`` offers every amount (Ray resource names) at once."""
+    res: Mapping[str, float] = node.get("Resources", {})
+    return all(res.get(k, 0.0) >= v for k, v in amounts.items() if v)
+
+
+def describe_amounts(amounts: Mapping[str, float]) -> str:
+    """``CPU 1, memory 4,096 MiB, small 1`` (zero amounts left out)."""
+    return ", ".join(f"{k} {_amount(k, v)}" for k, v in amounts.items() if v)
+
+
+def check_fit(nodes: Sequence[Mapping[str, Any]], what: str, amounts: Mapping[str, float]) -> None:
+    """UsageError unless one alive node offers all of ``amounts`` (asked for by ``what``)."""
+    alive = [n for n in nodes if n.get("Alive", True)]
+    if any(offers(n, amounts) for n in alive):
+        return
+    offer = "; ".join(describe_node(n) for n in alive) or "no alive node"
+    raise UsageError(
+        f"no single node of the Ray cluster offers what {what} asks for at once "
+        f"({describe_amounts(amounts)}); the nodes offer: {offer}",
+        hint="start a worker that has all of these (`ray start --num-cpus=N --memory=BYTES "
+        "--resources=...`), or lower the stage's requirements",
+    )
+
+
 def _amount(resource: str, value: float) -> str:
     if resource in ("memory", "object_store_memory"):
         return f"{value / MIB:,.0f} MiB"
@@ -116,16 +164,23 @@ def describe_node(node: Mapping[str, Any]) -> str:
     return f"{node.get('NodeManagerAddress', '?')} [{str(node.get('NodeID', ''))[:8]}]: {offer}"
 
 
-def check_cluster(nodes: Sequence[Mapping[str, Any]], needs: Sequence[Need]) -> None:
-    """UsageError for the first need no alive node offers (each need on a single node)."""
+def check_cluster(
+    nodes: Sequence[Mapping[str, Any]],
+    needs: Sequence[Need],
+    together: Sequence[tuple[str, Mapping[str, float]]] = (),
+) -> None:
+    """UsageError for the first need no alive node offers (each need on a single node), then
+    for the first request of ``together`` that no single node offers at once."""
     alive = [n for n in nodes if n.get("Alive", True)]
     for need in needs:
         best = max((n.get("Resources", {}).get(need.resource, 0.0) for n in alive), default=0.0)
         if best >= need.amount:
             continue
-        offers = "; ".join(describe_node(n) for n in alive) or "no alive node"
+        offer = "; ".join(describe_node(n) for n in alive) or "no alive node"
         raise UsageError(
             f"no node of the Ray cluster offers {need.resource} "
-            f"{_amount(need.resource, need.amount)} ({need.why}); the nodes offer: {offers}",
+            f"{_amount(need.resource, need.amount)} ({need.why}); the nodes offer: {offer}",
             hint=need.hint,
         )
+    for what, amounts in together:
+        check_fit(nodes, what, amounts)

@@ -255,6 +255,12 @@ class Engine:
 
 _ENGINES: dict[tuple[str, str, str, int, int, int], Engine] = {}
 _LOCK = threading.Lock()
+_LOADS = [0]
+
+
+def load_count() -> int:
+    """How many times this process has loaded model weights (built an Engine)."""
+    return _LOADS[0]
 
 
 def engine_for(model_path: Path, opts: Options) -> Engine:
@@ -265,4 +271,5 @@ def engine_for(model_path: Path, opts: Options) -> Engine:
         if eng is None:
             _ENGINES.clear()
             eng = _ENGINES[key] = Engine(model_path, opts)
+            _LOADS[0] += 1
         return eng
