@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pytest
-from buildkit import build
+from buildkit import build, cli
 from pydantic import Field
 
 from restoro.media.ffmpeg import run_ffmpeg
@@ -254,7 +254,7 @@ def test_qc_outputs_are_deterministic(tmp_path: Path, progressive_source: Path) 
 def _pack(manifest: Path, report: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
     """The QC pack's key, its entries, and the metas in the QC actions' own entries (the
     report's QC keys), read straight from the store."""
-    from restoro.engine.build import QC_PACK_ID
+    from restoro.engine.qc_pack import QC_PACK_ID
     from restoro.engine.store import Store
     from restoro.engine.workspace import Workspace
 
@@ -317,11 +317,17 @@ def test_cached_qc_reads_one_pack_and_rechecks_only_what_changed(
     assert set(own) <= set(looked)
     assert _pack(m, third) == (new_ref, own, own)
 
+    # `cache gc` keeps the pack that the current manifest's QC results are all in.
+    monkeypatch.setattr(Store, "lookup", real_lookup)
+    proc = cli("cache", "gc", "-f", str(m), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert _pack(m, third) == (new_ref, own, own)
+
 
 def test_fewer_gc_passes_nests_and_restores_the_threshold() -> None:
     import gc
 
-    from restoro.engine.build import GC_GEN0, fewer_gc_passes
+    from restoro.engine.gcpause import GC_GEN0, fewer_gc_passes
 
     before = gc.get_threshold()
     with fewer_gc_passes():

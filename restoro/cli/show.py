@@ -323,7 +323,11 @@ def show_cache_gc(ws: Workspace, *, keep_variants: bool, as_json: bool) -> None:
     for v in variants:
         b = Builder(ws, BuildOptions(variant=v))
         report = b.plan()
-        keep |= {r.key for r in report.records if r.status == "cached"}
+        used = {r.key for r in report.records if r.status == "cached"}
+        keep |= used
+        pack = b.qc_pack  # the QC pack of this variant, while every result in it is in use
+        if pack is not None and pack.key and pack.entries.keys() <= used:
+            keep.add(pack.key)
     rep = ws.store.gc(keep)
     if as_json:
         _line({"event": "gc", **_public(rep)})

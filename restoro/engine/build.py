@@ -7,101 +7,34 @@ calls; both are ordinary library calls. Every step is reported as an event on ``
 from __future__ import annotations
 
 import json
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from restoro.deliver.audio_graph import audio_nodes
 from restoro.engine import nodes as N
 from restoro.engine.events import EventBus
+from restoro.engine.gcpause import fewer_gc_passes
 from restoro.engine.graph import ActionSpec, reason_for
+from restoro.engine.qc_pack import QC_PACK_ID, QcPack
+from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
 
+__all__ = [
+    "ActionRecord",
+    "BuildOptions",
+    "BuildReport",
+    "Builder",
+    "Selection",
+    "check_device",
+    "gpu_slots",
+]
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
     from restoro.deliver.registry import DeliverableKind
     from restoro.engine.store import ActionResult, Lookup
     from restoro.engine.workspace import Workspace
-
-
-@dataclass
-class BuildOptions:
-    targets: Sequence[str] = ()
-    variant: str | None = None
-    jobs: int = 2
-    device: str = "auto"
-    keep_going: bool = False
-    force: bool = False
-    lock_timeout: float = 600.0
-    qc: bool | None = None
-    """QC nodes: None runs them when the manifest has a ``qc:`` section, True always (``restoro
-    qc``), False never (``--no-qc``)."""
-    executor: str = "local"
-    """``local`` (threads on this machine) or ``ray`` (tasks on a Ray cluster, docs/farm.md)."""
-    ray_address: str | None = None
-    """``host:port`` of a running Ray cluster; None starts (or joins) a local one."""
-    ray_resources: Mapping[str, float] = field(default_factory=dict)
-    """Custom Ray resources every task asks for (e.g. ``{"farm": 1}`` to pin work to labelled
-    nodes)."""
-    batch_size: int = 0
-    """Actions per Ray task; 0 sizes batches from the queue and the cluster's slots."""
-    retries: int = 2
-    """Times an action whose worker died is resubmitted before the build fails."""
-
-
-@dataclass
-class ActionRecord:
-    id: str
-    stage: str
-    title: str
-    shot: str
-    status: str  # cached | executed | failed | skipped | run | pending
-    reason: str = ""
-    key: str = ""
-    seconds: float = 0.0
-    error: str = ""
-    hint: str = field(default="", repr=False)
-    """The failure's hint (for a worker failure: host and the tail of its log)."""
-    key_json: dict[str, Any] | None = field(default=None, repr=False)
-    old_key_text: str | None = field(default=None, repr=False)
-
-    @property
-    def old_key_json(self) -> dict[str, Any] | None:
-        """The key fields this action had in the last build that planned it."""
-        return json.loads(self.old_key_text) if self.old_key_text else None
-
-
-@dataclass
-class BuildReport:
-    records: list[ActionRecord] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    shots: dict[str, int] = field(default_factory=dict)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.records if r.status == status)
-
-    @property
-    def executed(self) -> int:
-        return self.count("executed")
-
-    @property
-    def cached(self) -> int:
-        return self.count("cached")
-
-    @property
-    def failed(self) -> int:
-        return self.count("failed")
-
-
-@dataclass
-class Selection:
-    titles: list[str]
-    deliverables: list[str]
-    shots: set[str] | None  # None: every shot
 
 
 class Builder:
@@ -117,7 +50,7 @@ class Builder:
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
         self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
-        self._qc_pack: dict[str, dict[str, Any]] = {}
+        self.qc_pack: QcPack | None = None
         self.dry = False
         self._farm: Any = None
 
@@ -291,7 +224,8 @@ class Builder:
                     )
         qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
         if qc:
-            self._load_qc_pack()
+            self.qc_pack = QcPack(ws.store, self._ref(QC_PACK_ID))
+            self.qc_pack.load()
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver) + len(qc))
         done2 = self._run_nodes(per_shot + deliver + qc)
         for n in deliver:  # e.g. IMF: "audio track 0 is 44100 Hz: resampled to 48 kHz"
@@ -300,7 +234,10 @@ class Builder:
                 self.events.emit("warning", title=n.title, message=f"{n.id}: {notice}")
         self.qc_results = {n.id: done2[n.id] for n in qc if n.id in done2}
         if qc and not self.dry:
-            self._save_qc_pack(self.qc_results.values())
+            assert self.qc_pack is not None
+            pack_key = self.qc_pack.save(self.qc_results.values())
+            if pack_key is not None:
+                self._new_refs[self.qc_pack.ref] = pack_key
         # Loudness as measured and as delivered, per audio track, for review in git.
         for title in title_shots:
             tracks = sorted(k for k in done2 if k.startswith(f"{title}/audio/"))
@@ -501,8 +438,8 @@ class Builder:
         if prepared is None:
             spec = n.make(deps)
             key, key_json, new_ref = spec.key_text()
-            packed = self._qc_pack.get(key) if spec.stage == "qc" else None
-            lk = store.lookup(key) if packed is None else _packed_hit(spec, key, key_json, packed)
+            packed = self.qc_pack.hit(spec, key, key_json) if self.qc_pack else None
+            lk = packed or store.lookup(key)
         else:  # the coordinator's fast path already built the spec and looked it up
             spec, key, key_json, new_ref, lk = prepared
         ref = self._ref(n.id)
@@ -574,46 +511,6 @@ class Builder:
             seconds=time.monotonic() - t0,
         )
         return result
-
-    # -- the QC pack ---------------------------------------------------------------------------
-    def _load_qc_pack(self) -> None:
-        """The metas of the QC actions of the last build of this variant, by key (see
-        ``_save_qc_pack``); nothing when there is none or it is unreadable."""
-        store = self.ws.store
-        pack_key = store.state.get_ref(self._ref(QC_PACK_ID))
-        if not pack_key:
-            return
-        try:
-            lk = store.lookup(pack_key)
-        except ValueError:  # not an action key: ignore it, the next build rewrites it
-            return
-        entries = lk.result.meta.get("entries") if lk.result is not None else None
-        if isinstance(entries, dict):
-            self._qc_pack = entries
-
-    def _save_qc_pack(self, results: Iterable[ActionResult]) -> None:
-        """Record every QC result of this build in one ``ac/`` entry, the QC pack.
-
-        A QC action has no outputs: its meta is its whole result, and its key says exactly
-        what it checked. A cached build then reads one entry instead of one per shot; a key the
-        pack lacks (a changed shot or threshold) is looked up, or run, as usual, and the pack
-        is rewritten here when the set of keys changed.
-        """
-        entries = {
-            r.key: r.meta for r in results if not r.outputs and r.key_json.get("stage") == "qc"
-        }
-        if not entries or entries.keys() == self._qc_pack.keys():
-            return
-        from restoro.engine.keys import key_text
-        from restoro.engine.store import ActionResult
-
-        fields = {"stage": "qc-pack", "version": QC_PACK_VERSION, "keys": sorted(entries)}
-        pack_key, key_json, _ = key_text(fields)
-        self.ws.store.put_action(
-            ActionResult(pack_key, QC_PACK_ID, key_json, {}, meta={"entries": entries})
-        )
-        self._new_refs[self._ref(QC_PACK_ID)] = pack_key
-        self._qc_pack = entries
 
     def _progress(self, node_id: str, spec: ActionSpec) -> Any:
         last = [0.0]
@@ -695,55 +592,6 @@ class Builder:
         from restoro.engine.lockfile import LOCK_NAME, write_lockfile
 
         write_lockfile(self.ws.root / LOCK_NAME, lock)
-
-
-QC_PACK_ID = "#qc-pack"
-"""The QC pack's action id and ref (no node id starts with ``#``)."""
-QC_PACK_VERSION = 1
-
-
-def _packed_hit(
-    spec: ActionSpec, key: str, key_json: dict[str, Any], meta: dict[str, Any]
-) -> Lookup:
-    """A cache hit served from the QC pack: the result the action's own entry holds."""
-    from restoro.engine.store import ActionResult, Lookup
-
-    return Lookup("hit", ActionResult(key, spec.id, key_json, {}, meta=meta))
-
-
-_GC_LOCK = threading.Lock()
-_gc_depth = 0
-_gc_saved: tuple[int, int, int] = (700, 10, 10)
-GC_GEN0 = 100_000
-"""Allocations between collections of the cyclic GC's youngest generation during a walk."""
-
-
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Run the cyclic garbage collector less often during a walk.
-
-    Each cached action allocates a few hundred small objects (its parsed ``ac/`` entry, key,
-    spec, event), almost none in reference cycles. At CPython's default threshold (700) the
-    collector runs thousands of times in a no-op build of a large project, and its full passes
-    rescan every object the process holds (modules, manifest, results). It still runs, every
-    ``GC_GEN0`` allocations. Nesting and threads are counted; the previous threshold is
-    restored at the end.
-    """
-    import gc
-
-    global _gc_depth, _gc_saved
-    with _GC_LOCK:
-        if _gc_depth == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(max(_gc_saved[0], GC_GEN0), _gc_saved[1], _gc_saved[2])
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_depth -= 1
-            if _gc_depth == 0:
-                gc.set_threshold(*_gc_saved)
 
 
 def gpu_slots(device: str) -> int:

@@ -73,7 +73,7 @@ def load_runners() -> None:
 def open_store(store_url: str) -> Store:
     """The store at ``store_url`` (a path, ``file://`` or ``s3://`` URL), opened once per
     process. An object store comes with its local cache (``restoro.engine.remote``)."""
-    from restoro.engine.remote import is_remote_url
+    from restoro.engine.remote_objects import is_remote_url
 
     if is_remote_url(store_url):
         from restoro.engine.remote import RemoteStore, remote_identity

@@ -4,21 +4,20 @@ The coordinator (``Builder``) keeps planning, cache checks, the workspace lock a
 stream; only cache misses come here. Each miss is queued; a dispatcher thread groups queued
 specs with the same resource request into batches (longest first, spread over the cluster's
 slots) and submits each batch as one Ray task with ``num_cpus`` / ``num_gpus`` / ``memory`` from
-the node and any custom resources the build asks for. Specs that run a model go instead to a pool
-of long-lived ``ModelWorker`` actors (``restoro.engine.ray_worker``), so weights load once per
-actor. A worker runs ``execute_spec`` for each spec of its batch: it reads inputs from the store
-path and commits outputs there, so frames never travel through Ray's object store (a batch
-returns a few hundred bytes per action); its progress reaches the coordinator through a small
-sink actor. The coordinator accepts a result only once the action's entry is in the store and
-its outputs verify. A batch lost with its worker or actor (a killed node) is resubmitted up to
-``retries`` times, each retry reported as a ``retry`` event; the lost worker's lease expires, so
-the rerun takes over, and the pool replaces a lost actor.
+the node and any custom resources the build asks for. Specs that run a model go instead to the
+long-lived model actors of ``restoro.engine.ray_actors``, so weights load once per actor. A
+worker runs ``execute_spec`` for each spec of its batch: it reads inputs from the store path and
+commits outputs there, so frames never travel through Ray's object store (a batch returns a few
+hundred bytes per action); its progress reaches the coordinator through a small sink actor. The
+coordinator accepts a result only once the action's entry is in the store and its outputs
+verify. A batch lost with its worker or actor (a killed node) is resubmitted up to ``retries``
+times, each retry reported as a ``retry`` event; the lost worker's lease expires, so the rerun
+takes over, and the pool replaces a lost actor.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import math
 import queue
 import socket
@@ -30,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.execute import ExecResult
 from restoro.engine.leases import DEFAULT_TTL
+from restoro.engine.ray_actors import ModelActors
 from restoro.engine.ray_preflight import (
     check_cluster,
     check_fit,
     plan_needs,
     stage_requests,
 )
-from restoro.engine.ray_worker import ModelWorker, ProgressSink, holds_model, run_batch
+from restoro.engine.ray_worker import ProgressSink, holds_model, run_batch
 from restoro.errors import BuildFailed, UsageError
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from restoro.engine.events import EventBus
     from restoro.engine.graph import ActionSpec
     from restoro.engine.nodes import Node
+    from restoro.engine.ray_actors import Actor
     from restoro.engine.workspace import Workspace
 
 DEFAULT_BATCH = 16
@@ -53,7 +54,6 @@ LINGER_S = 0.005
 IDLE_S = 2.0  # the dispatcher thread ends after this long with nothing to do
 DRAIN_S = 0.1  # how often the coordinator collects workers' progress messages
 BLOCKED_S = 1.0  # a batch not started after this long may wait for resources idle actors hold
-MAX_ACTORS = 64
 _connected: list[str | None] = []
 
 Item = tuple["ActionSpec", dict[str, Any], Future[Any]]
@@ -64,36 +64,11 @@ class WorkerLost(Exception):
 
 
 @dataclass
-class _Actor:
-    """One ``ModelWorker`` of a pool, and what the coordinator knows of it."""
-
-    handle: Any
-    label: str
-    busy: bool = False
-    host: str = ""
-    pid: int = 0
-    loads: int = 0
-    actions: int = 0
-    idle_since: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Pool:
-    """Model actors with one resource request; ``backlog`` holds specs not yet sent."""
-
-    options: dict[str, Any]
-    capacity: int
-    actors: list[_Actor] = field(default_factory=list)
-    backlog: list[Item] = field(default_factory=list)
-
-
-@dataclass
 class _Run:
-    """One submitted batch: a Ray task, or a call on a pool's actor."""
+    """One submitted batch: a Ray task, or a call on a model actor."""
 
     items: list[Item]
-    actor: _Actor | None = None
-    pool: _Pool | None = None
+    actor: Actor | None = None
     submitted: float = field(default_factory=time.monotonic)
     started: bool = False
 
@@ -186,10 +161,8 @@ class RayFarm:
         self.sources: dict[str, tuple[str, dict[str, Any]]] = {}  # set by check_nodes
         self._queue: queue.Queue[Item] = queue.Queue()
         self._remote = ray.remote(run_batch)
-        self._actor_cls = ray.remote(ModelWorker)
-        self._pools: dict[str, _Pool] = {}
+        self._actors = ModelActors(ray, events, self.nodes, opts.batch_size or DEFAULT_BATCH)
         self._live: dict[str, _Live] = {}
-        self._actor_count = 0
         self._sink: Any = self._make_sink()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -351,25 +324,18 @@ class RayFarm:
             self._dispatch_loop(running)
         except BaseException as exc:  # never leave a caller waiting on a dead dispatcher
             lost = [it for run in running.values() for it in run.items]
-            lost += [it for pool in self._pools.values() for it in pool.backlog]
+            lost += self._actors.drop()
             with self._lock:
                 while not self._queue.empty():
                     lost.append(self._queue.get_nowait())
                 self._thread = None
             self._live.clear()
-            for pool in self._pools.values():
-                pool.backlog.clear()
-            self._retire_all()
+            self._actors.retire_all()
             for it in lost:
                 if not it[2].done():
                     it[2].set_exception(WorkerLost(f"dispatcher failed: {_first(exc)}"))
             if not isinstance(exc, Exception):
                 raise
-
-    def _retire_all(self) -> None:
-        for pool in self._pools.values():
-            for a in list(pool.actors):
-                self._retire(pool, a, "retired")
 
     def _args(self) -> tuple[Any, ...]:
         return (self.store_url, self.sources, self.opts.device, self.opts.force, DEFAULT_TTL)
@@ -397,14 +363,14 @@ class RayFarm:
         idle_since = time.monotonic()
         last_drain = 0.0
         while True:
-            pending = any(p.backlog for p in self._pools.values())
+            pending = self._actors.queued()
             if (
                 not running
                 and not pending
                 and self._queue.empty()
                 and time.monotonic() - idle_since > IDLE_S
             ):
-                self._retire_all()  # the build is over (or between phases): free the cluster
+                self._actors.retire_all()  # the build is over (or between phases): free the cluster
                 with self._lock:  # exit only if no spec was queued meanwhile
                     if self._queue.empty():
                         self._thread = None
@@ -423,13 +389,15 @@ class RayFarm:
                 shapes.setdefault(repr((model, sorted(it[1].items()))), []).append(it)
             for group in shapes.values():
                 if holds_model(group[0][0]):
-                    pool = self._pool(group[0][1])
-                    pool.backlog += group
-                    pool.backlog.sort(key=lambda it: -it[0].frames)
+                    self._actors.add(group, self.amounts(group[0][1]))
                 else:
                     self._tasks(group, running)
-            for pool in self._pools.values():
-                self._feed(pool, running)
+            for a, batch in self._actors.deal():
+                if a is None:  # no node can hold an actor (any more): plain tasks, as before
+                    self._tasks(batch, running)
+                    continue
+                ref = a.handle.run.remote([it[0] for it in batch], *self._args(), self._sink)
+                self._submit(running, batch, _Run(batch, a), ref)
             if not running:
                 continue
             idle_since = time.monotonic()
@@ -441,85 +409,12 @@ class RayFarm:
             for ref in ready:
                 self._finish(running.pop(ref), ref)
 
-    # -- model actors ---------------------------------------------------------------------------
-    def _pool(self, req: dict[str, Any]) -> _Pool:
-        shape = repr(sorted(req.items()))
-        if shape not in self._pools:
-            options = {k: v for k, v in req.items() if k != "max_retries"}
-            options.update(max_restarts=0, max_task_retries=0)
-            self._pools[shape] = _Pool(options, self._capacity(req))
-        return self._pools[shape]
-
-    def _capacity(self, req: dict[str, Any]) -> int:
-        """How many actors asking for ``req`` the alive nodes can hold at once."""
-        need = self.amounts(req)
-        total = 0
-        for node in self.nodes:
-            res = node.get("Resources", {})
-            total += min(int(res.get(k, 0.0) // v) for k, v in need.items()) if need else 0
-        return min(total, MAX_ACTORS)
-
-    def _feed(self, pool: _Pool, running: dict[Any, _Run]) -> None:
-        """Grow the pool to what its work needs and the cluster holds; send each idle actor
-        the next batch (longest first)."""
-        if not pool.backlog:
-            return
-        if not pool.capacity:  # no node can hold an actor (any more): plain tasks, as before
-            group, pool.backlog = pool.backlog, []
-            self._tasks(group, running)
-            return
-        busy = sum(a.busy for a in pool.actors)
-        want = min(pool.capacity, busy + len(pool.backlog))
-        while len(pool.actors) < want:
-            self._actor_count += 1
-            label = f"model-{self._actor_count}"
-            handle = self._actor_cls.options(**pool.options).remote(label)
-            pool.actors.append(_Actor(handle, label))
-            self.events.emit("actor", actor=label, status="started", loads=0)
-        size = self.opts.batch_size or DEFAULT_BATCH
-        for a in sorted(pool.actors, key=lambda a: a.idle_since):
-            if not pool.backlog:
-                break
-            if a.busy:
-                continue
-            count = max(1, min(size, len(pool.backlog) // (4 * len(pool.actors))))
-            batch, pool.backlog = pool.backlog[:count], pool.backlog[count:]
-            ref = a.handle.run.remote([it[0] for it in batch], *self._args(), self._sink)
-            a.busy = True
-            self._submit(running, batch, _Run(batch, a, pool), ref)
-
-    def _retire(self, pool: _Pool, a: _Actor, status: str, error: str = "") -> None:
-        pool.actors.remove(a)
-        with contextlib.suppress(Exception):
-            self.ray.kill(a.handle, no_restart=True)
-        self.events.emit(
-            "actor",
-            actor=a.label,
-            status=status,
-            host=a.host,
-            pid=a.pid,
-            loads=a.loads,
-            actions=a.actions,
-            **({"error": error} if error else {}),
-        )
-
     def _unblock(self, running: dict[Any, _Run]) -> None:
         """Retire one idle actor when a batch waits (not started after BLOCKED_S) while idle
         actors of another pool may hold the resources it needs."""
         now = time.monotonic()
         waiting = [r for r in running.values() if not r.started and now - r.submitted > BLOCKED_S]
-        if not waiting:
-            return
-        idle = [
-            (a.idle_since, id(a), pool, a)
-            for pool in self._pools.values()
-            if not pool.backlog
-            for a in pool.actors
-            if not a.busy
-        ]
-        if idle:
-            _, _, pool, a = min(idle, key=lambda t: (t[0], t[1]))
-            self._retire(pool, a, "retired")
+        if waiting and self._actors.retire_idle():
             for r in waiting:
                 r.submitted = now  # give the freed resources time before retiring another
 
@@ -558,25 +453,18 @@ class RayFarm:
             self.events.emit("progress", id=s.id, stage=s.stage, done=done, total=s.frames)
 
     def _finish(self, run: _Run, ref: Any) -> None:
-        a, pool = run.actor, run.pool
+        a = run.actor
         if a is not None:
-            a.busy = False
-            a.idle_since = time.monotonic()
+            self._actors.release(a)
         try:
             outs = self.ray.get(ref)
         except Exception as exc:  # noqa: BLE001 - a lost worker, node or actor
             for it in run.items:
                 self._live.pop(it[0].id, None)
                 it[2].set_exception(WorkerLost(f"{type(exc).__name__}: {_first(exc)}"))
-            if (
-                a is not None
-                and pool is not None
-                and isinstance(exc, self.ray.exceptions.RayActorError)
-            ):
-                self._retire(pool, a, "lost", error=_first(exc))
-                # The pool replaces it, within what the alive nodes can now hold.
-                self.nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-                pool.capacity = self._capacity(run.items[0][1])
+            if a is not None and isinstance(exc, self.ray.exceptions.RayActorError):
+                self._actors.lost(a, _first(exc))  # the pool replaces it
+                self.nodes = self._actors.nodes
             return
         for it, res in zip(run.items, outs, strict=True):
             live = self._live.pop(it[0].id, None)
@@ -584,15 +472,8 @@ class RayFarm:
                 self._placed(live, res["host"], res["pid"], res.get("worker", "task"))
                 self._progress(live, int(res.get("done", 0)))
             it[2].set_result(res)
-        if a is not None and outs:
-            a.host, a.pid = outs[-1]["host"], outs[-1]["pid"]
-            a.actions += len(outs)
-            loads = max(int(o.get("loads", 0)) for o in outs)
-            if loads > a.loads:
-                a.loads = loads
-                self.events.emit(
-                    "actor", actor=a.label, status="loaded", host=a.host, pid=a.pid, loads=loads
-                )
+        if a is not None:
+            self._actors.ran(a, outs)
 
 
 def _first(exc: BaseException) -> str:

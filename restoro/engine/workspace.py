@@ -68,7 +68,7 @@ class Workspace:
         self.root = self.loaded.root
         self.remote_url: str | None = None
         if store_url is not None and is_remote_store(store_url):
-            from restoro.engine.remote import cache_root, parse_url
+            from restoro.engine.remote_objects import cache_root, parse_url
 
             self.remote_url = parse_url(store_url).url
             store_path = cache_root(store_url)  # the local cache in front of it
@@ -261,7 +261,7 @@ class Workspace:
 
 def is_remote_store(url: str) -> bool:
     """Whether ``url`` names an object store (anything but a path or a ``file://`` URL)."""
-    from restoro.engine.remote import is_remote_url
+    from restoro.engine.remote_objects import is_remote_url
 
     return is_remote_url(url)
 
