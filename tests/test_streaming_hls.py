@@ -198,3 +198,42 @@ def test_missing_encoder_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ToolError, match="encoder libsvtav1 is not in this ffmpeg build"):
         encode.require_encoder("libsvtav1")
     encode.require_encoder("libx264")
+
+
+def test_short_shots_are_joined_into_segments_up_to_the_target(tmp_path: Path) -> None:
+    """Three shots of 0.83, 0.5 and 0.67 s with segment_seconds 2: one 2 s media segment of
+    three fragments (each IDR its own byte range in the I-frame playlist), not three tiny
+    segments; the WebVTT segments follow the joined segments."""
+    manifest = _workspace(tmp_path, "hls")
+    manifest.write_text(manifest.read_text().replace("segment_seconds: 0.5", "segment_seconds: 2"))
+    assert build(manifest).failed == 0
+    pkg = manifest.parent / "out" / "web" / "ep1"
+    for rid in ("v0", "v1"):
+        pl = _load(pkg / rid / "index.m3u8")
+        assert [s.duration for s in pl.segments] == [2.0] and pl.target_duration == 2
+        seg = (pkg / rid / pl.segments[0].uri).read_bytes()
+        init = (pkg / rid / "init.mp4").read_bytes()
+        whole = tmp_path / f"{rid}.mp4"
+        whole.write_bytes(init + seg)
+        with av.open(str(whole)) as c:
+            frames = list(c.decode(video=0))
+        assert len(frames) == sum(SHOTS)
+        assert [i for i, f in enumerate(frames) if f.key_frame] == [0, 20, 32]
+        iframes = _load(pkg / rid / "iframes.m3u8")
+        ranges = [s.byterange for s in iframes.segments]
+        assert len(ranges) == 3 and {s.uri for s in iframes.segments} == {pl.segments[0].uri}
+        assert [round(s.duration * 24) for s in iframes.segments] == SHOTS
+        offsets = [int(r.split("@")[1]) for r in ranges]
+        assert offsets[0] == 0 and offsets == sorted(offsets)
+        for r, off in zip(ranges, offsets, strict=True):
+            length = int(r.split("@")[0])
+            assert seg[off + 4 : off + 8] == b"moof" and off + length <= len(seg)
+            # The range holds a decodable IDR on its own (after the init segment).
+            one = tmp_path / f"{rid}_{off}.mp4"
+            one.write_bytes(init + seg[off : off + length])
+            with av.open(str(one)) as c:
+                first = next(c.decode(video=0))
+            assert first.key_frame
+    master = _load(pkg / "master.m3u8")
+    subs = next(m for m in master.media if m.type == "SUBTITLES")
+    assert [s.duration for s in _load(pkg / subs.uri).segments] == [2.0]

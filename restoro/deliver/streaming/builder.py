@@ -135,7 +135,13 @@ def build_package(
 ) -> tuple[list[str], dict[str, Any]]:
     """Write the package under ``out_dir``; return its files (main first) and figures."""
     vtracks = [
-        package_video(videos[rid], frame_rate=params["frame_rate"], out_dir=out_dir, tid=rid)
+        package_video(
+            videos[rid],
+            frame_rate=params["frame_rate"],
+            out_dir=out_dir,
+            tid=rid,
+            segment_seconds=params["segment_seconds"],
+        )
         for rid in sorted(videos, key=lambda k: int(k[1:]))
     ]
     atracks = _audio_tracks(params, audio, out_dir, work, source)

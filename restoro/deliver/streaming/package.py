@@ -1,6 +1,12 @@
 """Packaging: per-shot encodes → one fragmented MP4 per rendition (no re-encode), split into a
-CMAF init segment and one media segment per IDR; audio encoded and fragmented at the segment
-cadence. Each track is described by a ``Track`` the playlist writers read."""
+CMAF init segment and media segments; audio encoded and fragmented at the segment cadence. Each
+track is described by a ``Track`` the playlist writers read.
+
+A video fragment starts at every IDR: at each shot start and every ``segment_seconds`` within a
+shot. Consecutive fragments are joined into one media segment while their total stays within
+``segment_seconds`` (HLS and CMAF allow several moof/mdat pairs in a segment), so a run of short
+shots does not become a run of tiny segments; every IDR keeps its own entry, a byte range inside
+its segment, in the I-frame playlist."""
 
 from __future__ import annotations
 
@@ -20,11 +26,21 @@ FRAG_FLAGS = ["-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-writ
 
 
 @dataclass
+class IFrame:
+    """An IDR inside a segment file: its fragment's moof and first sample."""
+
+    offset: int
+    length: int
+    duration: Fraction
+    """The duration of the IDR's fragment (until the next IDR)."""
+
+
+@dataclass
 class Segment:
     name: str
     duration: Fraction
     size: int
-    iframe_bytes: int
+    iframes: list[IFrame]
 
 
 @dataclass
@@ -59,20 +75,53 @@ class Track:
 
     @property
     def iframe_peak(self) -> int:
-        return max(math.ceil(s.iframe_bytes * 8 / s.duration) for s in self.segments if s.duration)
+        return max(
+            math.ceil(i.length * 8 / i.duration)
+            for s in self.segments
+            for i in s.iframes
+            if i.duration
+        )
 
 
-def _write(out_dir: Path, tid: str, data: bytes, *, kind: str, **kw: Any) -> Track:
+def join_fragments(
+    frags: list[isobmff.Fragment], scale: int, target: Fraction | None
+) -> list[list[isobmff.Fragment]]:
+    """Consecutive fragments grouped into segments of at most ``target`` seconds (a fragment
+    longer than that stays alone); ``None``: one segment per fragment."""
+    groups: list[list[isobmff.Fragment]] = []
+    total = Fraction(0)
+    for f in frags:
+        d = Fraction(f.duration, scale)
+        if groups and target is not None and total + d <= target:
+            groups[-1].append(f)
+            total += d
+        else:
+            groups.append([f])
+            total = d
+    return groups
+
+
+def _write(
+    out_dir: Path, tid: str, data: bytes, *, kind: str, target: Fraction | None = None, **kw: Any
+) -> Track:
     init, frags = isobmff.split(data)
     scale = isobmff.timescale(init)
     d = out_dir / tid
     d.mkdir(parents=True, exist_ok=True)
     (d / "init.mp4").write_bytes(init)
-    segs = []
-    for i, f in enumerate(frags, 1):
+    segs, starts, durations = [], [], []
+    for i, group in enumerate(join_fragments(frags, scale, target), 1):
         name = f"{tid}/seg_{i:05d}.m4s"
-        (out_dir / name).write_bytes(f.data)
-        segs.append(Segment(name, Fraction(f.duration, scale), len(f.data), f.first_sample_end))
+        body = b"".join(f.data for f in group)
+        (out_dir / name).write_bytes(body)
+        iframes, offset = [], 0
+        for f in group:
+            iframes.append(IFrame(offset, f.first_sample_end, Fraction(f.duration, scale)))
+            offset += len(f.data)
+        ticks = sum(f.duration for f in group)
+        segs.append(Segment(name, Fraction(ticks, scale), len(body), iframes))
+        starts.append(group[0].decode_time)
+        durations.append(ticks)
     return Track(
         id=tid,
         kind=kind,
@@ -80,16 +129,23 @@ def _write(out_dir: Path, tid: str, data: bytes, *, kind: str, **kw: Any) -> Tra
         init=f"{tid}/init.mp4",
         segments=segs,
         timescale=scale,
-        starts=[f.decode_time for f in frags],
-        durations=[f.duration for f in frags],
+        starts=starts,
+        durations=durations,
         **kw,
     )
 
 
 def package_video(
-    chunks: list[Path], *, frame_rate: str, out_dir: Path, tid: str, **kw: Any
+    chunks: list[Path],
+    *,
+    frame_rate: str,
+    out_dir: Path,
+    tid: str,
+    segment_seconds: float | None = None,
+    **kw: Any,
 ) -> Track:
-    """Concatenate per-shot encodes (``-c copy``) into fMP4 fragments cut at every IDR."""
+    """Concatenate per-shot encodes (``-c copy``) into fMP4 fragments cut at every IDR, joined
+    into segments of at most ``segment_seconds`` (None: a segment per fragment)."""
     if not chunks:
         raise StageError("a rendition needs at least one shot")
     with tempfile.TemporaryDirectory(prefix="restoro-pkg-") as tmp:
@@ -103,7 +159,10 @@ def package_video(
              *FRAG_FLAGS, "-video_track_timescale", str(timescale(frame_rate)),
              *bitexact_args(), "-f", "mp4", str(frag)]
         )  # fmt: skip
-        track = _write(out_dir, tid, frag.read_bytes(), kind="video", frame_rate=frame_rate)
+        target = Fraction(str(segment_seconds)) if segment_seconds else None
+        track = _write(
+            out_dir, tid, frag.read_bytes(), kind="video", target=target, frame_rate=frame_rate
+        )
     w, h = isobmff.picture_size((out_dir / track.init).read_bytes())
     track.width, track.height = w, h
     track.extra.update(kw)

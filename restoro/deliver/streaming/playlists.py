@@ -50,9 +50,10 @@ def iframe_playlist(track: Track) -> str:
         "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
         "#EXT-X-I-FRAMES-ONLY", f'#EXT-X-MAP:URI="{_rel(track.init, track.id)}"',
     ]  # fmt: skip
-    for s in segs:  # every segment starts with an IDR: its moof + first sample
-        lines += [f"#EXTINF:{_dur(s.duration)},", f"#EXT-X-BYTERANGE:{s.iframe_bytes}@0"]
-        lines.append(_rel(s.name, track.id))
+    for s in segs:  # every IDR: its fragment's moof + first sample, inside its segment
+        for i in s.iframes:
+            lines += [f"#EXTINF:{_dur(i.duration)},", f"#EXT-X-BYTERANGE:{i.length}@{i.offset}"]
+            lines.append(_rel(s.name, track.id))
     return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
 
 
