@@ -202,6 +202,8 @@ def test_worker_failure_names_shot_stage_host_and_log(
     finally:
         registry._REGISTRY.pop(Invert.id, None)
     assert "failed; first: ep1@" in err.value.message
+    # The terminal shows the first failure's worker log tail too (the error's hint).
+    assert "run_chain" in (err.value.hint or "") and "is not a frame stage" in err.value.hint
     failed = [e for e in events if e["event"] == "action" and e["status"] == "failed"]
     reports = {e["id"]: e for e in events if e["event"] == "worker-failure"}
     assert failed and set(reports) == {e["id"] for e in failed}
