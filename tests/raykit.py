@@ -12,6 +12,7 @@ loopback range.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -72,13 +73,17 @@ class Cluster:
     def start_head(self) -> None:
         self._start("head", ["--head", f"--port={self.port}", "--include-dashboard=false"])
 
-    def add_worker(self, label: str, memory: int | None = None) -> None:
-        """A worker node with the resource ``label``; ``memory`` (bytes) sets the node's Ray
-        ``memory`` resource (its object store then gets Ray's minimum)."""
+    def add_worker(
+        self, label: str, memory: int | None = None, resources: dict[str, float] | None = None
+    ) -> None:
+        """A worker node with the resource ``label`` (and ``resources``); ``memory`` (bytes)
+        sets the node's Ray ``memory`` resource (its object store then gets Ray's minimum)."""
         small = [f"--memory={memory}", f"--object-store-memory={80 * 1024 * 1024}"]
-        self._start(label, [f"--address={self.address}", *(small if memory else [])])
+        self._start(label, [f"--address={self.address}", *(small if memory else [])], resources)
 
-    def _start(self, label: str, args: list[str]) -> None:
+    def _start(
+        self, label: str, args: list[str], resources: dict[str, float] | None = None
+    ) -> None:
         log = self.logs[label] = open(self.tmp / f"{label}.log", "wb")  # noqa: SIM115
         self.workers[label] = subprocess.Popen(
             [
@@ -87,7 +92,7 @@ class Cluster:
                 *args,
                 f"--node-ip-address={NODE_IP}",
                 "--num-cpus=1",
-                f'--resources={{"{label}": 1}}',
+                f"--resources={json.dumps({label: 1, **(resources or {})})}",
                 "--disable-usage-stats",
                 "--block",
             ],

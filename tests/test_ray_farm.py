@@ -123,7 +123,10 @@ def test_contract_force_reruns_everything_identically(
 def test_killing_a_worker_node_mid_build(
     cluster: Cluster, tmp_path: Path, progressive_source: Path, local_master: bytes
 ) -> None:
-    cluster.add_worker("w2")
+    # Two nodes labelled "pool" and a build whose tasks all ask for it: w2 gets work (the head
+    # and w1 cannot take it), is killed while it runs an action, and w3 takes over.
+    cluster.add_worker("w2", resources={"pool": 1})
+    cluster.add_worker("w3", resources={"pool": 1})
     manifest = _project(tmp_path / "p", progressive_source)
     leases = manifest.parent / ".restoro" / "locks" / "leases"
     victim = cluster.workers["w2"].pid
@@ -147,10 +150,13 @@ def test_killing_a_worker_node_mid_build(
     t = threading.Thread(target=watch, daemon=True)
     t.start()
     try:
-        report, events = _ray_build(manifest, cluster)
+        report, events = _ray_build(manifest, cluster, ray_resources={"pool": 1})
     finally:
         stop.set()
         t.join()
+        cluster.kill_worker("w3")  # the module's later tests see the head and w1 only
+        if "w2" in cluster.workers:
+            cluster.kill_worker("w2")
     assert killed, "no action ran on the worker node w2"
     retries = [e for e in events if e["event"] == "retry"]
     assert retries and all(e["attempt"] <= 2 for e in retries)
