@@ -12,7 +12,8 @@ import os
 import shutil
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,6 @@ from restoro.engine.ray_preflight import describe_node  # noqa: E402
 from restoro.engine.store import Store  # noqa: E402
 from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import UsageError  # noqa: E402
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 TOTAL = 2 + 3 * 3 + 1 + 1  # ingest, shots, 3 × (extract, chain, chunk), audio, master
 
@@ -241,3 +239,36 @@ def test_unreachable_cluster_fails_before_work(tmp_path: Path, progressive_sourc
     assert time.monotonic() - t0 < 30
     assert not (manifest.parent / "out").exists()
     assert not list((manifest.parent / ".restoro").glob("ac/*/*.json"))
+
+
+@pytest.mark.slow
+def test_without_an_address_a_private_instance_ignores_the_last_recorded_cluster(
+    tmp_path: Path,
+    progressive_source: Path,
+    local_master: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ray start` records its cluster in Ray's temp dir and `ray.init()` joins it; a stale
+    record (the cluster was stopped, as every test cluster here is) made it fail. Without
+    --ray-address restoro starts its own instance whatever the record says."""
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must be short
+    (short / "ray").mkdir()
+    (short / "ray" / "ray_current_cluster").write_text(f"127.0.0.2:{free_port()}")
+    monkeypatch.setenv("RAY_TMPDIR", str(short))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    manifest = _project(tmp_path / "p", progressive_source)
+    ws = Workspace(manifest)
+    events: list[dict[str, Any]] = []
+    try:
+        b = Builder(ws, BuildOptions(executor="ray", jobs=1))
+        b.events.subscribe(events.append)
+        report = b.build()
+    finally:
+        ws.close()
+        ray.shutdown()
+        shutil.rmtree(short, ignore_errors=True)
+    assert (report.executed, report.failed) == (TOTAL, 0)
+    assert next(e for e in events if e["event"] == "executor")["address"] == "local"
+    assert (manifest.parent / "out" / "master" / "ep1.mov").read_bytes() == local_master

@@ -148,7 +148,10 @@ class RayFarm:
                 # loopback): the driver uses the same node address as the cluster's nodes. Ray
                 # swaps exactly 127.0.0.1 for the host's interface address, so 127.0.0.2.
                 kw["_node_ip_address"] = host
-            ray.init(address=address, **kw)
+            # Without an address: a private instance ("local"), never whatever cluster
+            # `ray start` last recorded on this machine (ray.init(address=None) would join it,
+            # or fail on a stale record of a stopped one).
+            ray.init(address=address or "local", **kw)
             _connected[:] = [address]
             atexit.register(ray.shutdown)
         self.nodes = [n for n in ray.nodes() if n.get("Alive")]
