@@ -223,7 +223,10 @@ def test_worker_failure_names_shot_stage_host_and_log(
 def test_actor_on_a_killed_node_is_retried_and_replaced(
     cluster: Cluster, tmp_path: Path, assets: Path, local_run: tuple[bytes, Any]
 ) -> None:
-    cluster.add_worker("w2")
+    # Work only on two nodes labelled "pool" (the head and w1 cannot take it): w2 surely runs
+    # a model actor, is killed while it holds a chain's lease, and w3's actor takes over.
+    cluster.add_worker("w2", resources={"pool": 1})
+    cluster.add_worker("w3", resources={"pool": 1})
     manifest = _project(tmp_path / "p", assets)
     leases = manifest.parent / ".restoro" / "locks" / "leases"
     victim = cluster.workers["w2"].pid
@@ -248,10 +251,15 @@ def test_actor_on_a_killed_node_is_retried_and_replaced(
     t = threading.Thread(target=watch, daemon=True)
     t.start()
     try:
-        report, events = _build(manifest, executor="ray", ray_address=cluster.address)
+        report, events = _build(
+            manifest, executor="ray", ray_address=cluster.address, ray_resources={"pool": 1.0}
+        )
     finally:
         stop.set()
         t.join()
+        for label in ("w2", "w3"):  # the module's later tests see the head and w1 only
+            if label in cluster.workers:
+                cluster.kill_worker(label)
     assert killed, "no model action ran on the worker node w2"
     actors = _actors(events)
     lost = [label for label, evs in actors.items() if any(e["status"] == "lost" for e in evs)]
