@@ -498,3 +498,58 @@ def test_ray_build_on_the_s3_store_is_byte_identical(
     assert sum(k.startswith("farm/ac/") for k in _keys(bucket, "farm/")) == TOTAL
     assert list((tmp_path / "worker-cache" / "stores").glob("*/cas/*/*"))  # workers' own cache
     assert RemoteStore(url).verify(full=True).ok
+
+
+COORDINATOR = """
+import json, sys, threading
+from pathlib import Path
+from restoro.engine.build import Builder, BuildOptions
+from restoro.engine.workspace import Workspace
+ws = Workspace(Path(sys.argv[1]), store_url=sys.argv[2])
+b = Builder(ws, BuildOptions())
+lock = threading.Lock()
+def emit(e):
+    with lock:  # events come from several threads: one whole line each
+        sys.stdout.write(json.dumps(e, default=str) + "\\n")
+        sys.stdout.flush()
+b.events.subscribe(emit)
+b.build()
+ws.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_coordinators_on_one_bucket_run_each_action_once(
+    bucket: str, tmp_path: Path, progressive_source: Path, local_project: Path
+) -> None:
+    """Two checkouts of one project, each with its own local cache, build at the same time
+    against one s3:// store: the leases and conditional entries on the bucket make every
+    action run once between them, and both get the same master as a local build."""
+    import subprocess
+    import sys
+    from collections import Counter
+
+    url = f"s3://{bucket}/shared"
+    manifests = [_project(tmp_path / name, progressive_source) for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", COORDINATOR, str(m), url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RESTORO_CACHE_DIR": str(tmp_path / f"cache-{i}")},
+        )
+        for i, m in enumerate(manifests)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    actions = [
+        e for out, _ in outs for e in map(json.loads, out.splitlines()) if e["event"] == "action"
+    ]
+    ran = Counter(e["id"] for e in actions if e["status"] == "executed")
+    assert len(ran) == TOTAL and set(ran.values()) == {1}  # every action once, in one of them
+    assert Counter(e["id"] for e in actions) == Counter({i: 2 for i in ran})  # both finished
+    assert _master(manifests[0]) == _master(manifests[1]) == _master(local_project)
+    keys = _keys(bucket, "shared/")
+    assert sum(k.startswith("shared/ac/") for k in keys) == TOTAL
+    assert not [k for k in keys if "/locks/leases/" in k]  # every lease released
