@@ -138,6 +138,7 @@ def test_clean_material_passes_and_qc_is_cached(tmp_path: Path, progressive_sour
     master = metas["ep1/master"]["metrics"]
     assert master["frames"] == 36 and master["codec"] == "prores"
     assert master["raster"] == "320x240" and master["av_diff_frames"] < 1
+    assert master["av_offset_ms"] == 0  # the master's sound starts with its picture
     again = build(m)
     assert again.executed == 0 and set(qc_of(again).values()) == {"cached"}
     skipped = build(m, qc=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,6 +18,9 @@ from restoro.qc.combing import Combing
 from restoro.qc.fidelity import Fidelity
 from restoro.qc.flicker import Flicker
 from restoro.qc.frozen import Frozen
+
+if TYPE_CHECKING:
+    import pathlib
 
 H, W = 48, 64
 
@@ -224,3 +228,36 @@ def test_manifest_thresholds_reach_the_checks(field: str) -> None:
     assert spec[cid][name] == 7.5
     skipped = {cid for cid, _v, _p in shot_check_params(_cfg(skip=["banding"]))}
     assert "banding" not in skipped
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.25, -0.125])
+def test_deliverable_sync_finds_sound_that_starts_off_the_picture(
+    tmp_path: pathlib.Path, offset: float
+) -> None:
+    """A ProRes/PCM movie whose sound is shifted by ``offset`` seconds (ffmpeg -itsoffset) is
+    flagged as out of sync, with the offset and its direction; a movie in sync passes."""
+    import subprocess
+
+    from restoro.media.ffmpeg import ffmpeg_exe
+    from restoro.qc.deliverable import DeliverableCheck, DeliverableParams
+
+    movie = tmp_path / "m.mov"
+    # A negative offset: the picture is the input that is delayed.
+    shift = ["-itsoffset", f"{abs(offset)}"]
+    v_off, a_off = (shift, []) if offset < 0 else ([], shift)
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", *v_off, "-f", "lavfi", "-i", "testsrc=s=64x48:r=24:d=2",
+         *a_off, "-f", "lavfi", "-i", "sine=f=440:r=48000:d=2", "-map", "0:v", "-map", "1:a",
+         "-c:v", "prores_ks", "-c:a", "pcm_s24le", str(movie)],
+        check=True,
+    )  # fmt: skip
+    params = DeliverableParams(frames=48, frame_rate="24", codec="prores")
+    res = DeliverableCheck(params).check_file(movie)
+    assert res.metrics["av_offset_ms"] == pytest.approx(offset * 1000, abs=1)
+    sync = [f for f in res.findings if f.check == "av-sync"]
+    if offset == 0:
+        assert sync == []
+    else:
+        assert len(sync) == 1 and sync[0].severity == "error"
+        word = "after" if offset > 0 else "before"
+        assert f"audio starts {abs(offset) * 1000:.0f} ms {word} the picture" == sync[0].message

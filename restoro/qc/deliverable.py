@@ -1,6 +1,6 @@
 """Per-deliverable checks on a delivered file: it decodes end to end, has the frame count and
-duration it should, its audio is as long as its picture, its loudness is on target and its
-codec and raster are what the manifest declares."""
+duration it should, its audio starts with its picture and is as long, its loudness is on target
+and its codec and raster are what the manifest declares."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def probe_decode(path: Path) -> dict[str, Any]:
     import av
 
     out: dict[str, Any] = {"video_frames": 0, "errors": [], "audio_seconds": None}
+    starts: dict[str, float] = {}  # presentation time of each stream's first decoded frame
     with av.open(str(path)) as c:
         v: Any = c.streams.video[0] if c.streams.video else None
         a: Any = c.streams.audio[0] if c.streams.audio else None
@@ -57,6 +58,8 @@ def probe_decode(path: Path) -> dict[str, Any]:
             try:
                 frame: Any
                 for frame in packet.decode():
+                    if frame.time is not None:
+                        starts.setdefault(packet.stream.type, float(frame.time))
                     if packet.stream is v:
                         out["video_frames"] += 1
                     else:
@@ -67,12 +70,14 @@ def probe_decode(path: Path) -> dict[str, Any]:
                     out["errors"].append(str(exc))
         if a is not None and rate:
             out["audio_seconds"] = samples / rate
+    if "video" in starts and "audio" in starts:
+        out["av_offset"] = starts["audio"] - starts["video"]
     return out
 
 
 class DeliverableCheck(Check):
     id: ClassVar[str] = "deliverable"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: A/V sync (first audio vs first picture time)
     scope: ClassVar = "deliverable"
     severity: ClassVar = "error"
     Params: ClassVar = DeliverableParams
@@ -112,6 +117,13 @@ class DeliverableCheck(Check):
         prof = str(info.get("profile") or "").lower().replace(" ", "")
         if p.profile and prof and not prof.endswith(p.profile):
             err("codec", f"profile {info.get('profile')}, declared {p.profile}")
+        offset = info.get("av_offset")
+        if rate and offset is not None:
+            res.metrics["av_offset_ms"] = rnd(offset * 1000, 1)
+            if abs(offset) * rate > p.av_tolerance_frames:
+                when = "after" if offset > 0 else "before"
+                msg = f"audio starts {abs(offset) * 1000:.0f} ms {when} the picture"
+                err("av-sync", msg, rnd(offset * 1000, 1))
         if rate and info["audio_seconds"] is not None:
             diff = abs(info["audio_seconds"] - n / rate) * rate
             res.metrics["av_diff_frames"] = rnd(float(diff), 3)
@@ -140,7 +152,7 @@ def movie_qc(spec: ActionSpec, ctx: RunContext) -> dict[str, Any]:
     the tracks its sidecars are made from."""
     from restoro.qc.captions import check_caption_file
 
-    p = {k: v for k, v in spec.params.items() if k != "scope"}
+    p = {k: v for k, v in spec.params.items() if k not in ("scope", "check")}
     params = DeliverableParams.model_validate(p)
     res = DeliverableCheck(params).check_file(ctx.blob(spec.inputs["delivered"]))
     findings = [f.to_json() for f in res.findings]

@@ -148,6 +148,8 @@ def _deliverable_node(
             timing["fail_on_captions"] = True
 
     def make(deps: Results) -> ActionSpec:
+        from restoro.qc.deliverable import DeliverableCheck
+
         res = deps[main]
         tracks = [
             {k: deps[a].meta.get(k) for k in ("loudness", "target", "true_peak", "ceiling")}
@@ -155,6 +157,7 @@ def _deliverable_node(
         ]
         params = {
             "scope": "deliverable",
+            "check": [DeliverableCheck.id, DeliverableCheck.version],
             "frames": frames,
             "frame_rate": rate,
             "raster": getattr(spec, "raster", None),
