@@ -141,7 +141,9 @@ def test_hls_renditions_checked_and_starved_rung_fails_min_vmaf(
     assert rends["v0"]["vmaf_min"] <= rends["v0"]["vmaf_p5"] <= rends["v0"]["vmaf_mean"]
     assert rends["v0"]["psnr"] > rends["v1"]["psnr"] and rends["v0"]["vmaf_frames"] == 48
     assert rends["a0"]["codec"] == "aac" and rends["a0"]["av_diff_frames"] < 1
-    assert not [f for f in meta["findings"] if f["check"] in ("decode", "frames", "codec")]
+    assert rends["a0"]["av_offset_ms"] == 0  # sound and picture start together
+    checks = ("decode", "frames", "codec", "av-length", "av-sync")
+    assert not [f for f in meta["findings"] if f["check"] in checks]
 
     # The report: the deliverable with its renditions and the planted caption faults.
     ws = Workspace(m)

@@ -255,3 +255,57 @@ def test_h264_rendition_plays_in_chromium_with_webvtt_cue(
             want[1], abs=1 / 24
         )
     assert time.monotonic() - started < 60
+
+
+SYNC_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>sync</title></head>
+<body><video id="v" muted playsinline width="160" height="120"></video>
+<script>
+// Every SourceBuffer hls.js makes, to read where each track's media starts on the timeline.
+const buffers = [];
+const add = MediaSource.prototype.addSourceBuffer;
+MediaSource.prototype.addSourceBuffer = function (type) {
+  const sb = add.call(this, type);
+  buffers.push([type, sb]);
+  return sb;
+};
+</script>
+<script src="/hls.js"></script>
+<script>
+const report = {errors: []};
+const video = document.getElementById("v");
+const hls = new Hls({startPosition: 0});
+hls.on(Hls.Events.ERROR, (_e, d) => report.errors.push({details: d.details, fatal: d.fatal}));
+hls.loadSource("/pkg/master.m3u8");
+hls.attachMedia(video);
+let sent = false;
+const timer = setInterval(() => {
+  const ready = buffers.length >= 2 && buffers.every(([, sb]) => sb.buffered.length > 0);
+  if (sent || !ready) return;
+  sent = true;
+  clearInterval(timer);
+  report.buffers = buffers.map(([type, sb]) => ({type: type, start: sb.buffered.start(0),
+    offset: sb.timestampOffset}));
+  fetch("/result", {method: "POST", body: JSON.stringify(report)});
+}, 50);
+setTimeout(() => { if (!sent) fetch("/result", {method: "POST", body: JSON.stringify(report)}); },
+           25000);
+</script></body></html>
+"""
+
+
+def test_sound_and_picture_start_together_in_chromium(
+    chromium: Path, hls_js: Path, package: Path, tmp_path: Path
+) -> None:
+    """In Chromium's MSE, as hls.js feeds it, the first picture and the first sound of the
+    package sit at the same place on the timeline (within one audio frame)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copytree(package, site / "pkg")
+    shutil.copyfile(hls_js, site / "hls.js")
+    (site / "index.html").write_text(SYNC_PAGE)
+    report = _play(chromium, site, tmp_path)
+    print(json.dumps(report))
+    starts = {b["type"].split("/")[0]: b["start"] for b in report.get("buffers", [])}
+    assert starts.keys() == {"video", "audio"}, report
+    assert starts["video"] - starts["audio"] == pytest.approx(0, abs=1024 / 48000), report

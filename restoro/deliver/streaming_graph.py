@@ -87,7 +87,7 @@ def streaming_nodes(
         return ActionSpec(
             id=mid,
             stage="stream-package",
-            version=2,  # 2: short fragments joined into segments of up to segment_seconds
+            version=3,  # 2: fragments joined into segments; 3: first picture presents at 0
             params={
                 "kind": d.kind,
                 "frame_rate": first.meta["frame_rate"] if first else "24",

@@ -85,8 +85,11 @@ def decode_stream(path: Path, kind: str) -> dict[str, Any]:
                     out["samples"] += frame.samples
         except av.error.FFmpegError as exc:
             out["errors"].append(str(exc))
-        # Video: first to last presented (decode delay cancels); audio: what its packets last.
-        ticks = (end - (first or 0)) if kind == "video" else duration
+        # What the packets last (for video too: how a demuxer places a B-frame track's first
+        # picture, an edit list or negative composition offsets, moves its first and last
+        # presentation times, never the sum of the frame durations); the presented span when
+        # packets carry no durations.
+        ticks = duration if duration else (end - (first or 0))
         out["seconds"] = float(ticks * tb) if tb else 0.0
     return out
 
@@ -110,6 +113,28 @@ def expected_profile(codec: str, depth: int) -> str:
 def _hls_duration(playlist: Path) -> float:
     text = playlist.read_text(encoding="utf-8")
     return sum(float(x) for x in re.findall(r"#EXTINF:([\d.]+)", text))
+
+
+def presentation_start(root: Path, kind: str, rid: str) -> float:
+    """Where rendition ``rid``'s media starts on the presentation timeline, in seconds, as an
+    MSE player places it: the earliest decode time + composition offset of its samples, read
+    from the fragments themselves (ffmpeg's demuxers move a B-frame track's first picture by
+    their own rules)."""
+    from restoro.deliver.streaming import isobmff
+
+    if kind == "hls":
+        playlist = root / rid / "index.m3u8"
+        text = playlist.read_text(encoding="utf-8")
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)
+        names = ([init.group(1)] if init else []) + [
+            ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")
+        ]
+        data = b"".join((playlist.parent / n).read_bytes() for n in names)
+    else:
+        names, _ = dash_segments(root / "manifest.mpd", rid)
+        data = b"".join((root / n).read_bytes() for n in names)
+    head, frags = isobmff.split(data)
+    return isobmff.earliest_presentation(frags) / isobmff.timescale(head)
 
 
 def dash_segments(mpd: Path, rid: str) -> tuple[list[str], float]:
@@ -170,6 +195,7 @@ def check_streaming(
     frame_s = float(1 / rate)
     findings: list[dict[str, Any]] = []
     renditions: dict[str, dict[str, Any]] = {}
+    picture_start: float | None = None  # where the first video rendition's pictures start
 
     def err(check: str, msg: str, value: float | None = None) -> None:
         findings.append(Finding(check, "error", msg, value=value).to_json())
@@ -185,6 +211,8 @@ def check_streaming(
         except Exception as exc:  # noqa: BLE001 - any failure to read it is the finding
             err("decode", f"{label}: does not play: {exc}")
             continue
+        if picture_start is None:
+            picture_start = presentation_start(root, p["kind"], rid)
         depth = bit_depth(info.get("pix_fmt", ""))
         m.update(frames=info["frames"], duration=rnd(info["seconds"], 3), listed=rnd(listed, 3),
                  raster=f"{info.get('width')}x{info.get('height')}", profile=info.get("profile"),
@@ -253,6 +281,13 @@ def check_streaming(
         if diff > slack:
             err("av-length", f"{label}: audio lasts {info['seconds']:.3f} s, the picture "
                              f"{float(title_s):.3f} s", diff / frame_s)  # fmt: skip
+        if picture_start is not None:
+            offset = presentation_start(root, p["kind"], rid) - picture_start
+            m["av_offset_ms"] = rnd(offset * 1000, 1)
+            if abs(offset) > frame_s / 2:
+                when = "after" if offset > 0 else "before"
+                err("av-sync", f"{label}: audio starts {abs(offset) * 1000:.0f} ms {when} the "
+                               "picture", rnd(offset * 1000, 1))  # fmt: skip
     metrics: dict[str, Any] = {"frames": p["frames"], "duration": rnd(float(title_s), 3),
                                "renditions": renditions}  # fmt: skip
     metrics.update(caption_metrics(p, captions, findings, check_caption_file))

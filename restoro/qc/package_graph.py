@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from restoro.engine.actions import RunContext
     from restoro.engine.workspace import Workspace
 
-PACKAGE_QC_VERSION = 1
+PACKAGE_QC_VERSION = 2  # 2: A/V sync; VMAF pairs frames by order
 PACKAGE_KINDS = ("hls", "dash", "imf")
 _IMF_CODECS = {"2e": "jpeg2000", "prores": "prores"}
 

@@ -107,10 +107,13 @@ def _graph(
     w, h = size
     pre_d = f"{distorted_chain}," if distorted_chain else ""
     pre_r = f"{reference_chain}," if reference_chain else ""
+    # Frames are paired by their order, not their timestamps: demuxers place the first
+    # picture of a B-frame track differently (edit lists, negative composition offsets), and
+    # a pairing by time then drops or shifts a frame. A lost frame is the frame count's finding.
+    order = "setpts=N/(FRAME_RATE*TB)"
     return (
-        f"[0:v]setpts=PTS-STARTPTS,{pre_d}scale={w}:{h}:flags=bicubic,format=yuv420p10le,"
-        "setsar=1[d];"
-        f"[1:v]setpts=PTS-STARTPTS,{pre_r}format=yuv420p10le,setsar=1[r];"
+        f"[0:v]{order},{pre_d}scale={w}:{h}:flags=bicubic,format=yuv420p10le,setsar=1[d];"
+        f"[1:v]{order},{pre_r}format=yuv420p10le,setsar=1[r];"
         f"[d][r]libvmaf=model=version={model}:feature=name=psnr:n_threads={threads()}:"
         f"n_subsample={n_subsample}:shortest=1:log_fmt=json:log_path={log}"
     )

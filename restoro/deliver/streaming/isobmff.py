@@ -5,7 +5,7 @@ from the init segment's sample entry."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from restoro.errors import StageError
@@ -165,3 +165,68 @@ def picture_size(init: bytes) -> tuple[int, int]:
     kind, pos, _ = _sample_entry(init)
     w, h = struct.unpack(">HH", init[pos + 8 + 24 : pos + 8 + 28])
     return int(w), int(h)
+
+
+def earliest_presentation(frags: list[Fragment]) -> int:
+    """The track's earliest presentation time in timescale ticks (decode time + composition
+    offset, over every sample): with B-frames, the first picture's composition delay."""
+    best: int | None = None
+    for f in frags:
+        t = f.decode_time
+        for d, cto in _samples(f.data):
+            best = t + cto if best is None else min(best, t + cto)
+            t += d
+    return best or 0
+
+
+def _trun(frag: bytes) -> tuple[int, int, int, int]:
+    """(payload offset, version, flags, sample count) of the fragment's ``trun``."""
+    trun, _ = find(frag, [b"moof", b"traf", b"trun"])
+    flags = int.from_bytes(frag[trun + 1 : trun + 4], "big")
+    return trun, frag[trun], flags, struct.unpack(">I", frag[trun + 4 : trun + 8])[0]
+
+
+def _samples(frag: bytes) -> list[tuple[int, int]]:
+    """(duration, composition offset) of each sample of the fragment."""
+    tfhd, _ = find(frag, [b"moof", b"traf", b"tfhd"])
+    flags = int.from_bytes(frag[tfhd + 1 : tfhd + 4], "big")
+    p = tfhd + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
+    default_duration = struct.unpack(">I", frag[p : p + 4])[0] if flags & 0x8 else 0
+    trun, version, tflags, count = _trun(frag)
+    p = trun + 8 + (4 if tflags & 0x1 else 0) + (4 if tflags & 0x4 else 0)
+    out = []
+    for _ in range(count):
+        d = default_duration
+        if tflags & 0x100:
+            d = struct.unpack(">I", frag[p : p + 4])[0]
+            p += 4
+        p += 4 if tflags & 0x200 else 0
+        p += 4 if tflags & 0x400 else 0
+        cto = 0
+        if tflags & 0x800:
+            cto = struct.unpack(">i" if version else ">I", frag[p : p + 4])[0]
+            p += 4
+        out.append((d, cto))
+    return out
+
+
+def shift_composition(frag: Fragment, ticks: int) -> Fragment:
+    """``frag`` with every sample's composition offset lowered by ``ticks``, as a version 1
+    ``trun`` (signed offsets): the CMAF way to make a B-frame track's first picture present at
+    its decode time, so picture, sound and captions share one timeline from 0 in players that
+    ignore edit lists (MSE). The size does not change (offsets are 4 bytes in both versions),
+    so every other field, the I-frame byte ranges included, stays valid."""
+    if ticks == 0:
+        return frag
+    data = bytearray(frag.data)
+    trun, version, tflags, count = _trun(frag.data)
+    if not tflags & 0x800:
+        raise StageError("a fragment with a composition delay has no composition offsets")
+    p = trun + 8 + (4 if tflags & 0x1 else 0) + (4 if tflags & 0x4 else 0)
+    for _ in range(count):
+        p += sum(4 for bit in (0x100, 0x200, 0x400) if tflags & bit)
+        cto = struct.unpack(">i" if version else ">I", data[p : p + 4])[0] - ticks
+        data[p : p + 4] = struct.pack(">i", cto)
+        p += 4
+    data[trun] = 1
+    return replace(frag, data=bytes(data))

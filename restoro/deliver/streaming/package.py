@@ -106,6 +106,12 @@ def _write(
 ) -> Track:
     init, frags = isobmff.split(data)
     scale = isobmff.timescale(init)
+    if kind == "video" and frags:
+        # B-frames delay the first picture's presentation (2 frames with x264's defaults) while
+        # sound and captions start at 0: lower every composition offset by that delay so the
+        # first picture presents at 0 too (a version 1 trun), in every rendition alike.
+        delay = isobmff.earliest_presentation(frags) - frags[0].decode_time
+        frags = [isobmff.shift_composition(f, delay) for f in frags]
     d = out_dir / tid
     d.mkdir(parents=True, exist_ok=True)
     (d / "init.mp4").write_bytes(init)
