@@ -305,7 +305,6 @@ def test_sound_and_picture_start_together_in_chromium(
     shutil.copyfile(hls_js, site / "hls.js")
     (site / "index.html").write_text(SYNC_PAGE)
     report = _play(chromium, site, tmp_path)
-    print(json.dumps(report))
     starts = {b["type"].split("/")[0]: b["start"] for b in report.get("buffers", [])}
     assert starts.keys() == {"video", "audio"}, report
     assert starts["video"] - starts["audio"] == pytest.approx(0, abs=1024 / 48000), report
