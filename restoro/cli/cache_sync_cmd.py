@@ -108,8 +108,8 @@ def push_to_remote(local: Store, remote: RemoteStore) -> SyncReport:
 def pull_from_remote(remote: RemoteStore, local: Store) -> SyncReport:
     """Download (and verify) the blobs the local store lacks, then the entries it lacks."""
     from restoro.engine.keys import digest_file
-    from restoro.engine.remote import parse_entry
     from restoro.engine.remote_objects import cas_rel
+    from restoro.engine.store import parse_entry
 
     report = SyncReport()
     local.check_writable()

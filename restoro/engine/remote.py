@@ -46,6 +46,8 @@ from restoro.engine.store import (
     Output,
     Store,
     VerifyReport,
+    entry_bytes,
+    parse_entry,
 )
 from restoro.errors import CorruptEntry, StoreError, UsageError
 
@@ -56,21 +58,6 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 3.0
 _HEX = frozenset("0123456789abcdef")
 Fetched = Literal["ok", "missing", "corrupt"]
-
-
-# -- action entries ---------------------------------------------------------------------------
-
-
-def _entry_bytes(result: ActionResult) -> bytes:
-    text = json.dumps(result.to_json(), sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
-
-
-def parse_entry(key: str, data: bytes) -> ActionResult:
-    result = ActionResult.from_json(json.loads(data))
-    if result.key != key:
-        raise ValueError(f"entry is for key {result.key}")
-    return result
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -294,7 +281,7 @@ class RemoteStore(Store):
         if self._is_local():
             return super().put_action(result)
         self._commit_blobs(result)
-        self.remote.put(ac_rel(result.key), _entry_bytes(result))
+        self.remote.put(ac_rel(result.key), entry_bytes(result))
         with self._local():
             super().put_action(result)
         return None
@@ -312,7 +299,7 @@ class RemoteStore(Store):
         return winner
 
     def put_remote_entry_if_absent(self, result: ActionResult) -> ActionResult:
-        rel, data = ac_rel(result.key), _entry_bytes(result)
+        rel, data = ac_rel(result.key), entry_bytes(result)
         for _ in range(5):
             if self.remote.put(rel, data, if_none_match=True) is not None:
                 return result

@@ -156,11 +156,19 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _entry_bytes(result: ActionResult) -> bytes:
+def entry_bytes(result: ActionResult) -> bytes:
     """An ``ac/`` entry's text. ``json.dumps`` (one call to the C encoder), not ``json.dump``
     (which streams through the pure-Python encoder: 3x slower on a large entry)."""
     text = json.dumps(result.to_json(), sort_keys=True, ensure_ascii=False, allow_nan=False)
     return text.encode("utf-8")
+
+
+def parse_entry(key: str, data: bytes) -> ActionResult:
+    """The action result in an ``ac/`` entry's bytes; ValueError when it is not ``key``'s."""
+    result = ActionResult.from_json(orjson.loads(data))
+    if result.key != key:
+        raise ValueError(f"entry is for key {result.key}")
+    return result
 
 
 def _fsync_dir(path: Path) -> None:
@@ -413,9 +421,7 @@ class Store:
         except FileNotFoundError:
             return Lookup("absent")
         try:
-            result = ActionResult.from_json(orjson.loads(raw))
-            if result.key != key:
-                raise ValueError(f"entry is for key {result.key}")
+            result = parse_entry(key, raw)
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             self._quarantine(self._ac_path(key), f"unreadable action entry: {e}")
             return Lookup("corrupt", detail=str(e))
@@ -446,7 +452,7 @@ class Store:
         path = self._ac_path(result.key)
         tmp = self.temp_path(".json")
         try:
-            tmp.write_bytes(_entry_bytes(result))
+            tmp.write_bytes(entry_bytes(result))
             _fsync_file(tmp)
             self._mkdir_synced(path.parent)
             os.replace(tmp, path)
@@ -472,7 +478,7 @@ class Store:
                 path.unlink(missing_ok=True)  # output-missing: the new blobs make it whole
             tmp = self.temp_path(".json")
             try:
-                tmp.write_bytes(_entry_bytes(result))
+                tmp.write_bytes(entry_bytes(result))
                 _fsync_file(tmp)
                 self._mkdir_synced(path.parent)
                 for name, out in result.outputs.items():
