@@ -117,9 +117,9 @@ def _hls_duration(playlist: Path) -> float:
 
 def presentation_start(root: Path, kind: str, rid: str) -> float:
     """Where rendition ``rid``'s media starts on the presentation timeline, in seconds, as an
-    MSE player places it: the earliest decode time + composition offset of its samples, read
-    from the fragments themselves (ffmpeg's demuxers move a B-frame track's first picture by
-    their own rules)."""
+    MSE player places it: the earliest decode time + composition offset of the samples of its
+    first media segment (later segments start later), read from the fragments themselves
+    (ffmpeg's demuxers move a B-frame track's first picture by their own rules)."""
     from restoro.deliver.streaming import isobmff
 
     if kind == "hls":
@@ -129,11 +129,11 @@ def presentation_start(root: Path, kind: str, rid: str) -> float:
         names = ([init.group(1)] if init else []) + [
             ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")
         ]
-        data = b"".join((playlist.parent / n).read_bytes() for n in names)
+        paths = [playlist.parent / n for n in names[:2]]
     else:
         names, _ = dash_segments(root / "manifest.mpd", rid)
-        data = b"".join((root / n).read_bytes() for n in names)
-    head, frags = isobmff.split(data)
+        paths = [root / n for n in names[:2]]
+    head, frags = isobmff.split(b"".join(p.read_bytes() for p in paths))
     return isobmff.earliest_presentation(frags) / isobmff.timescale(head)
 
 

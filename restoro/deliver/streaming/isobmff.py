@@ -74,35 +74,40 @@ def split(data: bytes) -> tuple[bytes, list[Fragment]]:
     return init, frags
 
 
-def _fragment(frag: bytes, moof_size: int) -> Fragment:
+@dataclass(frozen=True)
+class _Sample:
+    duration: int
+    size: int
+    cto: int
+    """Composition offset (presentation − decode time), in timescale ticks."""
+    cto_at: int | None
+    """Where the offset is stored in the fragment (None: the trun carries no offsets)."""
+
+
+def _trun(frag: bytes) -> tuple[int, int | None, list[_Sample]]:
+    """The fragment's ``trun``: its payload offset, its data offset (None when absent) and
+    its samples, with the ``tfhd`` defaults filled in."""
     tfhd, _ = find(frag, [b"moof", b"traf", b"tfhd"])
     flags = int.from_bytes(frag[tfhd + 1 : tfhd + 4], "big")
-    p = tfhd + 8  # version/flags + track id
-    p += 8 if flags & 0x1 else 0
-    p += 4 if flags & 0x2 else 0
+    p = tfhd + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
     default_duration = default_size = 0
     if flags & 0x8:
         default_duration = struct.unpack(">I", frag[p : p + 4])[0]
         p += 4
     if flags & 0x10:
         default_size = struct.unpack(">I", frag[p : p + 4])[0]
-    tfdt, _ = find(frag, [b"moof", b"traf", b"tfdt"])
-    if frag[tfdt] == 1:
-        decode_time = struct.unpack(">Q", frag[tfdt + 4 : tfdt + 12])[0]
-    else:
-        decode_time = struct.unpack(">I", frag[tfdt + 4 : tfdt + 8])[0]
     trun, _ = find(frag, [b"moof", b"traf", b"trun"])
-    tflags = int.from_bytes(frag[trun + 1 : trun + 4], "big")
+    version, tflags = frag[trun], int.from_bytes(frag[trun + 1 : trun + 4], "big")
     count = struct.unpack(">I", frag[trun + 4 : trun + 8])[0]
     p = trun + 8
-    data_offset = moof_size + 8
+    data_offset = None
     if tflags & 0x1:
         data_offset = struct.unpack(">i", frag[p : p + 4])[0]
         p += 4
     p += 4 if tflags & 0x4 else 0
-    duration, first_size = 0, None
+    samples = []
     for _ in range(count):
-        d, s = default_duration, default_size
+        d, s, cto, cto_at = default_duration, default_size, 0, None
         if tflags & 0x100:
             d = struct.unpack(">I", frag[p : p + 4])[0]
             p += 4
@@ -110,10 +115,28 @@ def _fragment(frag: bytes, moof_size: int) -> Fragment:
             s = struct.unpack(">I", frag[p : p + 4])[0]
             p += 4
         p += 4 if tflags & 0x400 else 0
-        p += 4 if tflags & 0x800 else 0
-        duration += d
-        first_size = s if first_size is None else first_size
-    return Fragment(frag, decode_time, duration, count, data_offset + (first_size or 0))
+        if tflags & 0x800:
+            cto, cto_at = struct.unpack(">i" if version else ">I", frag[p : p + 4])[0], p
+            p += 4
+        samples.append(_Sample(d, s, cto, cto_at))
+    return trun, data_offset, samples
+
+
+def _fragment(frag: bytes, moof_size: int) -> Fragment:
+    tfdt, _ = find(frag, [b"moof", b"traf", b"tfdt"])
+    if frag[tfdt] == 1:
+        decode_time = struct.unpack(">Q", frag[tfdt + 4 : tfdt + 12])[0]
+    else:
+        decode_time = struct.unpack(">I", frag[tfdt + 4 : tfdt + 8])[0]
+    _, data_offset, samples = _trun(frag)
+    first_size = samples[0].size if samples else 0
+    return Fragment(
+        frag,
+        decode_time,
+        sum(s.duration for s in samples),
+        len(samples),
+        (moof_size + 8 if data_offset is None else data_offset) + first_size,
+    )
 
 
 def timescale(init: bytes) -> int:
@@ -173,41 +196,10 @@ def earliest_presentation(frags: list[Fragment]) -> int:
     best: int | None = None
     for f in frags:
         t = f.decode_time
-        for d, cto in _samples(f.data):
-            best = t + cto if best is None else min(best, t + cto)
-            t += d
+        for s in _trun(f.data)[2]:
+            best = t + s.cto if best is None else min(best, t + s.cto)
+            t += s.duration
     return best or 0
-
-
-def _trun(frag: bytes) -> tuple[int, int, int, int]:
-    """(payload offset, version, flags, sample count) of the fragment's ``trun``."""
-    trun, _ = find(frag, [b"moof", b"traf", b"trun"])
-    flags = int.from_bytes(frag[trun + 1 : trun + 4], "big")
-    return trun, frag[trun], flags, struct.unpack(">I", frag[trun + 4 : trun + 8])[0]
-
-
-def _samples(frag: bytes) -> list[tuple[int, int]]:
-    """(duration, composition offset) of each sample of the fragment."""
-    tfhd, _ = find(frag, [b"moof", b"traf", b"tfhd"])
-    flags = int.from_bytes(frag[tfhd + 1 : tfhd + 4], "big")
-    p = tfhd + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
-    default_duration = struct.unpack(">I", frag[p : p + 4])[0] if flags & 0x8 else 0
-    trun, version, tflags, count = _trun(frag)
-    p = trun + 8 + (4 if tflags & 0x1 else 0) + (4 if tflags & 0x4 else 0)
-    out = []
-    for _ in range(count):
-        d = default_duration
-        if tflags & 0x100:
-            d = struct.unpack(">I", frag[p : p + 4])[0]
-            p += 4
-        p += 4 if tflags & 0x200 else 0
-        p += 4 if tflags & 0x400 else 0
-        cto = 0
-        if tflags & 0x800:
-            cto = struct.unpack(">i" if version else ">I", frag[p : p + 4])[0]
-            p += 4
-        out.append((d, cto))
-    return out
 
 
 def shift_composition(frag: Fragment, ticks: int) -> Fragment:
@@ -218,15 +210,11 @@ def shift_composition(frag: Fragment, ticks: int) -> Fragment:
     so every other field, the I-frame byte ranges included, stays valid."""
     if ticks == 0:
         return frag
+    trun, _, samples = _trun(frag.data)
     data = bytearray(frag.data)
-    trun, version, tflags, count = _trun(frag.data)
-    if not tflags & 0x800:
-        raise StageError("a fragment with a composition delay has no composition offsets")
-    p = trun + 8 + (4 if tflags & 0x1 else 0) + (4 if tflags & 0x4 else 0)
-    for _ in range(count):
-        p += sum(4 for bit in (0x100, 0x200, 0x400) if tflags & bit)
-        cto = struct.unpack(">i" if version else ">I", data[p : p + 4])[0] - ticks
-        data[p : p + 4] = struct.pack(">i", cto)
-        p += 4
+    for s in samples:
+        if s.cto_at is None:
+            raise StageError("a fragment with a composition delay has no composition offsets")
+        data[s.cto_at : s.cto_at + 4] = struct.pack(">i", s.cto - ticks)
     data[trun] = 1
     return replace(frag, data=bytes(data))
