@@ -165,3 +165,44 @@ def running_cluster(tmp: Path, *workers: str) -> Iterator[Cluster]:
             yield c
         finally:
             c.stop()
+
+
+@contextlib.contextmanager
+def node_killed_mid_build(cluster: Cluster, leases: Path, holds: str = "") -> Iterator[list[str]]:
+    """Two worker nodes labelled ``pool`` (w2, w3) for a build whose work asks for ``pool=1``:
+    w2 is SIGKILLed as soon as one of its processes holds a lease (whose text contains
+    ``holds``), and w3 takes over. Yields the list that receives the killed lease's name;
+    both nodes are gone afterwards, so later tests of the module see the head and w1 only."""
+    import threading
+    import time
+
+    cluster.add_worker("w2", resources={"pool": 1})
+    cluster.add_worker("w3", resources={"pool": 1})
+    victim = cluster.workers["w2"].pid
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() and not killed:
+            for lease in leases.glob("*") if leases.is_dir() else ():
+                try:
+                    text = lease.read_text()
+                    pid = int(text.split('"pid": ')[1].split(",")[0])
+                    if holds in text and victim in ancestors(pid):
+                        killed.append(lease.name)
+                        cluster.kill_worker("w2")
+                        return
+                except (OSError, IndexError, ValueError):
+                    continue
+            time.sleep(0.01)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        t.join()
+        for label in ("w2", "w3"):
+            if label in cluster.workers:
+                cluster.kill_worker(label)

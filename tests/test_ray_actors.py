@@ -4,8 +4,6 @@ a real local Ray cluster (a head and a worker node on loopback, see test_ray_far
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
@@ -15,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("spandrel")
 
 from buildkit import build  # noqa: E402
-from raykit import Cluster, ancestors, running_cluster  # noqa: E402
+from raykit import Cluster, node_killed_mid_build, running_cluster  # noqa: E402
 from test_ray_farm import _nothing_started  # noqa: E402
 
 from restoro.engine.build import Builder, BuildOptions  # noqa: E402
@@ -225,41 +223,12 @@ def test_actor_on_a_killed_node_is_retried_and_replaced(
 ) -> None:
     # Work only on two nodes labelled "pool" (the head and w1 cannot take it): w2 surely runs
     # a model actor, is killed while it holds a chain's lease, and w3's actor takes over.
-    cluster.add_worker("w2", resources={"pool": 1})
-    cluster.add_worker("w3", resources={"pool": 1})
     manifest = _project(tmp_path / "p", assets)
     leases = manifest.parent / ".restoro" / "locks" / "leases"
-    victim = cluster.workers["w2"].pid
-    killed: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        # Kill node w2 once a model actor there holds a chain's lease.
-        while not stop.is_set() and not killed:
-            for lease in leases.glob("*") if leases.is_dir() else ():
-                try:
-                    text = lease.read_text()
-                    pid = int(text.split('"pid": ')[1].split(",")[0])
-                    if "/upscale" in text and victim in ancestors(pid):
-                        killed.append(lease.name)
-                        cluster.kill_worker("w2")
-                        return
-                except (OSError, IndexError, ValueError):
-                    continue
-            time.sleep(0.01)
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    try:
+    with node_killed_mid_build(cluster, leases, holds="/upscale") as killed:
         report, events = _build(
             manifest, executor="ray", ray_address=cluster.address, ray_resources={"pool": 1.0}
         )
-    finally:
-        stop.set()
-        t.join()
-        for label in ("w2", "w3"):  # the module's later tests see the head and w1 only
-            if label in cluster.workers:
-                cluster.kill_worker(label)
     assert killed, "no model action ran on the worker node w2"
     actors = _actors(events)
     lost = [label for label, evs in actors.items() if any(e["status"] == "lost" for e in evs)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ ray = pytest.importorskip("ray")
 
 from buildkit import build, cli, json_lines, store_entries  # noqa: E402
 from conftest import SMALL_MANIFEST  # noqa: E402
-from raykit import Cluster, ancestors, free_port, running_cluster  # noqa: E402
+from raykit import Cluster, free_port, node_killed_mid_build, running_cluster  # noqa: E402
 
 from restoro.engine.build import Builder, BuildOptions  # noqa: E402
 from restoro.engine.ray_preflight import describe_node  # noqa: E402
@@ -123,38 +122,10 @@ def test_killing_a_worker_node_mid_build(
 ) -> None:
     # Two nodes labelled "pool" and a build whose tasks all ask for it: w2 gets work (the head
     # and w1 cannot take it), is killed while it runs an action, and w3 takes over.
-    cluster.add_worker("w2", resources={"pool": 1})
-    cluster.add_worker("w3", resources={"pool": 1})
     manifest = _project(tmp_path / "p", progressive_source)
     leases = manifest.parent / ".restoro" / "locks" / "leases"
-    victim = cluster.workers["w2"].pid
-    killed: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        # Kill node w2 as soon as one of its workers holds a lease (an action is running there).
-        while not stop.is_set() and not killed:
-            for lease in leases.glob("*") if leases.is_dir() else ():
-                try:
-                    pid = int(lease.read_text().split('"pid": ')[1].split(",")[0])
-                    if victim in ancestors(pid):
-                        killed.append(lease.name)
-                        cluster.kill_worker("w2")
-                        return
-                except (OSError, IndexError, ValueError):
-                    continue
-            time.sleep(0.01)
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    try:
+    with node_killed_mid_build(cluster, leases) as killed:
         report, events = _ray_build(manifest, cluster, ray_resources={"pool": 1})
-    finally:
-        stop.set()
-        t.join()
-        cluster.kill_worker("w3")  # the module's later tests see the head and w1 only
-        if "w2" in cluster.workers:
-            cluster.kill_worker("w2")
     assert killed, "no action ran on the worker node w2"
     retries = [e for e in events if e["event"] == "retry"]
     assert retries and all(e["attempt"] <= 2 for e in retries)
