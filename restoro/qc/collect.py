@@ -23,6 +23,12 @@ COLUMNS = (
 )
 
 
+def status_of(findings: list[dict[str, Any]]) -> str:
+    """``fail`` with an error among ``findings``, ``warn`` with a warning, else ``pass``."""
+    sev = {f["severity"] for f in findings}
+    return "fail" if "error" in sev else "warn" if "warning" in sev else "pass"
+
+
 @dataclass
 class ShotRow:
     id: str
@@ -45,8 +51,7 @@ class ShotRow:
 
     @property
     def status(self) -> str:
-        sev = {f["severity"] for f in self.findings}
-        return "fail" if "error" in sev else "warn" if "warning" in sev else "pass"
+        return status_of(self.findings)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,8 +80,7 @@ class DeliverableRow:
 
     @property
     def status(self) -> str:
-        sev = {f["severity"] for f in self.findings}
-        return "fail" if "error" in sev else "warn" if "warning" in sev else "pass"
+        return status_of(self.findings)
 
     def to_json(self) -> dict[str, Any]:
         return {

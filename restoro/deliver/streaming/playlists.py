@@ -29,28 +29,26 @@ def target_duration(durations: list[Fraction]) -> int:
     return max(1, math.ceil(max(durations)))
 
 
-def media_playlist(track: Track) -> str:
-    segs = track.segments
-    lines = [
+def _vod_header(track: Track, *extra: str) -> list[str]:
+    """The tags every VOD media playlist of ``track`` opens with (``extra`` before the map)."""
+    return [
         "#EXTM3U", f"#EXT-X-VERSION:{VERSION}",
-        f"#EXT-X-TARGETDURATION:{target_duration([s.duration for s in segs])}",
+        f"#EXT-X-TARGETDURATION:{target_duration([s.duration for s in track.segments])}",
         "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
-        f'#EXT-X-MAP:URI="{_rel(track.init, track.id)}"',
+        *extra, f'#EXT-X-MAP:URI="{_rel(track.init, track.id)}"',
     ]  # fmt: skip
-    for s in segs:
+
+
+def media_playlist(track: Track) -> str:
+    lines = _vod_header(track)
+    for s in track.segments:
         lines += [f"#EXTINF:{_dur(s.duration)},", _rel(s.name, track.id)]
     return "\n".join([*lines, "#EXT-X-ENDLIST", ""])
 
 
 def iframe_playlist(track: Track) -> str:
-    segs = track.segments
-    lines = [
-        "#EXTM3U", f"#EXT-X-VERSION:{VERSION}",
-        f"#EXT-X-TARGETDURATION:{target_duration([s.duration for s in segs])}",
-        "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
-        "#EXT-X-I-FRAMES-ONLY", f'#EXT-X-MAP:URI="{_rel(track.init, track.id)}"',
-    ]  # fmt: skip
-    for s in segs:  # every IDR: its fragment's moof + first sample, inside its segment
+    lines = _vod_header(track, "#EXT-X-I-FRAMES-ONLY")
+    for s in track.segments:  # every IDR: its fragment's moof + first sample, in its segment
         for i in s.iframes:
             lines += [f"#EXTINF:{_dur(i.duration)},", f"#EXT-X-BYTERANGE:{i.length}@{i.offset}"]
             lines.append(_rel(s.name, track.id))
