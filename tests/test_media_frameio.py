@@ -1,4 +1,4 @@
-"""FFV1 intermediates: bit-exact round trips, deterministic bytes, validation, exact ranges."""
+"""FFVHuff intermediates: bit-exact round trips, deterministic bytes, validation, exact ranges."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_format_count_and_tags(clip: Path) -> None:
     assert count_frames(clip) == 10
     with av.open(str(clip)) as c:
         s = c.streams.video[0]
-        assert s.codec_context.name == "ffv1"
+        assert s.codec_context.name == "ffvhuff"
         assert str(s.sample_aspect_ratio) == "8/9"
         assert s.codec_context.color_primaries == 6  # smpte170m
         assert s.codec_context.colorspace == 0  # RGB
@@ -88,14 +88,36 @@ def test_validate(clip: Path) -> None:
         validate_intermediate(clip, 11)
 
 
-def test_validate_catches_a_flipped_byte(tmp_path: Path, clip: Path) -> None:
-    data = bytearray(clip.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 16] = bytes(b ^ 0x5A for b in data[middle : middle + 16])
+@pytest.mark.parametrize("keep", [0.5, 0.97])
+def test_validate_catches_a_file_cut_short(tmp_path: Path, clip: Path, keep: float) -> None:
+    data = clip.read_bytes()
     bad = tmp_path / "bad.mkv"
-    bad.write_bytes(bytes(data))
+    bad.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(StageError):
         validate_intermediate(bad, 10)
+
+
+def test_validate_rejects_another_layout(tmp_path: Path) -> None:
+    from restoro.media.ffmpeg import run_ffmpeg
+
+    path = tmp_path / "yuv.mkv"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=s=64x48:r=24", "-frames:v", "3",
+                "-c:v", "ffvhuff", "-pix_fmt", "yuv420p", str(path)])  # fmt: skip
+    with pytest.raises(StageError, match="yuv420p, not gbrp16le"):
+        validate_intermediate(path, 3)
+
+
+def test_legacy_ffv1_intermediates_still_read(tmp_path: Path, frames: list[np.ndarray]) -> None:
+    import restoro.media.frameio as frameio
+
+    path = tmp_path / "old.mkv"
+    args = ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(frameio, "CODEC_ARGS", args)
+        write_frames(path, SD_601, iter(frames))
+    validate_intermediate(path, 10)
+    for a, b in zip(frames, read_frames(path), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_validate_rejects_non_media(tmp_path: Path) -> None:
@@ -132,9 +154,9 @@ def test_bytes_do_not_depend_on_thread_count(
 
     outs = []
     for threads in ("1", "3"):
-        args = list(frameio.FFV1_ARGS)
+        args = list(frameio.CODEC_ARGS)
         args[args.index("-threads") + 1] = threads
-        monkeypatch.setattr(frameio, "FFV1_ARGS", args)
+        monkeypatch.setattr(frameio, "CODEC_ARGS", args)
         out = tmp_path / f"t{threads}.mkv"
         write_frames(out, SD_601, iter(frames))
         outs.append(out.read_bytes())

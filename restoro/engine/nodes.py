@@ -57,6 +57,9 @@ ShotEntry = tuple[Shot, str, "ResolvedShot"]
 
 _TOOLS: dict[str, str] = {}
 
+CHAIN_VERSION = 2
+"""Bump when a chain's output bytes change for the same stages (2: FFVHuff intermediates)."""
+
 
 def tool_fingerprints(names: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Fingerprints of the external tools an action depends on (cached per process)."""
@@ -442,7 +445,7 @@ def shot_nodes(
             return ActionSpec(
                 id=node_id,
                 stage="chain",
-                version=1,
+                version=CHAIN_VERSION,
                 params=params,
                 inputs={"frames": digest_of(up, "frames"), **models},
                 tools=fps,

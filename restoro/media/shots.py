@@ -1,6 +1,6 @@
 """Shot detection on an intermediate with PySceneDetect's detectors.
 
-We feed the detector ourselves — frames decoded from the FFV1 intermediate, reduced to 8-bit
+We feed the detector ourselves — frames decoded from the intermediate, reduced to 8-bit
 BGR and box-downscaled in numpy — so detection is deterministic and needs no OpenCV video
 backend. Cut positions are frame indices relative to the intermediate's first frame.
 """

@@ -2,8 +2,9 @@
 
 One ffmpeg graph per call: decode → deinterlace (bwdif/yadif, parity from the field order) →
 trim to the exact frame range → YCbCr → RGB 16-bit full range (zscale) with an explicit matrix
-and input range → crop → tag → FFV1 intermediate. The range is cut *after* deinterlacing, so the
-frames at a range's edges see the same temporal neighbours as in a whole-title ingest.
+and input range → crop → tag → lossless intermediate (``restoro.media.frameio``). The range is
+cut *after* deinterlacing, so the frames at a range's edges see the same temporal neighbours as
+in a whole-title ingest.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class IngestParams(StageParams):
 
 class Ingest(Stage):
     id: ClassVar[str] = "ingest"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: FFVHuff intermediates
     Params: ClassVar[type[StageParams]] = IngestParams
     descriptor: ClassVar[StageDescriptor] = StageDescriptor(tools=("ffmpeg",))
 
@@ -224,7 +225,7 @@ def ingest(
     field_order: str = "auto",
     out: Path,
 ) -> tuple[FrameFormat, int]:
-    """Decode source frames [start, end) to an FFV1 intermediate; return (format, frames)."""
+    """Decode source frames [start, end) to an intermediate; return (format, frames)."""
     from restoro.media.frameio import count_frames
     from restoro.media.frames import FrameFormat
 
