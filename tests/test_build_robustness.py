@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from buildkit import build, cli, executed, json_lines, store_entries
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 CODE = "import sys; from restoro.cli.app import main; sys.exit(main(sys.argv[1:]))"
@@ -31,26 +31,72 @@ def _clone(workspace: Path, dest: Path) -> Path:
     return dest / "restoro.yaml"
 
 
+# Where each round of the SIGKILL test kills the build: on reading the first event from its
+# --json stdout that says an action of this stage starts (and is not one killed before). Each
+# round resumes from what the rounds before committed, so the points walk through the build:
+# the title's ingest, shot detection, an upscale, one ProRes chunk, another. Each of these
+# actions works for a second or so after its start: the kill lands long before its commit.
+KILL_STAGES = [
+    ("title ingest", "ingest"),
+    ("shot detection", "shots"),
+    ("an upscale", "chain"),
+    ("a ProRes chunk", "prores-chunk"),
+    ("another ProRes chunk", "prores-chunk"),
+]
+
+
+def _kill_on(manifest: Path, point: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Run a build and SIGKILL it the moment ``point`` matches an event it printed; return the
+    events read until then. Fails when the build ends first (the kill would have missed)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CODE, "build", "-f", str(manifest), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[dict[str, Any]] = []
+    try:
+        for line in proc.stdout:
+            seen.append(json.loads(line))
+            if point(seen[-1]):
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # (again, when it was the kill point: harmless)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert seen and point(seen[-1]), f"the build ended before the kill point: {seen[-3:]}"
+    assert proc.returncode == -signal.SIGKILL, proc.returncode  # killed, not finished
+    assert not any(e["event"] in ("summary", "output") for e in seen)
+    return seen
+
+
 @pytest.mark.slow
-def test_sigkill_at_random_points_then_rebuild_is_byte_identical(
-    workspace: Path, tmp_path: Path
-) -> None:
+def test_sigkill_mid_build_then_rebuild_is_byte_identical(workspace: Path, tmp_path: Path) -> None:
+    """SIGKILL a build at fixed points of real work (read from its own --json events, so a
+    fast build cannot slip past them), five times in a row; the rebuild then finishes,
+    re-runs each interrupted action (none of them was committed) and writes the same master
+    as an uninterrupted build."""
     reference = _clone(workspace, tmp_path / "reference")
     build(reference)
     expected = _master(reference)
 
-    rng = random.Random(1234)
-    for _ in range(6):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CODE, "build", "-f", str(workspace), "--json"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.3, 4.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    killed: list[str] = []
+    for what, stage in KILL_STAGES:
+
+        def point(e: dict[str, Any], stage: str = stage) -> bool:
+            return e["event"] == "action-start" and e["stage"] == stage and e["id"] not in killed
+
+        seen = _kill_on(workspace, point)
+        cached = {e["id"] for e in seen if e["event"] == "action" and e["status"] == "cached"}
+        assert not killed or killed[-1] not in cached, (what, killed[-1])  # it never committed
+        killed.append(seen[-1]["id"])
+    assert len(set(killed)) == len(KILL_STAGES), killed  # five different actions interrupted
     report = build(workspace)
     assert report.failed == 0
+    assert killed[-1] in executed(report)  # the last one re-runs: it was interrupted
     assert _master(workspace) == expected
     verify = cli("cache", "verify", "-f", str(workspace))
     assert verify.returncode == 0, verify.stdout + verify.stderr

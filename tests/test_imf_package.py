@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import uuid
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import typer
 from typer.testing import CliRunner
+from xml_validator import IMF_DOCS, assert_invalid, assert_valid, run_validator
 
 from restoro.cli import imf_cmd
 from restoro.deliver.imf.checks import check_package
@@ -70,25 +70,27 @@ def _package(tracks: Path, out: Path, **kw: object) -> object:
     return write_package(spec, out)
 
 
-def _validate(shared_dir: Path, *files: Path) -> subprocess.CompletedProcess[str]:
-    pytest.importorskip("lxml")
-    tool = shared_dir / "tools" / "validate_xml.py"
-    return subprocess.run([sys.executable, str(tool), *map(str, files)], capture_output=True,
-                          text=True, check=False)  # fmt: skip
-
-
 def test_documents_validate_against_the_schemas(tracks: Path, tmp_path: Path,
                                                 shared_dir: Path) -> None:  # fmt: skip
     pkg = _package(tracks, tmp_path / "pkg")
     docs = [pkg.cpl, pkg.pkl, pkg.assetmap, pkg.opl]  # type: ignore[attr-defined]
-    proc = _validate(shared_dir, *docs)
-    assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.count("OK ") == 4
+    assert_valid(shared_dir, *docs, kinds=IMF_DOCS)
 
 
 def test_validator_rejects_the_known_bad_samples(shared_dir: Path) -> None:
     bad = shared_dir / "samples/imf/photon-tests/ASSETMAP_schemaViolation.xml"
-    assert _validate(shared_dir, bad).returncode == 1
+    assert_invalid(shared_dir, bad, "ASSETMAP 429-9")
+
+
+def test_validator_skip_is_not_a_pass(tmp_path: Path, shared_dir: Path) -> None:
+    """The tool SKIPs a namespace it has no schema for and still exits 0: assert_valid, which
+    every validation test uses, demands each file's own OK line and so refuses it."""
+    doc = tmp_path / "other.xml"
+    doc.write_text('<CompositionPlaylist xmlns="urn:example:not-smpte"/>', encoding="utf-8")
+    code, lines = run_validator(shared_dir, doc)
+    assert code == 0 and lines == {str(doc): [("SKIP", "")]}
+    with pytest.raises(AssertionError, match="SKIP"):
+        assert_valid(shared_dir, doc)
 
 
 def test_cpl_content(tracks: Path, tmp_path: Path) -> None:
@@ -237,7 +239,7 @@ def test_app_prores_package(tmp_path: Path, shared_dir: Path) -> None:
     spec = PackageSpec(title="ep1", edit_rate=Fraction(24), application=APP_PRORES,
                        issued=ISSUED, picture=[pkg / "VIDEO_0.mxf"])  # fmt: skip
     docs = write_package(spec, pkg)
-    assert _validate(shared_dir, docs.cpl, docs.pkl, docs.assetmap, docs.opl).returncode == 0
+    assert_valid(shared_dir, docs.cpl, docs.pkl, docs.assetmap, docs.opl, kinds=IMF_DOCS)
     assert APP_PRORES.encode() in docs.cpl.read_bytes()
     assert check_package(pkg) == []
     video = subprocess.run(
@@ -247,3 +249,87 @@ def test_app_prores_package(tmp_path: Path, shared_dir: Path) -> None:
         check=True,
     )
     assert sum(1 for line in video.stdout.splitlines() if line.startswith("0,")) == 5
+
+
+def _check_imf_cli(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``restoro check-imf FOLDER`` through the real entry point (exit status, all output)."""
+    from restoro.cli.app import main
+
+    code = main(["check-imf", str(folder)])
+    cap = capsys.readouterr()
+    out = cap.out + cap.err
+    assert "E999" not in out and "Traceback" not in out, out
+    return code, out
+
+
+@pytest.mark.parametrize("damage", ["truncated-pkl", "garbage-assetmap", "garbage-cpl"])
+def test_check_imf_reports_malformed_xml(tracks: Path, tmp_path: Path, damage: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """A truncated PKL, a garbage ASSETMAP or CPL: an ``xml-malformed`` finding naming the
+    file, exit 1, never an internal error."""
+    pkg = _package(tracks, tmp_path / "pkg")
+    d = pkg.dir  # type: ignore[attr-defined]
+    if damage == "truncated-pkl":
+        target = pkg.pkl  # type: ignore[attr-defined]
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    elif damage == "garbage-assetmap":
+        target = d / "ASSETMAP.xml"
+        target.write_bytes(b"\x00\xffnot xml <AssetMap><Asset></AssetMap>")
+    else:  # the PKL's hash then differs too; the CPL is still reported as malformed
+        target = pkg.cpl  # type: ignore[attr-defined]
+        target.write_text("<CompositionPlaylist><Id>", encoding="utf-8")
+    findings = check_package(d)
+    assert ("xml-malformed", target.name) in {(f.code, f.file) for f in findings}
+    code, out = _check_imf_cli(d, capsys)
+    assert code == 1 and f"xml-malformed: {target.name}: not well-formed XML" in out
+
+
+def test_check_imf_reports_bad_values(tracks: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Well-formed XML with values that are not numbers: findings, not crashes."""
+    pkg = _package(tracks, tmp_path / "pkg")
+    cpl = pkg.cpl  # type: ignore[attr-defined]
+    text = cpl.read_text(encoding="utf-8")
+    text = text.replace("IntrinsicDuration>4<", "IntrinsicDuration>four<", 1)
+    text = text.replace("EditRate>24 1<", "EditRate>24 0<", 1)
+    cpl.write_text(text, encoding="utf-8")
+    d = pkg.dir  # type: ignore[attr-defined]
+    msgs = [f.message for f in check_package(d) if f.code == "bad-value"]
+    assert any("IntrinsicDuration 'four'" in m for m in msgs), msgs
+    assert any("EditRate '24 0' is not an edit rate" in m for m in msgs), msgs
+    code, out = _check_imf_cli(d, capsys)
+    assert code == 1 and "bad-value" in out
+
+
+@pytest.mark.parametrize("escape", ["dotdot", "absolute", "symlink", "file-uri"])
+def test_check_imf_refuses_asset_paths_outside_the_package(
+    tracks: Path, tmp_path: Path, escape: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ASSETMAP path that leads out of the package (``../x``, an absolute path, a URI, a
+    symbolic link pointing outside) is a ``path-outside`` finding and the file there is never
+    read, though it is the very track file the PKL describes (hash and size match)."""
+    pkg = _package(tracks, tmp_path / "pkg")
+    d = pkg.dir  # type: ignore[attr-defined]
+    outside = tmp_path / "elsewhere" / "VIDEO_1.mxf"
+    outside.parent.mkdir()
+    shutil.move(d / "VIDEO_1.mxf", outside)
+    path = {
+        "dotdot": "../elsewhere/VIDEO_1.mxf",
+        "absolute": str(outside),
+        "file-uri": outside.as_uri(),
+        "symlink": "VIDEO_1.mxf",
+    }[escape]
+    if escape == "symlink":
+        (d / "VIDEO_1.mxf").symlink_to(outside)
+    am = d / "ASSETMAP.xml"
+    text = am.read_text(encoding="utf-8")
+    assert ":Path>VIDEO_1.mxf</" in text
+    am.write_text(text.replace(":Path>VIDEO_1.mxf</", f":Path>{path}</"), "utf-8")
+    findings = check_package(d)
+    bad = [f for f in findings if f.code == "path-outside"]
+    assert len(bad) == 1 and bad[0].file == "ASSETMAP.xml" and repr(path) in bad[0].message
+    # Not followed: the PKL's asset is reported missing, its MXF was not read.
+    assert any(f.code == "missing-asset" for f in findings)
+    assert not any(f.file == "VIDEO_1.mxf" for f in findings)
+    code, out = _check_imf_cli(d, capsys)
+    assert code == 1 and "path-outside: ASSETMAP.xml" in out

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import av
 import pytest
-from test_imf_package import _package, _validate, tracks  # noqa: F401 (fixture)
+from test_imf_package import _package, tracks  # noqa: F401 (fixture)
+from xml_validator import IMF_DOCS, assert_valid
 
 from restoro.deliver.imf import ul as U
 from restoro.deliver.imf.checks import check_package
@@ -41,8 +42,7 @@ def test_imsc_document_validates_and_is_retimed(tmp_path: Path, shared_dir: Path
     (tmp_path / "c.srt").write_text(SRT)
     doc = imsc_document(tmp_path / "c.srt", offset_ms=1000, language="fr", where="x")
     (tmp_path / "c.ttml").write_bytes(doc)
-    proc = _validate(shared_dir, tmp_path / "c.ttml")
-    assert proc.returncode == 0, proc.stdout
+    assert_valid(shared_dir, tmp_path / "c.ttml", kinds=["TTML1/IMSC1"])
     root = ET.fromstring(doc)
     assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "fr"
     begins = [p.get("begin") for p in root.iter() if p.get("begin")]
@@ -76,8 +76,7 @@ def test_package_with_subtitles_and_captions(tracks: Path, tmp_path: Path,  # no
         (tmp_path / "pkg" / cc.name, "HearingImpairedCaptionsSequence"),
     ])  # fmt: skip
     docs = [getattr(pkg, n) for n in ("cpl", "pkl", "assetmap", "opl")]
-    proc = _validate(shared_dir, *docs)
-    assert proc.returncode == 0, proc.stdout
+    assert_valid(shared_dir, *docs, kinds=IMF_DOCS)
     cpl = ET.parse(docs[0]).getroot()
     kinds = [el.tag.split("}")[1] for el in cpl.iter() if el.tag.endswith("Sequence")]
     assert kinds == ["MainImageSequence", "MainAudioSequence", "SubtitlesSequence",

@@ -261,3 +261,101 @@ def test_deliverable_sync_finds_sound_that_starts_off_the_picture(
         assert len(sync) == 1 and sync[0].severity == "error"
         word = "after" if offset > 0 else "before"
         assert f"audio starts {abs(offset) * 1000:.0f} ms {word} the picture" == sync[0].message
+
+
+def _gradient(h: int, w: int, lo: float, hi: float, vertical: bool, tint: tuple) -> np.ndarray:
+    """A dark ramp (float RGB in [0, 1]), ``tint`` scales each channel."""
+    t = np.linspace(lo, hi, h if vertical else w, dtype=np.float64)
+    g = np.tile(t[:, None], (1, w)) if vertical else np.tile(t, (h, 1))
+    return np.stack([g * k for k in tint], axis=-1)
+
+
+def _to16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 65535.0), 0, 65535).astype(np.uint16)
+
+
+def _at8(x: np.ndarray) -> np.ndarray:
+    """Quantised to 8 bits, carried in 16-bit working frames (v × 257)."""
+    return (np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint16) * 257).astype(np.uint16)
+
+
+BAYER4 = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) / 16.0 - 0.5
+
+
+def _banding_frames(kind: str, ramp: np.ndarray, seed: int) -> np.ndarray:
+    h, w = ramp.shape[:2]
+    if kind == "banded":
+        return _at8(ramp)
+    if kind == "clean":
+        return _to16(ramp)
+    if kind == "dithered":  # random dither (±½ code value) before 8-bit quantisation
+        return _at8(ramp + np.random.default_rng(seed).uniform(-0.5, 0.5, ramp.shape) / 255.0)
+    assert kind == "ordered"  # 4×4 Bayer dither
+    bayer = np.tile(BAYER4, (h // 4 + 1, w // 4 + 1))[:h, :w, None]
+    return _at8(ramp + bayer / 255.0)
+
+
+RAMPS = [  # (lo, hi, vertical, tint): grey and tinted, both directions, 1.5-5 px bands
+    (0.02, 0.10, False, (1.0, 1.0, 1.0)),
+    (0.0, 0.06, True, (1.0, 1.0, 1.0)),
+    (0.05, 0.20, False, (0.6, 0.8, 1.3)),
+    (0.02, 0.10, True, (1.3, 0.9, 0.5)),
+]
+
+
+@pytest.mark.parametrize("ramp", RAMPS, ids=lambda r: f"{r[0]}-{r[1]}{'v' if r[2] else 'h'}{r[3]}")
+def test_banding_finds_8bit_steps_not_clean_or_dithered_gradients(ramp: tuple) -> None:
+    """Planted banding (a dark ramp quantised to 8 bits in 16-bit frames) is found in every
+    frame; the same ramp at 16 bits, or dithered before quantisation, is not banding."""
+    from restoro.qc.banding import Banding
+    from restoro.qc.shot import luma
+
+    h, w = 96, 192
+    found = {}
+    for kind in ("banded", "clean", "dithered", "ordered"):
+        frames = [_banding_frames(kind, _gradient(h, w, *ramp), seed) for seed in range(3)]
+        fps = [
+            FramePair(10 + i, luma(f), luma(f), out_rgb=f, src_rgb=f) for i, f in enumerate(frames)
+        ]
+        found[kind] = Banding().run(fps)
+    res = found["banded"]
+    assert res.metrics["banding"] > 0.9, res.metrics
+    (f,) = res.findings
+    assert f.check == "banding" and f.frames == [10, 11, 12] and "8-bit" in f.message
+    for kind in ("clean", "dithered", "ordered"):
+        assert found[kind].findings == [], (kind, found[kind].metrics)
+        assert found[kind].metrics["banding"] < 0.1, (kind, found[kind].metrics)
+
+
+def test_banding_on_the_frames_the_qc_action_reads(tmp_path: pathlib.Path) -> None:
+    """Through the QC action's own path: FFV1 working intermediates (RGB uint16), the output
+    at twice the source raster scaled back with an area filter, then the check."""
+    from restoro.media.frameio import write_frames
+    from restoro.media.frames import FrameFormat
+    from restoro.qc.banding import Banding
+    from restoro.qc.shot import pairs as shot_pairs
+
+    h, w = 96, 160
+    ramp = _gradient(h, w, 0.03, 0.11, False, (1.0, 1.0, 1.0))
+    src = tmp_path / "src.mkv"
+    write_frames(src, FrameFormat(width=w, height=h, frame_rate="24"), iter([_to16(ramp)] * 2))
+    for kind, want in (("banded", True), ("clean", False), ("dithered", False)):
+        big = np.repeat(np.repeat(_gradient(h, w, 0.03, 0.11, False, (1, 1, 1)), 2, 0), 2, 1)
+        if kind == "clean":
+            big = _gradient(2 * h, 2 * w, 0.03, 0.11, False, (1.0, 1.0, 1.0))
+        out = tmp_path / f"{kind}.mkv"
+        fmt = FrameFormat(width=2 * w, height=2 * h, frame_rate="24")
+        write_frames(out, fmt, iter([_banding_frames(kind, big, s) for s in range(2)]))
+        res = Banding().run(shot_pairs(out, src, 0))
+        assert bool(res.findings) is want, (kind, res.metrics)
+
+
+def test_banding_needs_a_dark_gradient() -> None:
+    """Flat dark frames, bright banded ramps and textured pictures give no finding."""
+    from restoro.qc.banding import Banding
+
+    flat = [np.full((H, W), 0.1, np.float32)] * 2
+    bright = [np.tile(np.round(np.linspace(0.6, 0.7, W) * 255) / 255, (H, 1)).astype(np.float32)]
+    for frames in (flat, bright, moving(3)):
+        res = Banding().run(pairs(frames, frames))
+        assert res.findings == [] and res.metrics["banding"] == 0.0

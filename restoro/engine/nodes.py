@@ -75,6 +75,10 @@ def tool_fingerprints(names: tuple[str, ...] | list[str]) -> dict[str, str]:
                 from importlib.metadata import version
 
                 _TOOLS[name] = f"scenedetect {version('scenedetect')}"
+            elif name == "nnedi-weights":
+                from restoro.stages.ingest import nnedi_fingerprint
+
+                _TOOLS[name] = nnedi_fingerprint()
             else:
                 raise KeyError(f"unknown tool {name!r}")
         out[name] = _TOOLS[name]
@@ -191,7 +195,7 @@ def title_rate(ws: Workspace, title: str) -> str | None:
 def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[Node], str, str]:
     """The analysis nodes of a title: its ingest and its shot detection."""
     from restoro.manifest.resolve import resolve_shot, title_span
-    from restoro.stages.ingest import Ingest
+    from restoro.stages.ingest import Ingest, ingest_tools
 
     t = ws.manifest.titles[title]
     source = ws.sources[t.source]
@@ -216,7 +220,7 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
             version=Ingest.version,
             params=ingest_params(ws, source, first, span, frame_rate=title_rate(ws, title)),
             inputs={"source": source.digest},
-            tools=tool_fingerprints(["ffmpeg"]),
+            tools=tool_fingerprints(ingest_tools(first.params.model_dump(mode="json"))),
             title=title,
             frames=span[1] - span[0],
             variant=None,
@@ -322,7 +326,7 @@ def shot_nodes(
     from restoro.manifest.resolve import resolve_shot
     from restoro.stages import registry
     from restoro.stages.base import StageEnv
-    from restoro.stages.ingest import Ingest
+    from restoro.stages.ingest import Ingest, ingest_tools
 
     t = ws.manifest.titles[title]
     facts = {n: s.facts for n, s in ws.sources.items()}
@@ -382,7 +386,7 @@ def shot_nodes(
                 version=Ingest.version,
                 params=sparams,
                 inputs={"source": src.digest},
-                tools=tool_fingerprints(["ffmpeg"]),
+                tools=tool_fingerprints(ingest_tools(sparams["ingest"])),
                 title=title,
                 shot=shot.id,
                 variant=variant,

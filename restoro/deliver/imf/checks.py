@@ -10,6 +10,7 @@ JPEG 2000 profile.
 
 from __future__ import annotations
 
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from fractions import Fraction
@@ -66,32 +67,124 @@ def _rate(text: str) -> Fraction:
     return Fraction(int(n), int(d))
 
 
+def _parse(path: Path, root: Path, want: str | None, out: list[Finding]) -> ET.Element | None:
+    """``path``'s root element when it is well-formed XML whose root is ``want`` (any when
+    None); else a finding (malformed, unreadable or another document) and None."""
+    rel = _rel(path, root)
+    try:
+        top = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        out.append(Finding("error", "xml-malformed", f"not well-formed XML ({exc})", rel))
+        return None
+    except (OSError, UnicodeError, ValueError) as exc:
+        out.append(Finding("error", "xml-unreadable", f"cannot be read as XML ({exc})", rel))
+        return None
+    if want is not None and _local(top.tag) != want:
+        out.append(
+            Finding("error", "xml-document", f"root element is {_local(top.tag)}, not {want}", rel)
+        )
+        return None
+    return top
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _asset_path(text: str, root: Path, out: list[Finding]) -> Path | None:
+    """The file an ASSETMAP ``Path`` names, when it lies inside the package; otherwise a
+    finding and None. ST 429-9 paths are relative to the ASSETMAP's folder: an absolute path,
+    a URI with a scheme, a ``..`` step or a symbolic link that leads out of the package is
+    refused, never opened."""
+    import re
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    if (
+        text.startswith(("/", "\\"))
+        or PureWindowsPath(text).drive
+        or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", text)
+        or ".." in parts
+    ):
+        out.append(Finding("error", "path-outside", f"asset path {text!r} is not a relative "
+                           "path inside the package", "ASSETMAP.xml"))  # fmt: skip
+        return None
+    p = root.joinpath(*parts)
+    try:
+        inside = p.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        out.append(Finding("error", "path-outside", f"asset path {text!r} leads out of the "
+                           "package (symbolic link)", "ASSETMAP.xml"))  # fmt: skip
+        return None
+    return p
+
+
+def _int(el: ET.Element, name: str, default: int | None, file: str,
+         out: list[Finding]) -> int | None:  # fmt: skip
+    """The integer in child ``name`` (``default`` when absent); a finding when it is not one."""
+    text = _text(el, name)
+    if not text:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        out.append(Finding("error", "bad-value", f"{name} {text[:40]!r} is not an integer", file))
+        return None
+
+
+def _rate_of(el: ET.Element, name: str, file: str, out: list[Finding]) -> Fraction | None:
+    """The edit rate ("N D") in child ``name``; a finding when it is not one."""
+    text = _text(el, name)
+    try:
+        return _rate(text)
+    except (ValueError, ZeroDivisionError):
+        out.append(Finding("error", "bad-value", f"{name} {text[:40]!r} is not an edit rate "
+                           "(two integers, the second not 0)", file))  # fmt: skip
+        return None
+
+
 def check_package(root: Path) -> list[Finding]:
-    """All findings for the package in ``root`` (a folder holding ASSETMAP.xml)."""
+    """All findings for the package in ``root`` (a folder holding ASSETMAP.xml). Malformed
+    XML, bad values and asset paths leading out of the package are findings: nothing outside
+    ``root`` is read."""
     out: list[Finding] = []
     am_path = root / "ASSETMAP.xml"
     if not am_path.is_file():
         return [Finding("error", "no-assetmap", f"no ASSETMAP.xml in {root}")]
+    am = _parse(am_path, root, "AssetMap", out)
+    if am is None:
+        return out
     paths: dict[str, Path] = {}
     pkls: list[Path] = []
-    for a in _children(_find(ET.parse(am_path).getroot(), "AssetList") or ET.Element("x"),
-                       "Asset"):  # fmt: skip
+    asset_list = _find(am, "AssetList")
+    for a in _children(asset_list, "Asset") if asset_list is not None else []:
         chunk = _find(a, "Path")
         if chunk is None or not chunk.text:
             continue
-        p = root / chunk.text.strip()
+        p = _asset_path(chunk.text.strip(), root, out)
+        if p is None:
+            continue
         paths[_uuid(_text(a, "Id"))] = p
         if _text(a, "PackingList").lower() == "true":
             pkls.append(p)
     if not pkls:
         out.append(Finding("error", "no-pkl", "the ASSETMAP names no packing list", "ASSETMAP.xml"))
     track_files: dict[str, TrackFile] = {}
-    cpls: list[Path] = []
+    cpls: list[tuple[Path, ET.Element]] = []
     for pkl in pkls:
         if not pkl.is_file():
-            out.append(Finding("error", "missing-file", "packing list is missing", pkl.name))
+            out.append(Finding("error", "missing-file", "packing list is missing", _rel(pkl, root)))
             continue
-        for a in _find(ET.parse(pkl).getroot(), "AssetList") or []:
+        pkl_root = _parse(pkl, root, "PackingList", out)
+        if pkl_root is None:
+            continue
+        pkl_assets = _find(pkl_root, "AssetList")
+        for a in pkl_assets if pkl_assets is not None else []:
             aid, name = _uuid(_text(a, "Id")), paths.get(_uuid(_text(a, "Id")))
             if name is None or not name.is_file():
                 out.append(
@@ -103,8 +196,8 @@ def check_package(root: Path) -> list[Finding]:
                     )
                 )
                 continue
-            size = int(_text(a, "Size") or -1)
-            if name.stat().st_size != size:
+            size = _int(a, "Size", -1, pkl.name, out)
+            if size is not None and name.stat().st_size != size:
                 out.append(
                     Finding(
                         "error",
@@ -124,24 +217,32 @@ def check_package(root: Path) -> list[Finding]:
                 tf = _check_track_file(name, aid, out)
                 if tf is not None:
                     track_files[aid] = tf
-            elif kind == "text/xml" and _local(ET.parse(name).getroot().tag) == (
-                "CompositionPlaylist"
-            ):
-                cpls.append(name)
+            elif kind == "text/xml":
+                doc = _parse(name, root, None, out)  # a CPL, an OPL or a sidecar
+                if doc is not None and _local(doc.tag) == "CompositionPlaylist":
+                    cpls.append((name, doc))
     if not cpls:
         out.append(Finding("error", "no-cpl", "no composition playlist in the package"))
-    for cpl in cpls:
-        _check_cpl(cpl, track_files, out)
+    for cpl, doc in cpls:
+        _check_cpl(cpl, doc, track_files, out)
     return out
 
 
 def _check_track_file(path: Path, aid: str, out: list[Finding]) -> TrackFile | None:
+    """Check one track file; a truncated or damaged one is an ``mxf-unreadable`` finding."""
+    found: list[Finding] = []
     try:
-        tf = read_track_file(path)
-        _ = tf.descriptor, tf.essence_tracks
-    except (ValueError, KeyError, IndexError) as exc:
+        tf = _track_file_findings(path, aid, found)
+    except (ValueError, KeyError, IndexError, struct.error, OSError) as exc:
         out.append(Finding("error", "mxf-unreadable", str(exc) or type(exc).__name__, path.name))
         return None
+    out.extend(found)
+    return tf
+
+
+def _track_file_findings(path: Path, aid: str, out: list[Finding]) -> TrackFile:
+    tf = read_track_file(path)
+    _ = tf.descriptor, tf.essence_tracks
     if str(tf.id) != aid:
         out.append(
             Finding(
@@ -254,9 +355,9 @@ def _check_picture(tf: TrackFile, out: list[Finding]) -> None:
         )
 
 
-def _check_cpl(cpl: Path, tfs: dict[str, TrackFile], out: list[Finding]) -> None:
-    root = ET.parse(cpl).getroot()
-    rate = _rate(_text(root, "EditRate"))
+def _check_cpl(cpl: Path, root: ET.Element, tfs: dict[str, TrackFile],
+               out: list[Finding]) -> None:  # fmt: skip
+    rate = _rate_of(root, "EditRate", cpl.name, out)
     edl = _find(root, "EssenceDescriptorList")
     descs = {_uuid(_text(e, "Id")) for e in (edl if edl is not None else [])}
     for res in (r for r in root.iter() if _local(r.tag) == "Resource"):
@@ -271,9 +372,13 @@ def _check_cpl(cpl: Path, tfs: dict[str, TrackFile], out: list[Finding]) -> None
                     cpl.name,
                 )
             )
-        intrinsic = int(_text(res, "IntrinsicDuration") or 0)
-        entry = int(_text(res, "EntryPoint") or 0)
-        dur = int(_text(res, "SourceDuration") or intrinsic - entry)
+        intrinsic = _int(res, "IntrinsicDuration", 0, cpl.name, out)
+        entry = _int(res, "EntryPoint", 0, cpl.name, out)
+        if intrinsic is None or entry is None:
+            continue
+        dur = _int(res, "SourceDuration", intrinsic - entry, cpl.name, out)
+        if dur is None:
+            continue
         if entry + dur > intrinsic:
             out.append(
                 Finding(
@@ -295,8 +400,8 @@ def _check_cpl(cpl: Path, tfs: dict[str, TrackFile], out: list[Finding]) -> None
                 )
             )
             continue
-        res_rate = _rate(_text(res, "EditRate")) if _text(res, "EditRate") else rate
-        if tf.edit_rate != res_rate:
+        res_rate = _rate_of(res, "EditRate", cpl.name, out) if _text(res, "EditRate") else rate
+        if res_rate is not None and tf.edit_rate != res_rate:
             out.append(
                 Finding(
                     "error",
