@@ -53,6 +53,7 @@ from restoro.engine.store import (
     entry_problem,
     output_problem,
     parse_entry,
+    planned_actions,
 )
 from restoro.errors import CorruptEntry, StoreError, UsageError
 
@@ -467,6 +468,7 @@ class RemoteStore(Store):
         if self._is_local():
             return super().verify(full=full)
         report = VerifyReport()
+        planned: dict[str, str] | None = None
         good: dict[str, int] = {}
         for rel, size in sorted(self.remote.listing("cas").items()):
             report.blobs_checked += 1
@@ -497,7 +499,9 @@ class RemoteStore(Store):
                     raise EntryError(f"{rel} is not the name of an action entry")
                 result, legacy = check_entry(key, got[0], full=True)
             except ValueError as e:
-                problem = entry_problem(rel, e)
+                if planned is None:
+                    planned = planned_actions(self.state.all_refs())
+                problem = entry_problem(rel, e, planned.get(key))
             else:
                 report.actions_legacy += legacy
                 problem = output_problem(rel, result, good)

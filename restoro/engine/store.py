@@ -226,7 +226,8 @@ def check_entry(key: str, data: bytes, *, full: bool = False) -> tuple[ActionRes
     ``key``'s.
 
     A current entry must match its checksum; a legacy one must hash to its key from its recorded
-    key fields. ``full`` (``verify``) recomputes the key of current entries too.
+    key fields. ``full`` (``verify``) recomputes the key of current entries too (a lookup only
+    when the checksum failed, to say what changed).
     """
     try:
         obj = orjson.loads(data)
@@ -248,7 +249,7 @@ def check_entry(key: str, data: bytes, *, full: bool = False) -> tuple[ActionRes
         raise EntryError("; ".join(problems), action_id) from None
     if result.key != key:
         problems.append(f"it is the entry of key {result.key}, stored under key {key}")
-    if legacy or full:
+    if legacy or full or problems:  # a failed checksum: say whether the key fields changed
         try:
             hashed = recorded_key(result.key_json)
         except (TypeError, ValueError) as e:
@@ -269,11 +270,27 @@ def parse_entry(key: str, data: bytes, *, full: bool = False) -> ActionResult:
     return check_entry(key, data, full=full)[0]
 
 
-def entry_problem(rel: str, exc: ValueError) -> str:
-    """One line for a bad entry: where it is, whose it is, what is wrong."""
+def entry_problem(rel: str, exc: ValueError, planned: str | None = None) -> str:
+    """One line for a bad entry: where it is, whose it is (the entry's own word, else the
+    action last planned with its key), what is wrong."""
     action_id = getattr(exc, "action_id", None)
-    whose = f" (action {action_id})" if action_id else ""
+    if action_id:
+        whose = f" (action {action_id})"
+    elif planned:
+        whose = f" (action {planned}, as last planned)"
+    else:
+        whose = ""
     return f"{rel}{whose}: {exc}"
+
+
+def planned_actions(refs: Mapping[str, str]) -> dict[str, str]:
+    """``{key: action id}`` from the stat cache's refs (``variant|node id`` → key text)."""
+    out: dict[str, str] = {}
+    for ref, text in refs.items():
+        variant, _, node = ref.partition("|")
+        name = f"{node} (variant {variant})" if variant else node or ref
+        out[xxhash.xxh3_128_hexdigest(text.encode("utf-8"))] = name
+    return out
 
 
 def output_problem(rel: str, result: ActionResult, sizes: Mapping[str, int | None]) -> str:
@@ -680,6 +697,7 @@ class Store:
         ``full`` rehashes every blob, ignoring the stat cache.
         """
         report = VerifyReport()
+        planned: dict[str, str] | None = None
         with self.state.batch():
             for path, digest in self._blob_files():
                 report.blobs_checked += 1
@@ -699,7 +717,9 @@ class Store:
                 except FileNotFoundError:
                     continue  # removed meanwhile
                 except ValueError as e:
-                    problem = entry_problem(rel, e)
+                    if planned is None:
+                        planned = planned_actions(self.state.all_refs())
+                    problem = entry_problem(rel, e, planned.get(path.parent.name + path.stem))
                 else:
                     report.actions_legacy += legacy
                     sizes = {o.digest: self._blob_size(o.digest) for o in result.outputs.values()}
