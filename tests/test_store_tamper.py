@@ -319,9 +319,7 @@ def _legacy_bytes(res: ActionResult) -> bytes:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
-def test_legacy_entries_are_served_while_their_key_fields_hold(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_legacy_entries_are_served_while_their_key_fields_hold(tmp_path: Path) -> None:
     store = Store(tmp_path / "s")
     res = _result(store, "a", b"one")
     path = store.ac / res.key[:2] / f"{res.key[2:]}.json"
@@ -343,6 +341,27 @@ def test_legacy_entries_are_served_while_their_key_fields_hold(
     store.put_action(res)
     assert json.loads(path.read_bytes())["schema"] == ACTION_SCHEMA
     assert store.verify().actions_legacy == 0
+    store.close()
+
+
+def test_a_wrong_size_in_an_entry_does_not_quarantine_the_blob_it_names(tmp_path: Path) -> None:
+    """A legacy entry (no checksum to catch it) pointing at another shot's blob with its own
+    size: the lookup is refused, and the other shot's intact blob stays in the store."""
+    store = Store(tmp_path / "s")
+    a, b = _result(store, "a", b"one"), _result(store, "b", b"other shot")
+    store.put_action(b)
+    obj = json.loads(_legacy_bytes(a))
+    obj["outputs"]["out"]["digest"] = b.outputs["out"].digest  # the size stays a's
+    path = store.ac / a.key[:2] / f"{a.key[2:]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(json.dumps(obj, sort_keys=True).encode())
+    assert store.lookup(a.key).status == "corrupt"
+    assert store.lookup(b.key).status == "hit"
+    assert store.blob_path(b.outputs["out"].digest).is_file()
+    report = store.verify()
+    [problem] = report.problems
+    assert "(action t@a/test)" in problem and "has 10 bytes, the entry records 3" in problem
+    assert store.lookup(b.key).status == "hit"
     store.close()
 
 

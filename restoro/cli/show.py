@@ -299,8 +299,8 @@ def show_cache_verify(ws: Workspace, *, as_json: bool) -> bool:
         if legacy:
             print(
                 f"{legacy} entries predate entry checksums (schema 1): their key fields and "
-                "outputs check out, their meta cannot be checked (`restoro build --force` "
-                "rewrites them)"
+                "outputs check out, their meta and output digests cannot be checked "
+                "(`restoro build --force` rewrites them)"
             )
         print(
             "store verified: ok"

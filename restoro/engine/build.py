@@ -440,12 +440,11 @@ class Builder:
             key, key_json, new_ref = spec.key_text()
             packed = self.qc_pack.hit(spec, key, key_json) if self.qc_pack else None
             lk = packed or store.lookup(key)
-            if lk.status == "corrupt":  # the store quarantined it; the action runs again
+            if lk.status == "corrupt":  # what failed is quarantined; the action runs again
                 self.events.emit(
                     "warning",
                     title=n.title,
-                    message=f"{n.id}: store entry not trusted, quarantined and run again: "
-                    f"{lk.detail}",
+                    message=f"{n.id}: cached result refused, running the action again: {lk.detail}",
                 )
         else:  # the coordinator's fast path already built the spec and looked it up
             spec, key, key_json, new_ref, lk = prepared
