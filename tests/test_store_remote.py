@@ -332,14 +332,18 @@ def test_a_tampered_remote_entry_is_reported_refused_and_recorded_again(
     edit and a cut-off entry are reported by verify, refused by a lookup from a fresh cache,
     and quarantined on the object store."""
     url = f"s3://{bucket}/t"
+    s3 = _client()
+    s3.put_object(Bucket=bucket, Key="t/VERSION", Body=b"1\n")  # a store from before checksums
     store = RemoteStore(url)
     out = store.put_bytes(b"frames of shot 2")
     key, key_json = key_of({"stage": "test", "inputs": {"frames": out.digest}})
     res = ActionResult(key, "ep1@00:00:00:12/test", key_json, {"frames": out}, meta={"frames": 105})
     store.put_action_if_absent(res)
     store.close()
+    # Its first writer raised its VERSION: an older restoro now refuses it instead of
+    # quarantining every entry it cannot read.
+    assert s3.get_object(Bucket=bucket, Key="t/VERSION")["Body"].read() == b"2\n"
     rel = f"ac/{key[:2]}/{key[2:]}.json"
-    s3 = _client()
     good = s3.get_object(Bucket=bucket, Key=f"t/{rel}")["Body"].read()
     assert good == entry_bytes(res)
     edited = good.replace(b'"frames": 105}', b'"frames": 112}')
