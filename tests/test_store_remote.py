@@ -27,11 +27,11 @@ from conftest import SMALL_MANIFEST  # noqa: E402
 
 from restoro.cli.app import main  # noqa: E402
 from restoro.engine.build import Builder, BuildOptions  # noqa: E402
-from restoro.engine.keys import digest_bytes, digest_hex  # noqa: E402
+from restoro.engine.keys import digest_bytes, digest_hex, key_of  # noqa: E402
 from restoro.engine.leases import HOST, LeaseInfo, claim_or_wait  # noqa: E402
 from restoro.engine.remote import RemoteStore  # noqa: E402
 from restoro.engine.remote_leases import ObjectLease, ObjectLeases  # noqa: E402
-from restoro.engine.store import ActionResult, Store  # noqa: E402
+from restoro.engine.store import ActionResult, Store, entry_bytes  # noqa: E402
 from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import CorruptEntry  # noqa: E402
 
@@ -323,6 +323,52 @@ def test_racing_commits_of_one_action_record_one_entry(bucket: str, tmp_path: Pa
     for s in stores:  # and each local cache agrees
         assert s.lookup(KEY).result.created == won[0].created  # type: ignore[union-attr]
         s.close()
+
+
+def test_a_tampered_remote_entry_is_reported_refused_and_recorded_again(
+    bucket: str, tmp_path: Path
+) -> None:
+    """The object store's entries go through the same parse as local ones: a valid-JSON meta
+    edit and a cut-off entry are reported by verify, refused by a lookup from a fresh cache,
+    and quarantined on the object store."""
+    url = f"s3://{bucket}/t"
+    s3 = _client()
+    s3.put_object(Bucket=bucket, Key="t/VERSION", Body=b"1\n")  # a store from before checksums
+    store = RemoteStore(url)
+    out = store.put_bytes(b"frames of shot 2")
+    key, key_json = key_of({"stage": "test", "inputs": {"frames": out.digest}})
+    res = ActionResult(key, "ep1@00:00:00:12/test", key_json, {"frames": out}, meta={"frames": 105})
+    store.put_action_if_absent(res)
+    store.close()
+    # Its first writer raised its VERSION: an older restoro now refuses it instead of
+    # quarantining every entry it cannot read.
+    assert s3.get_object(Bucket=bucket, Key="t/VERSION")["Body"].read() == b"2\n"
+    rel = f"ac/{key[:2]}/{key[2:]}.json"
+    good = s3.get_object(Bucket=bucket, Key=f"t/{rel}")["Body"].read()
+    assert good == entry_bytes(res)
+    edited = good.replace(b'"frames": 105}', b'"frames": 112}')
+    assert edited != good and json.loads(edited)["meta"] == {"frames": 112}
+    for n, bad in enumerate([edited, good[: len(good) // 2]]):
+        s3.put_object(Bucket=bucket, Key=f"t/{rel}", Body=bad)
+        report = RemoteStore(url, cache=tmp_path / f"v{n}").verify(full=True)
+        [problem] = report.problems
+        says = "checksum mismatch" if n == 0 else "not valid JSON"
+        assert problem.startswith(rel) and says in problem, problem
+        assert "(action ep1@00:00:00:12/test)" in problem or n == 1, problem
+        assert f"t/{rel}" not in _keys(bucket, "t/ac/")
+        quarantined = [k for k in _keys(bucket, "t/quarantine/") if not k.endswith(".note.json")]
+        assert sum(s3.get_object(Bucket=bucket, Key=k)["Body"].read() == bad for k in quarantined)
+
+        s3.put_object(Bucket=bucket, Key=f"t/{rel}", Body=bad)
+        fresh = RemoteStore(url, cache=tmp_path / f"l{n}")
+        got = fresh.lookup(key)
+        assert got.status == "corrupt" and says in got.detail and rel in got.detail, got.detail
+        assert f"t/{rel}" not in _keys(bucket, "t/ac/")
+        assert fresh.fetch(out.digest) == "ok"  # as a re-run would have it locally
+        assert fresh.put_action_if_absent(res).meta == {"frames": 105}  # recorded again, whole
+        assert fresh.lookup(key).status == "hit"
+        fresh.close()
+    assert s3.get_object(Bucket=bucket, Key=f"t/{rel}")["Body"].read() == good
 
 
 def test_a_lease_claim_has_exactly_one_winner_and_takeover_too(bucket: str) -> None:

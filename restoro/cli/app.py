@@ -328,7 +328,8 @@ def cache_ls(manifest: O.Manifest = None, json: O.Json = False, store: StoreURL 
 
 @cache_app.command("verify")
 def cache_verify(manifest: O.Manifest = None, json: O.Json = False, store: StoreURL = None) -> None:
-    """Rehash every blob and check every entry; bad ones are quarantined (exit 1 if any)."""
+    """Rehash every blob; check every entry's checksum, key and outputs; bad ones are
+    quarantined (exit 1 if any)."""
     from restoro.cli.show import show_cache_verify
 
     if not show_cache_verify(_workspace(manifest, store), as_json=json):

@@ -295,6 +295,13 @@ def show_cache_verify(ws: Workspace, *, as_json: bool) -> bool:
     else:
         for p in problems:
             print(f"quarantined: {p}")
+        legacy = getattr(rep, "actions_legacy", 0)
+        if legacy:
+            print(
+                f"{legacy} entries predate entry checksums (schema 1): their key fields and "
+                "outputs check out, their meta and output digests cannot be checked "
+                "(`restoro build --force` rewrites them)"
+            )
         print(
             "store verified: ok"
             if not problems

@@ -440,6 +440,12 @@ class Builder:
             key, key_json, new_ref = spec.key_text()
             packed = self.qc_pack.hit(spec, key, key_json) if self.qc_pack else None
             lk = packed or store.lookup(key)
+            if lk.status == "corrupt":  # what failed is quarantined; the action runs again
+                self.events.emit(
+                    "warning",
+                    title=n.title,
+                    message=f"{n.id}: cached result refused, running the action again: {lk.detail}",
+                )
         else:  # the coordinator's fast path already built the spec and looked it up
             spec, key, key_json, new_ref, lk = prepared
         ref = self._ref(n.id)

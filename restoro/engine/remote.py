@@ -23,6 +23,7 @@ live on the object store too (``restoro.engine.remote_leases``).
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -42,12 +43,17 @@ from restoro.engine.remote_objects import (
 from restoro.engine.store import (
     STORE_SCHEMA,
     ActionResult,
+    EntryError,
     Lookup,
     Output,
     Store,
     VerifyReport,
+    check_entry,
     entry_bytes,
+    entry_problem,
+    output_problem,
     parse_entry,
+    planned_actions,
 )
 from restoro.errors import CorruptEntry, StoreError, UsageError
 
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 3.0
 _HEX = frozenset("0123456789abcdef")
+_KEY_MATCH = re.compile(r"[0-9a-f]{32}").fullmatch
 Fetched = Literal["ok", "missing", "corrupt"]
 
 
@@ -227,9 +234,9 @@ class RemoteStore(Store):
         data, etag, _ = got
         try:
             return parse_entry(key, data), etag, None
-        except ValueError as e:
-            self._quarantine_remote(rel, etag, f"unreadable action entry: {e}")
-            return None, etag, Lookup("corrupt", detail=str(e))
+        except ValueError as e:  # EntryError, and anything else malformed
+            self._quarantine_remote(rel, etag, f"untrusted action entry: {e}")
+            return None, etag, Lookup("corrupt", detail=entry_problem(rel, e))
 
     def _check_remote_outputs(self, result: ActionResult, *, verify: bool) -> Lookup:
         local_ok = True
@@ -344,7 +351,9 @@ class RemoteStore(Store):
                     f"{STORE_SCHEMA}",
                     hint="upgrade restoro, or point the build at another store",
                 )
-            self._version_written = True
+            if int(text) < STORE_SCHEMA and writing:  # older restoro then refuses the store
+                self.remote.put("VERSION", f"{STORE_SCHEMA}\n".encode(), if_match=got[1])
+            self._version_written = writing or int(text) >= STORE_SCHEMA
         self._version_seen = True
 
     def check_reachable(self) -> None:
@@ -459,6 +468,7 @@ class RemoteStore(Store):
         if self._is_local():
             return super().verify(full=full)
         report = VerifyReport()
+        planned: dict[str, str] | None = None
         good: dict[str, int] = {}
         for rel, size in sorted(self.remote.listing("cas").items()):
             report.blobs_checked += 1
@@ -485,21 +495,19 @@ class RemoteStore(Store):
                 continue
             key = rel[3:5] + rel[6:].removesuffix(".json")
             try:
-                result = parse_entry(key, got[0])
+                if _KEY_MATCH(key) is None or rel != ac_rel(key):
+                    raise EntryError(f"{rel} is not the name of an action entry")
+                result, legacy = check_entry(key, got[0], full=True)
             except ValueError as e:
-                problem = f"unreadable action entry: {e}"
+                if planned is None:
+                    planned = planned_actions(self.state.all_refs())
+                problem = entry_problem(rel, e, planned.get(key))
             else:
-                problem = next(
-                    (
-                        f"action {result.action_id}: output {name} missing or bad"
-                        for name, o in result.outputs.items()
-                        if good.get(o.digest) != o.size
-                    ),
-                    "",
-                )
+                report.actions_legacy += legacy
+                problem = output_problem(rel, result, good)
             if problem:
                 report.actions_bad += 1
-                report.problems.append(f"{rel}: {problem}")
+                report.problems.append(problem)
                 self._quarantine_remote(rel, got[1], problem)
         self._remote_blobs.clear()
         return report

@@ -282,6 +282,14 @@ class StateDB:
                     out[action_id] = pending
         return out
 
+    def all_refs(self) -> dict[str, str]:
+        """Every action id with the key text last planned for it (to name the action behind
+        an unreadable entry)."""
+        with self._lock:
+            out = dict(self._conn.execute("SELECT action_id, key FROM refs").fetchall())
+            out.update((k, v) for k, v in self._pending["refs"].items() if isinstance(v, str))
+        return out
+
     def set_refs(self, mapping: Mapping[str, str]) -> None:
         """Record the key planned for each action id (one transaction)."""
         with self.batch():

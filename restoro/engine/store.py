@@ -6,6 +6,11 @@ last, the same way. A crash therefore leaves at worst an orphan blob or a temp f
 entry pointing at missing or partial data. Reads verify digests (through the stat cache, so an
 untouched blob costs one ``stat``); anything that fails is moved to ``quarantine/`` and never
 served. GC deletes ``ac/`` entries before the blobs they reference.
+
+An ``ac/`` entry proves itself: its last member ``"checksum"`` is the xxh3-128 of the entry's
+JSON text without that member, and its ``key_json`` hashes to its key (``entry_bytes``,
+``parse_entry``). A lookup checks the checksum (one hash over the bytes read); ``verify`` also
+recomputes the key. Anything that fails is quarantined and the action runs again.
 """
 
 from __future__ import annotations
@@ -23,19 +28,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+import xxhash
 
-from restoro.engine.keys import DIGEST_PREFIX, digest_bytes, digest_file, digest_hex, is_digest
+from restoro.engine.keys import (
+    DIGEST_PREFIX,
+    canonical_json,
+    digest_bytes,
+    digest_file,
+    digest_hex,
+    is_digest,
+)
 from restoro.engine.state import StateDB
 from restoro.errors import CorruptEntry, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
-STORE_SCHEMA = 1
-ACTION_SCHEMA = 1
+STORE_SCHEMA = 2  # 2: ac/ entries carry a checksum (older restoro would quarantine them)
+ACTION_SCHEMA = 2  # 2: the entry's last member is "checksum"
+LEGACY_ACTION_SCHEMA = 1  # no checksum: served only while its key fields hash to its key
 TMP_MAX_AGE = 3600.0
 _HEX = frozenset("0123456789abcdef")
 _KEY_MATCH = re.compile(r"[0-9a-f]{32}").fullmatch
+# An entry ends with its checksum member, exactly as ``entry_bytes`` writes it.
+_CHECKSUM_HEAD = b', "checksum": "'
+_CHECKSUM_TAIL = re.compile(rb', "checksum": "xxh128:([0-9a-f]{32})"\}').fullmatch
+_CHECKSUM_LEN = len(_CHECKSUM_HEAD) + len(DIGEST_PREFIX) + 32 + 2
 
 LookupStatus = Literal["hit", "absent", "output-missing", "corrupt"]
 
@@ -76,8 +94,9 @@ class ActionResult:
     schema: int = ACTION_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
+        """The entry's fields without its checksum; always written in the current schema."""
         return {
-            "schema": self.schema,
+            "schema": ACTION_SCHEMA,
             "key": self.key,
             "action_id": self.action_id,
             "key_json": self.key_json,
@@ -92,7 +111,7 @@ class ActionResult:
         """Parse and check an ``ac/`` record; ValueError for anything malformed."""
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        if data.get("schema") != ACTION_SCHEMA:
+        if data.get("schema") not in (ACTION_SCHEMA, LEGACY_ACTION_SCHEMA):
             raise ValueError(f"unknown action schema {data.get('schema')!r}")
         types: dict[str, type | tuple[type, ...]] = {
             "key": str,
@@ -134,6 +153,7 @@ class VerifyReport:
     blobs_bad: int = 0
     actions_checked: int = 0
     actions_bad: int = 0
+    actions_legacy: int = 0  # schema 1 (no checksum): key fields and outputs checked
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -156,19 +176,136 @@ def _check_key(key: str) -> str:
     return key
 
 
+class EntryError(ValueError):
+    """An ``ac/`` entry that cannot be trusted; ``action_id`` when the entry still names one."""
+
+    def __init__(self, message: str, action_id: str | None = None) -> None:
+        super().__init__(message)
+        self.action_id = action_id
+
+
 def entry_bytes(result: ActionResult) -> bytes:
-    """An ``ac/`` entry's text. ``json.dumps`` (one call to the C encoder), not ``json.dump``
-    (which streams through the pure-Python encoder: 3x slower on a large entry)."""
+    """An ``ac/`` entry's bytes: the result's JSON text (sorted keys) with a last member
+    ``"checksum": "xxh128:…"``, the xxh3-128 of the text without it.
+
+    ``json.dumps`` (one call to the C encoder), not ``json.dump`` (which streams through the
+    pure-Python encoder: 3x slower on a large entry).
+    """
     text = json.dumps(result.to_json(), sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
+    body = text.encode("utf-8")
+    return body[:-1] + _CHECKSUM_HEAD + digest_bytes(body).encode("ascii") + b'"}'
 
 
-def parse_entry(key: str, data: bytes) -> ActionResult:
-    """The action result in an ``ac/`` entry's bytes; ValueError when it is not ``key``'s."""
-    result = ActionResult.from_json(orjson.loads(data))
+def recorded_key(key_json: Any) -> str:
+    """The action key that an entry's recorded key fields hash to (as ``keys.key_text`` does)."""
+    return xxhash.xxh3_128_hexdigest(canonical_json(key_json).encode("utf-8"))
+
+
+def _checksum_problem(data: bytes, obj: dict[str, Any]) -> str:
+    """What is wrong with a current-schema entry's checksum ("" when it matches its bytes)."""
+    recorded = obj.get("checksum")
+    if recorded is None:
+        return "it has no checksum (entries of schema 2 carry one)"
+    if not isinstance(recorded, str) or not is_digest(recorded):
+        return f"its checksum {str(recorded)[:60]!r} is malformed"
+    tail = _CHECKSUM_TAIL(data[-_CHECKSUM_LEN:])
+    if tail is None or DIGEST_PREFIX + tail.group(1).decode("ascii") != recorded:
+        return "its checksum is not its last member as restoro writes it (the entry was edited)"
+    actual = digest_bytes(data[:-_CHECKSUM_LEN] + b"}")
+    if actual != recorded:
+        return (
+            f"checksum mismatch: its text hashes to {actual}, it records {recorded} "
+            "(the entry was changed after it was written)"
+        )
+    return ""
+
+
+def check_entry(key: str, data: bytes, *, full: bool = False) -> tuple[ActionResult, bool]:
+    """The action result in an ``ac/`` entry's bytes and whether it is a legacy (schema 1,
+    checksum-less) entry; EntryError naming everything wrong when it cannot be trusted as
+    ``key``'s.
+
+    A current entry must match its checksum; a legacy one must hash to its key from its recorded
+    key fields. ``full`` (``verify``) recomputes the key of current entries too (a lookup only
+    when the checksum failed, to say what changed).
+    """
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise EntryError(f"it is not valid JSON (truncated?): {e}") from None
+    if not isinstance(obj, dict):
+        raise EntryError("it is not a JSON object")
+    action_id = obj.get("action_id") if isinstance(obj.get("action_id"), str) else None
+    problems: list[str] = []
+    legacy = obj.get("schema") == LEGACY_ACTION_SCHEMA
+    if obj.get("schema") == ACTION_SCHEMA:
+        problem = _checksum_problem(data, obj)
+        if problem:
+            problems.append(problem)
+    try:
+        result = ActionResult.from_json(obj)
+    except ValueError as e:
+        problems.append(str(e))
+        raise EntryError("; ".join(problems), action_id) from None
     if result.key != key:
-        raise ValueError(f"entry is for key {result.key}")
-    return result
+        problems.append(f"it is the entry of key {result.key}, stored under key {key}")
+    if legacy or full or problems:  # a failed checksum: say whether the key fields changed
+        try:
+            hashed = recorded_key(result.key_json)
+        except (TypeError, ValueError) as e:
+            hashed = f"nothing ({e})"
+        if hashed != result.key:
+            problems.append(
+                f"its key fields hash to {hashed}, not to its key {result.key} "
+                "(an input digest, tool, version or parameter was changed)"
+            )
+    if problems:
+        raise EntryError("; ".join(problems), action_id)
+    return result, legacy
+
+
+def parse_entry(key: str, data: bytes, *, full: bool = False) -> ActionResult:
+    """The action result in an ``ac/`` entry's bytes; EntryError (a ValueError) naming what is
+    wrong when it cannot be trusted as ``key``'s (see ``check_entry``)."""
+    return check_entry(key, data, full=full)[0]
+
+
+def entry_problem(rel: str, exc: ValueError, planned: str | None = None) -> str:
+    """One line for a bad entry: where it is, whose it is (the entry's own word, else the
+    action last planned with its key), what is wrong."""
+    action_id = getattr(exc, "action_id", None)
+    if action_id:
+        whose = f" (action {action_id})"
+    elif planned:
+        whose = f" (action {planned}, as last planned)"
+    else:
+        whose = ""
+    return f"{rel}{whose}: {exc}"
+
+
+def planned_actions(refs: Mapping[str, str]) -> dict[str, str]:
+    """``{key: action id}`` from the stat cache's refs (``variant|node id`` → key text)."""
+    out: dict[str, str] = {}
+    for ref, text in refs.items():
+        variant, _, node = ref.partition("|")
+        name = f"{node} (variant {variant})" if variant else node or ref
+        out[xxhash.xxh3_128_hexdigest(text.encode("utf-8"))] = name
+    return out
+
+
+def output_problem(rel: str, result: ActionResult, sizes: Mapping[str, int | None]) -> str:
+    """What is wrong with a trusted entry's outputs, given the size of each verified blob
+    (None: missing or corrupt); "" when every output is there with its recorded size."""
+    wrong = []
+    for name, out in sorted(result.outputs.items()):
+        size = sizes.get(out.digest)
+        if size is None:
+            wrong.append(f"output {name!r}: blob {out.digest} is missing or corrupt")
+        elif size != out.size:
+            wrong.append(
+                f"output {name!r}: blob {out.digest} has {size} bytes, the entry records {out.size}"
+            )
+    return f"{rel} (action {result.action_id}): {'; '.join(wrong)}" if wrong else ""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -206,6 +343,7 @@ class Store:
 
     def _check_version(self) -> None:
         vfile = self.root / "VERSION"
+        self._version = 0
         if not vfile.exists():
             return
         text = vfile.read_text(encoding="utf-8").strip()
@@ -219,6 +357,7 @@ class Store:
                 f"the store at {self.root} has schema {text}; this restoro knows {STORE_SCHEMA}",
                 hint="upgrade restoro, or point the build at another store",
             )
+        self._version = int(text)
 
     def _ensure(self) -> None:
         if self._ready:
@@ -226,10 +365,11 @@ class Store:
         for d in (self.cas, self.ac, self.tmp, self.quarantine_dir, self.locks):
             d.mkdir(parents=True, exist_ok=True)
         vfile = self.root / "VERSION"
-        if not vfile.exists():
+        if self._version < STORE_SCHEMA:  # new, or older: older restoro then refuses it
             tmp = self.tmp / f"VERSION.{uuid.uuid4().hex}"
             tmp.write_text(f"{STORE_SCHEMA}\n", encoding="utf-8")
             os.replace(tmp, vfile)
+            self._version = STORE_SCHEMA
         self._ready = True
 
     @property
@@ -381,7 +521,9 @@ class Store:
         except FileNotFoundError:
             return "missing"
         if size is not None and st.st_size != size:
-            self._quarantine(path, f"size {st.st_size} != recorded {size}")
+            # An intact blob of another size is a wrong entry's fault (a digest pointing at
+            # another output): keep the blob, refuse the pair.
+            self._check_blob(digest, None, path, full=full)  # quarantined if its content is bad
             return "corrupt"
         if not full and self.state.blob_verified(path, digest, st):
             return "ok"
@@ -422,9 +564,9 @@ class Store:
             return Lookup("absent")
         try:
             result = parse_entry(key, raw)
-        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            self._quarantine(self._ac_path(key), f"unreadable action entry: {e}")
-            return Lookup("corrupt", detail=str(e))
+        except ValueError as e:  # EntryError, and anything else malformed
+            self._quarantine(self._ac_path(key), f"untrusted action entry: {e}")
+            return Lookup("corrupt", detail=entry_problem(f"ac/{key[:2]}/{key[2:]}.json", e))
         # No write batch here: an unchanged blob costs one stat and no write at all.
         for name, out in result.outputs.items():
             if verify:
@@ -520,17 +662,18 @@ class Store:
         if self.ac.is_dir():
             yield from sorted(self.ac.glob("*/*.json"))
 
-    def _read_entry(self, path: Path) -> ActionResult:
-        result = ActionResult.from_json(json.loads(path.read_bytes()))
-        if path != self._ac_path(result.key):
-            raise ValueError(f"entry for key {result.key} is stored under {path.name}")
-        return result
+    def _read_entry(self, path: Path, *, full: bool = False) -> tuple[ActionResult, bool]:
+        """The entry at ``path`` and whether it is legacy; EntryError if it is not trusted."""
+        key = path.parent.name + path.stem
+        if _KEY_MATCH(key) is None or path != self._ac_path(key):
+            raise EntryError(f"{path.name} is not the name of an action entry")
+        return check_entry(key, path.read_bytes(), full=full)
 
     def iter_actions(self) -> Iterator[ActionResult]:
         """Every readable action result (unreadable ones are skipped; ``verify`` reports them)."""
         for path in self._ac_files():
             try:
-                yield self._read_entry(path)
+                yield self._read_entry(path)[0]
             except (ValueError, FileNotFoundError):
                 continue
 
@@ -554,6 +697,7 @@ class Store:
         ``full`` rehashes every blob, ignoring the stat cache.
         """
         report = VerifyReport()
+        planned: dict[str, str] | None = None
         with self.state.batch():
             for path, digest in self._blob_files():
                 report.blobs_checked += 1
@@ -567,21 +711,33 @@ class Store:
                     report.problems.append(f"blob {path.relative_to(self.root)}: corrupt")
             for path in self._ac_files():
                 report.actions_checked += 1
+                rel = path.relative_to(self.root).as_posix()
                 try:
-                    result = self._read_entry(path)
-                except (ValueError, FileNotFoundError) as e:
-                    problem = f"unreadable action entry: {e}"
+                    result, legacy = self._read_entry(path, full=True)
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                except ValueError as e:
+                    if planned is None:
+                        planned = planned_actions(self.state.all_refs())
+                    problem = entry_problem(rel, e, planned.get(path.parent.name + path.stem))
                 else:
-                    problem = ""
-                    for name, out in result.outputs.items():
-                        if self._check_blob(out.digest, out.size) != "ok":
-                            problem = f"action {result.action_id}: output {name} missing or bad"
-                            break
+                    report.actions_legacy += legacy
+                    sizes = {o.digest: self._blob_size(o.digest) for o in result.outputs.values()}
+                    problem = output_problem(rel, result, sizes)
                 if problem:
                     report.actions_bad += 1
-                    report.problems.append(f"{path.relative_to(self.root)}: {problem}")
+                    report.problems.append(problem)
                     self._quarantine(path, problem)
         return report
+
+    def _blob_size(self, digest: str) -> int | None:
+        """The size of a blob that hashes to its digest (stat cache); None if missing or bad."""
+        if self._check_blob(digest, None) != "ok":
+            return None
+        try:
+            return self.blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def gc(self, keep: set[str]) -> GcReport:
         """Delete action entries not in ``keep``, then unreferenced blobs, then stale temp files.
@@ -593,7 +749,7 @@ class Store:
         touched: set[Path] = set()
         for path in self._ac_files():
             try:
-                result = self._read_entry(path)
+                result: ActionResult | None = self._read_entry(path)[0]
             except (ValueError, FileNotFoundError):
                 result = None
             if result is not None and result.key in keep:
