@@ -349,6 +349,7 @@ def show_cache_gc(ws: Workspace, *, keep_variants: bool, as_json: bool) -> None:
         pack = b.qc_pack  # the QC pack of this variant, while every result in it is in use
         if pack is not None and pack.key and pack.entries.keys() <= used:
             keep.add(pack.key)
+    keep |= ws.made_keys  # disc imports and embedded captions the plans read
     rep = ws.store.gc(keep)
     if as_json:
         _line({"event": "gc", **_public(rep)})

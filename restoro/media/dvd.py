@@ -188,7 +188,7 @@ def import_title(
 ) -> None:
     """Stream-copy title ``number`` (chapters ``[first, last]``) of the disc into ``dest``
     (Matroska): video and every audio stream, languages kept, no re-encode, bit-exact."""
-    args = ["-loglevel", "error", "-f", "dvdvideo", "-title", str(number)]
+    args = ["-loglevel", "error", "-xerror", "-f", "dvdvideo", "-title", str(number)]
     if chapters is not None:
         args += ["-chapter_start", str(chapters[0]), "-chapter_end", str(chapters[1])]
     args += ["-i", str(disc_root(path)), "-map", "0:v:0", "-map", "0:a?", "-c", "copy",

@@ -210,13 +210,13 @@ def make_dvd(
     titles: Sequence[Sequence[Path]],
     *,
     languages: Sequence[str] = ("en",),
-    split_sectors: int | None = None,
+    split_parts: int | None = None,
 ) -> Path:
     """A DVD-Video folder (``folder/VIDEO_TS``) made by dvdauthor, one title set: title ``n``
     plays ``titles[n-1]``'s program streams in order, one chapter each; the audio languages are
-    named in the IFO. ``split_sectors`` splits the title set's VOB into parts of at most that
-    many sectors (VTS_01_1.VOB, VTS_01_2.VOB...), the layout a disc has past 1 GB a part
-    (dvdauthor itself splits at 1 GB only). Returns the VIDEO_TS folder."""
+    named in the IFO. ``split_parts`` splits the title set's VOB into that many parts
+    (VTS_01_1.VOB, VTS_01_2.VOB...; a disc has at most 9), the layout a disc has past 1 GB a
+    part (dvdauthor itself splits at 1 GB only). Returns the VIDEO_TS folder."""
     if not dvdauthor_available():
         raise RuntimeError("dvdauthor is not installed")
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,17 +239,20 @@ def make_dvd(
         raise RuntimeError(f"dvdauthor failed: {proc.stderr.decode(errors='replace')[-2000:]}")
     spec.unlink()
     video_ts = folder / "VIDEO_TS"
-    if split_sectors:
-        split_vobs(video_ts, split_sectors)
+    if split_parts:
+        split_vobs(video_ts, split_parts)
     return video_ts
 
 
-def split_vobs(video_ts: Path, sectors: int) -> None:
-    """Split every title set's title VOB into parts of ``sectors`` sectors (the disc reader
-    addresses a title set's parts as one run of sectors, as on a disc past 1 GB a part)."""
-    limit = sectors * SECTOR
+def split_vobs(video_ts: Path, parts: int) -> None:
+    """Split every title set's title VOB into ``parts`` files cut at sector boundaries (the
+    disc reader addresses a title set's parts as one run of sectors, as on a disc)."""
+    if not 1 <= parts <= 9:
+        raise ValueError("a title set has 1 to 9 VOB parts")
     for vob in sorted(video_ts.glob("VTS_*_1.VOB")):
         data = vob.read_bytes()
+        sectors = -(-len(data) // SECTOR)
+        limit = -(-sectors // parts) * SECTOR
         stem = vob.name[: -len("1.VOB")]
         for n, at in enumerate(range(0, len(data), limit), start=1):
             (video_ts / f"{stem}{n}.VOB").write_bytes(data[at : at + limit])

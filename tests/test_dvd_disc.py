@@ -1,0 +1,184 @@
+"""DVD-Video discs as sources, on real VIDEO_TS folders made by dvdauthor: two titles (the
+first of two chapters), two audio languages, captions embedded in the video in the DVD
+user-data form (the A/53 form is covered in test_dvd_captions), the title set's VOB split over
+three files. Skipped
+where dvdauthor is not installed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import pytest
+from buildkit import build, cli, plan, store_entries
+
+from restoro.deliver.captions.embedded import extract_all, title_captions
+from restoro.deliver.captions.io import read_cues
+from restoro.engine.workspace import Workspace
+from restoro.media.dvd import import_title, is_disc, list_titles
+from restoro.media.probe import probe
+from restoro.testing.dvd import Programme, Track, dvdauthor_available, make_dvd, make_mpeg2_cc
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(not dvdauthor_available(), reason="dvdauthor is not installed")
+
+NTSC = Fraction(30000, 1001)
+CH1 = [(20, 41, "HELLO THERE\nSECOND LINE"), (60, 75, "ODD LENGTH"), (92, 105, "LAST ONE")]
+CH2 = [(30, 50, "CHAPTER TWO")]
+TRACKS = [Track("en", pitch=440), Track("fr", pitch=660)]
+
+
+@pytest.fixture(scope="module")
+def disc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("dvd")
+    parts = [work / "ch1.mpg", work / "ch2.mpg", work / "t2.mpg"]
+    make_mpeg2_cc(parts[0], Programme(frames=120, cues=CH1, form="dvd", tracks=TRACKS))
+    make_mpeg2_cc(parts[1], Programme(frames=60, cues=CH2, form="dvd", tracks=TRACKS,
+                                      pattern="smptebars"))  # fmt: skip
+    make_mpeg2_cc(parts[2], Programme(frames=45, tracks=TRACKS, pattern="testsrc"))
+    root = work / "DISC"
+    make_dvd(root, [parts[:2], parts[2:]], languages=["en", "fr"], split_parts=3)
+    return root
+
+
+def test_fixture_is_a_split_two_title_disc(disc: Path) -> None:
+    vobs = sorted(p.name for p in (disc / "VIDEO_TS").glob("VTS_01_*.VOB"))
+    assert vobs == ["VTS_01_1.VOB", "VTS_01_2.VOB", "VTS_01_3.VOB"]
+    assert is_disc(disc) and is_disc(disc / "VIDEO_TS") and not is_disc(disc.parent)
+    titles = list_titles(disc)
+    assert [t.number for t in titles] == [1, 2]
+    assert [[a.language for a in t.audio] for t in titles] == [["eng", "fre"]] * 2
+
+
+def test_probe_lists_every_title(disc: Path) -> None:
+    res = cli("probe", str(disc), "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    t1, t2 = info["titles"]
+    assert (t1["title"], t1["frames"], t2["frames"]) == (1, 180, 45)
+    assert t1["duration_s"] == pytest.approx(180 / NTSC, abs=1e-3)
+    assert len(t1["chapters"]) == 2 and t1["chapters"][1] == pytest.approx(120 / NTSC, abs=0.02)
+    assert len(t2["chapters"]) == 1
+    assert [(a["language"], a["layout"], a["codec"]) for a in t1["audio"]] == [
+        ("eng", "stereo", "ac3"), ("fre", "stereo", "ac3")
+    ]  # fmt: skip
+    assert (t1["captions"], t2["captions"]) == ([1], [])
+    text = cli("probe", str(disc / "VIDEO_TS"))
+    assert text.returncode == 0 and "2 titles" in text.stdout and "CC1" in text.stdout
+
+
+def test_import_copies_the_title_across_its_vobs_bit_exact(disc: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
+    import_title(disc, 1, None, a, "test")
+    import_title(disc / "VIDEO_TS", 1, None, b, "test")
+    assert a.read_bytes() == b.read_bytes()
+    info = probe(a)
+    assert (info.video.codec, info.video.frame_count) == ("mpeg2video", 180)
+    # the picture user data came through the copy: both chapters' captions, in title frames
+    cues = title_captions(extract_all(a)["1"], start=0, frame_rate=NTSC)
+    want = [(s, e, tuple(t.split("\n"))) for s, e, t in CH1] + [
+        (s + 120, e + 120, (t,)) for s, e, t in CH2
+    ]
+    got = [(round(c.begin * NTSC), round(c.end * NTSC), c.lines) for c in cues]
+    assert got == want
+    # chapter 2 alone
+    c2 = tmp_path / "c2.mkv"
+    import_title(disc, 1, (2, 2), c2, "test")
+    assert probe(c2).video.frame_count == 60
+
+
+MANIFEST = """\
+restoro: 1
+project: fromdisc
+sources:
+  disc:
+    path: DISC{title}
+pipelines:
+  main:
+    - {{stage: ingest, mode: progressive}}
+titles:
+  ep1:
+    source: disc
+    pipeline: main
+    shots: {{detector: none}}
+    captions:
+      - {{source: {capsrc}, kind: cc{channel}}}
+deliverables:
+  master: {{kind: prores, profile: 422hq, raster: 160x120, fit: pillarbox}}
+"""
+
+
+def _workspace(tmp_path: Path, disc: Path, **kw: str) -> Path:
+    shutil.copytree(disc, tmp_path / "DISC")
+    fields = {"title": "", "capsrc": "disc", "channel": ""} | kw
+    (tmp_path / "restoro.yaml").write_text(MANIFEST.format(**fields))
+    return tmp_path / "restoro.yaml"
+
+
+@pytest.mark.slow
+def test_build_from_a_disc_chapter_with_its_own_captions(disc: Path, tmp_path: Path) -> None:
+    manifest = _workspace(tmp_path, disc, title="\n    title: 1\n    chapters: [2, 2]")
+    report = build(manifest)
+    assert report.failed == 0
+    srt = read_cues(tmp_path / "out" / "master" / "ep1.srt")
+    assert [c.lines for c in srt] == [("CHAPTER TWO",)]
+    assert abs(srt[0].begin * NTSC - 30) <= 1 and abs(srt[0].end * NTSC - 50) <= 1
+    # the import is a stored file; the next plan finds it and the build's results cached
+    ws = Workspace(manifest)
+    try:
+        ws.preflight(["ep1"])
+        src = ws.sources["disc"]
+        assert src.path.is_relative_to(tmp_path / ".restoro") and src.info.video.frame_count == 60
+        assert len(ws.made_keys) == 2  # the import and the caption extraction
+    finally:
+        ws.close()
+    again = plan(manifest)
+    assert {r.status for r in again.records} == {"cached"}
+
+
+def test_default_title_is_the_longest(disc: Path, tmp_path: Path) -> None:
+    manifest = _workspace(tmp_path, disc)
+    ws = Workspace(manifest)
+    try:
+        ws.preflight(["ep1"])
+        assert ws.sources["disc"].info.video.frame_count == 180
+        assert ws.sources["disc"].info.audio[1].language == "fre"
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ({"title": "\n    title: 7"}, "has no title 7 (titles: 1 (0:00:06), 2 (0:00:02))"),
+        ({"title": "\n    title: 1\n    chapters: [1, 3]"}, "title 1 of the disc"),
+        ({"title": "\n    title: 2", "channel": ", channel: 1"}, "no closed captions on CC1"),
+        ({"title": "\n    title: 1", "channel": ", channel: 3"}, "channels: CC1"),
+    ],
+)
+def test_bad_disc_input_exits_2(disc: Path, tmp_path: Path, edit: dict, needle: str) -> None:
+    manifest = _workspace(tmp_path, disc, **edit)
+    res = cli("plan", "-f", str(manifest))
+    assert res.returncode == 2, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert needle in out, out
+    assert "DISC" in out or "source 'disc'" in out
+    assert "Traceback" not in out
+    if "chapters" in edit.get("title", ""):
+        assert "has 2 chapters" in out
+
+
+def test_damaged_ifo_is_a_clear_error(disc: Path, tmp_path: Path) -> None:
+    manifest = _workspace(tmp_path, disc)
+    for name in ("VIDEO_TS.IFO", "VIDEO_TS.BUP"):
+        p = tmp_path / "DISC" / "VIDEO_TS" / name
+        p.write_bytes(b"\0" * p.stat().st_size)
+    res = cli("plan", "-f", str(manifest))
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert "cannot read the DVD-Video disc" in out and "DISC" in out and "Traceback" not in out
+    assert store_entries(tmp_path) == []
