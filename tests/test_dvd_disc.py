@@ -11,6 +11,8 @@ import shutil
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+import av
+import numpy as np
 import pytest
 from buildkit import build, cli, plan, store_entries
 
@@ -30,6 +32,8 @@ NTSC = Fraction(30000, 1001)
 CH1 = [(20, 41, "HELLO THERE\nSECOND LINE"), (60, 75, "ODD LENGTH"), (92, 105, "LAST ONE")]
 CH2 = [(30, 50, "CHAPTER TWO")]
 TRACKS = [Track("en", pitch=440), Track("fr", pitch=660)]
+ONSET = 20
+"""Frame of title 2 where its English track's tone starts (a sync mark)."""
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,9 @@ def disc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_mpeg2_cc(parts[0], Programme(frames=120, cues=CH1, form="dvd", tracks=TRACKS))
     make_mpeg2_cc(parts[1], Programme(frames=60, cues=CH2, form="dvd", tracks=TRACKS,
                                       pattern="smptebars"))  # fmt: skip
-    make_mpeg2_cc(parts[2], Programme(frames=45, tracks=TRACKS, pattern="testsrc"))
+    make_mpeg2_cc(parts[2], Programme(frames=45, pattern="testsrc",
+                                      tracks=[Track("en", onset=ONSET), TRACKS[1]]))  # fmt: skip
+    (work / "t2.ps").write_bytes(parts[2].read_bytes())
     root = work / "DISC"
     make_dvd(root, [parts[:2], parts[2:]], languages=["en", "fr"], split_parts=3)
     return root
@@ -89,6 +95,53 @@ def test_import_copies_the_title_across_its_vobs_bit_exact(disc: Path, tmp_path:
     c2 = tmp_path / "c2.mkv"
     import_title(disc, 1, (2, 2), c2, "test")
     assert probe(c2).video.frame_count == 60
+
+
+def _onset_as_built(path: Path, frames: int) -> float:
+    """Where the tone starts, in frames from the picture's first, as the build's audio reads
+    it (restoro.deliver.audio.decode_to_float)."""
+    from restoro.deliver.audio import decode_to_float
+
+    raw = path.with_suffix(".f32")
+    index = next(a.index for a in probe(path).audio)
+    n = decode_to_float([(path, index)], layout="stereo", start_frame=0, frames=frames,
+                        frame_rate="30000/1001", offset_ms=0, out=raw)  # fmt: skip
+    samples = np.fromfile(raw, dtype=np.float32).reshape(n, 2)[:, 0]
+    return float(np.nonzero(np.abs(samples) > 0.05)[0][0] / 48000 * NTSC)
+
+
+def _onset_decoded(path: Path) -> float:
+    """The same from the decoded frames' own times (first picture, first loud sample)."""
+    with av.open(str(path)) as c:
+        first = next(iter(c.decode(video=0))).time
+    with av.open(str(path)) as c:
+        for fr in c.decode(audio=0):
+            loud = np.nonzero(np.abs(fr.to_ndarray()[0]) > 0.05)[0]
+            if len(loud):
+                return float((fr.time + loud[0] / fr.sample_rate - first) * NTSC)
+    raise AssertionError("no tone")
+
+
+def _frame_times(path: Path, n: int) -> list[float]:
+    with av.open(str(path)) as c:
+        return [f.time for _, f in zip(range(n), c.decode(video=0), strict=False)]
+
+
+def test_import_keeps_sound_and_picture_in_sync(disc: Path, tmp_path: Path) -> None:
+    ps = tmp_path / "t2.mpg"
+    ps.write_bytes((disc.parent / "t2.ps").read_bytes())
+    in_source = _onset_decoded(ps)
+    # the fixture's muxer starts the sound a frame before the picture, and AC-3 smears a little
+    assert abs(in_source - ONSET) <= 2, in_source
+    for number in (1, 2):
+        title = tmp_path / f"t{number}.mkv"
+        import_title(disc, number, None, title, "test")
+        # the demuxer stamps a title's first picture 0 even when the next come half a second
+        # on; the import puts it back one frame before the second
+        times = _frame_times(title, 4)
+        steps = [(b - a) * float(NTSC) for a, b in zip(times, times[1:], strict=False)]
+        assert all(abs(s - 1) < 0.05 for s in steps), times  # Matroska keeps milliseconds
+    assert abs(_onset_as_built(tmp_path / "t2.mkv", 45) - in_source) <= 0.5
 
 
 MANIFEST = """\

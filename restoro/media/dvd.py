@@ -183,6 +183,47 @@ def pick_title(path: Path, number: int | None, label: str) -> DiscTitle:
     )
 
 
+def _fix_first_timestamp(dest: Path) -> None:
+    """Give the title's first picture its own time again.
+
+    The ``dvdvideo`` demuxer stamps the first picture of a title 0 while the next ones keep
+    their place on the title's clock (0.5 s on, say), so the picture seems to start half a
+    second before its sound. When the first picture sits more than a frame and a half before
+    the second, it is restamped one frame before it (the packets are untouched)."""
+    import av
+
+    with av.open(str(dest)) as c:
+        if not c.streams.video:
+            return
+        v = c.streams.video[0]
+        first, times = None, []
+        for i, packet in enumerate(c.demux(v)):
+            if packet.pts is None or packet.size == 0:
+                continue
+            if first is None:
+                first = packet.pts
+            times.append(packet.pts)
+            if i > 64:
+                break
+        rate = v.average_rate or v.guessed_rate
+        if first is None or len(times) < 2 or not rate or v.time_base is None:
+            return
+        step = round(1 / (rate * v.time_base))
+        later = sorted(times[1:])[0]
+        if not (first == min(times) and later - first > step * 3 // 2):
+            return
+        fixed = later - step
+    tmp = dest.with_name(dest.name + ".fix.mkv")
+    setts = f"setts=pts=if(eq(N\\,0)\\,{fixed}\\,PTS)"
+    proc = _run(["-loglevel", "error", "-xerror", "-i", str(dest), "-map", "0", "-c", "copy",
+                 "-bsf:v", setts, "-fflags", "+bitexact", "-map_chapters", "-1",
+                 "-f", "matroska", "-y", str(tmp)])  # fmt: skip
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"cannot restamp the imported title: {_errors(_log(proc))}")
+    tmp.replace(dest)
+
+
 def import_title(
     path: Path, number: int, chapters: tuple[int, int] | None, dest: Path, label: str
 ) -> None:
@@ -196,6 +237,7 @@ def import_title(
              "-f", "matroska", "-y", str(dest)]  # fmt: skip
     proc = _run(args)
     if proc.returncode == 0:
+        _fix_first_timestamp(dest)
         return
     log = _log(proc)
     if chapters is not None and "Chapter (PTT) range" in log:

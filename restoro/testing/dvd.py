@@ -150,11 +150,13 @@ def insert_cc(
 
 @dataclass
 class Track:
-    """An AC-3 audio track of a test program stream: a sine at ``pitch`` Hz."""
+    """An AC-3 audio track of a test program stream: a sine at ``pitch`` Hz, silent before
+    frame ``onset`` (a sync mark) when given."""
 
     language: str
     channels: int = 2
     pitch: float = 440.0
+    onset: int | None = None
 
 
 @dataclass
@@ -190,7 +192,9 @@ def make_mpeg2_cc(path: Path, prog: Programme, *, size: str = "352x240") -> list
         layout = "stereo" if t.channels == 2 else "5.1"
         args += ["-f", "lavfi", "-i",
                  f"sine=frequency={t.pitch}:sample_rate=48000:duration={seconds:.6f},"
-                 f"aformat=channel_layouts={layout}"]  # fmt: skip
+                 f"aformat=channel_layouts={layout}"
+                 + (f",volume=volume=0:enable='lt(t,{t.onset * 1001 / 30000:.6f})'"
+                    if t.onset is not None else "")]  # fmt: skip
     args += ["-map", "0:v"]
     for i, t in enumerate(prog.tracks):
         args += ["-map", f"{i + 1}:a", f"-metadata:s:a:{i}", f"language={t.language}"]
