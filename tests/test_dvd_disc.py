@@ -21,7 +21,15 @@ from restoro.deliver.captions.io import read_cues
 from restoro.engine.workspace import Workspace
 from restoro.media.dvd import import_title, is_disc, list_titles
 from restoro.media.probe import probe
-from restoro.testing.dvd import Programme, Track, dvdauthor_available, make_dvd, make_mpeg2_cc
+from restoro.testing.dvd import (
+    Programme,
+    Track,
+    dvdauthor_available,
+    iso_tool,
+    make_dvd,
+    make_iso,
+    make_mpeg2_cc,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -235,3 +243,33 @@ def test_damaged_ifo_is_a_clear_error(disc: Path, tmp_path: Path) -> None:
     assert res.returncode == 2, out
     assert "cannot read the DVD-Video disc" in out and "DISC" in out and "Traceback" not in out
     assert store_entries(tmp_path) == []
+
+
+@pytest.mark.skipif(iso_tool() is None, reason="genisoimage/mkisofs is not installed")
+def test_an_iso_image_reads_like_its_folder(disc: Path, tmp_path: Path) -> None:
+    iso = make_iso(disc, tmp_path / "disc.iso")
+    assert is_disc(iso)
+    a, b = tmp_path / "iso.mkv", tmp_path / "folder.mkv"
+    import_title(iso, 1, None, a, "test")
+    import_title(disc, 1, None, b, "test")
+    assert a.read_bytes() == b.read_bytes()
+    res = cli("probe", str(iso), "--json")
+    assert res.returncode == 0, res.stderr
+    assert [t["frames"] for t in json.loads(res.stdout)["titles"]] == [180, 45]
+
+
+def test_not_a_disc_is_a_clear_error(disc: Path, tmp_path: Path) -> None:
+    manifest = _workspace(tmp_path, disc)
+    (tmp_path / "fake.iso").write_bytes(b"not a disc image" * 4096)
+    text = manifest.read_text().replace("path: DISC", "path: fake.iso")
+    manifest.write_text(text)
+    res = cli("plan", "-f", str(manifest))
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "cannot read the DVD-Video disc" in out and "fake.iso" in out
+    # title:/chapters: on a plain media file
+    (tmp_path / "DISC" / "VIDEO_TS" / "VTS_01_1.VOB").rename(tmp_path / "plain.vob")
+    manifest.write_text(text.replace("path: fake.iso", "path: plain.vob\n    title: 1"))
+    res = cli("plan", "-f", str(manifest))
+    out = res.stdout + res.stderr
+    assert res.returncode == 2 and "title:/chapters: read a DVD-Video disc" in out, out
+    assert "Traceback" not in out

@@ -298,7 +298,9 @@ class Workspace:
                 key_json, lambda tmp: import_title(disc, number, chapters, tmp, label), ".mkv"
             )
         except MediaError as exc:
-            exc.location = exc.location or where
+            field = {"E305": "title", "E306": "chapters"}.get(exc.code, "path")
+            line, col = self.loaded.locate(("sources", name, field))
+            exc.location = exc.location or f"{self.loaded.path}:{line}:{col}"
             raise
 
     def embedded_captions(self) -> None:

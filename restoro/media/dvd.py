@@ -243,7 +243,8 @@ def import_title(
     if chapters is not None and "Chapter (PTT) range" in log:
         count = len(chapter_starts(path, number))
         raise MediaError(
-            f"{label}: title {number} of the disc {path} has {count} chapters; "
+            f"{label}: title {number} of the disc {path} has {count} "
+            f"chapter{'s' if count != 1 else ''}; "
             f"chapters {list(chapters)} are out of range",
             code="E306",
             hint=f"chapters: [first, last] with 1 <= first <= last <= {count}",

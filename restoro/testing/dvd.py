@@ -260,3 +260,23 @@ def split_vobs(video_ts: Path, parts: int) -> None:
         stem = vob.name[: -len("1.VOB")]
         for n, at in enumerate(range(0, len(data), limit), start=1):
             (video_ts / f"{stem}{n}.VOB").write_bytes(data[at : at + limit])
+
+
+def iso_tool() -> str | None:
+    """genisoimage or mkisofs, when installed (for ``make_iso``)."""
+    return shutil.which("genisoimage") or shutil.which("mkisofs")
+
+
+def make_iso(folder: Path, iso: Path) -> Path:
+    """A DVD-Video image (UDF bridge, as discs are) of ``folder`` (the one holding VIDEO_TS)."""
+    tool = iso_tool()
+    if tool is None:
+        raise RuntimeError("genisoimage/mkisofs is not installed")
+    proc = subprocess.run(
+        [tool, "-quiet", "-dvd-video", "-udf", "-V", "RESTORO_TEST", "-o", str(iso), str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return iso
