@@ -82,3 +82,54 @@ def test_a_source_without_captions_has_none(tmp_path: Path) -> None:
 def test_overlapping_codes_are_refused() -> None:
     with pytest.raises(ValueError, match="do not fit"):
         popon_pairs([(20, 40, "A"), (22, 30, "B")], 60)
+
+
+MANIFEST = """\
+restoro: 1
+project: p
+sources:
+  s: {{path: a.vob{src}}}
+pipelines:
+  main: [{{stage: ingest}}]
+titles:
+  t:
+    source: s
+    pipeline: main
+    captions: [{cap}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("src", "cap", "needle"),
+    [
+        ("", "{kind: cc}", "exactly one of path: or source:"),
+        ("", "{path: a.scc, source: s}", "exactly one of path: or source:"),
+        ("", "{path: a.scc, channel: 2}", "channel: picks a channel of embedded captions"),
+        ("", "{source: s, channel: 5}", "less than or equal to 4"),
+        (", chapters: [3, 1]", "{source: s}", "chapters: [first, last] needs first <= last"),
+        (", title: 0", "{source: s}", "greater than or equal to 1"),
+    ],
+)
+def test_manifest_refuses_bad_disc_and_caption_fields(
+    tmp_path: Path, src: str, cap: str, needle: str
+) -> None:
+    from restoro.errors import ManifestError
+    from restoro.manifest.loader import load_manifest
+
+    path = tmp_path / "restoro.yaml"
+    path.write_text(MANIFEST.format(src=src, cap=cap))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    assert needle in info.value.render()
+
+
+def test_manifest_takes_disc_and_caption_fields(tmp_path: Path) -> None:
+    from restoro.manifest.loader import load_manifest
+
+    path = tmp_path / "restoro.yaml"
+    path.write_text(MANIFEST.format(src=", title: 2, chapters: [1, 3]",
+                                    cap="{source: s, channel: 3, language: fr}"))  # fmt: skip
+    m = load_manifest(path).manifest
+    assert (m.sources["s"].title, m.sources["s"].chapters) == (2, [1, 3])
+    c = m.titles["t"].captions[0]
+    assert (c.path, c.source, c.channel, c.language) == (None, "s", 3, "fr")

@@ -48,15 +48,16 @@ class _Model(BaseModel):
 class Source(_Model):
     """A media file the titles draw from."""
 
-    path: str = Field(
-        description="Path to the media file, relative to the manifest; or a DVD-Video disc: a "
-        "folder holding VIDEO_TS (or VIDEO_TS itself) or an .iso image."
-    )
+    path: str = Field(description="Path to the media file, relative to the manifest.")
     digest: Digest | None = Field(
         None, description='Optional pin "xxh128:<32 hex>"; the build fails if the file differs.'
     )
     title: int | None = Field(
-        None, ge=1, le=99, description="DVD-Video disc: the title to read; default the longest."
+        None,
+        ge=1,
+        le=99,
+        description="When path is a DVD-Video disc (a folder holding VIDEO_TS, VIDEO_TS "
+        "itself, or an .iso): the title to read; default the longest.",
     )
     chapters: (
         Annotated[list[Annotated[int, Field(ge=1, le=99)]], Field(min_length=2, max_length=2)]
