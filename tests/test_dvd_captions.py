@@ -54,6 +54,12 @@ def test_title_start_moves_cues_to_programme_time(tmp_path: Path) -> None:
     got = _frames(title_captions(scc, start=30, frame_rate=NTSC))
     # the first cue ends at 41 (11 frames into the title); it straddles the start: clipped to 0
     assert [(round(a), round(b)) for a, b, _ in got] == [(0, 11), (30, 45), (62, 75)]
+    # an episode cut out of the title: [30, 100) — the last cue straddles its end: clipped
+    got = _frames(title_captions(scc, start=30, end=100, frame_rate=NTSC))
+    assert [(round(a), round(b)) for a, b, _ in got] == [(0, 11), (30, 45), (62, 70)]
+    # [30, 90): the last cue starts after the end: dropped
+    got = _frames(title_captions(scc, start=30, end=90, frame_rate=NTSC))
+    assert [(round(a), round(b)) for a, b, _ in got] == [(0, 11), (30, 45)]
 
 
 def test_channels_are_told_apart(tmp_path: Path) -> None:

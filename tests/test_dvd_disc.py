@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import av
 import numpy as np
@@ -30,9 +30,6 @@ from restoro.testing.dvd import (
     make_iso,
     make_mpeg2_cc,
 )
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(not dvdauthor_available(), reason="dvdauthor is not installed")
 
@@ -208,8 +205,31 @@ def test_default_title_is_the_longest(disc: Path, tmp_path: Path) -> None:
         ws.preflight(["ep1"])
         assert ws.sources["disc"].info.video.frame_count == 180
         assert ws.sources["disc"].info.audio[1].language == "fre"
+        # the caption track now reads the title's captions, in programme time
+        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path or ""))
+        assert [c.lines for c in cues][-1] == ("CHAPTER TWO",)
+        assert round(cues[-1].begin * NTSC) == 150
     finally:
         ws.close()
+
+
+def test_an_episode_cut_from_a_title_gets_its_own_stretch_of_captions(
+    disc: Path, tmp_path: Path
+) -> None:
+    manifest = _workspace(tmp_path, disc)
+    text = manifest.read_text().replace(
+        "    pipeline: main\n", "    pipeline: main\n    range: [45, 155]\n"
+    )
+    manifest.write_text(text)
+    ws = Workspace(manifest)
+    try:
+        ws.preflight(["ep1"])
+        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path or ""))
+    finally:
+        ws.close()
+    # [45, 155): CH1's first cue ends before it, CHAPTER TWO (150-170) straddles its end
+    got = [(round(c.begin * NTSC), round(c.end * NTSC), c.lines) for c in cues]
+    assert got == [(15, 30, ("ODD LENGTH",)), (47, 60, ("LAST ONE",)), (105, 110, ("CHAPTER TWO",))]
 
 
 @pytest.mark.parametrize(

@@ -350,9 +350,11 @@ class Workspace:
                         if found
                         else "give the captions as a file (path:)",
                     )
-                start = title_span(self.manifest, tname, facts)[0] if c.source == t.source else 0
+                start, end = (
+                    title_span(self.manifest, tname, facts) if c.source == t.source else (0, None)
+                )
                 cues = title_captions(
-                    found[str(channel)], start=start, frame_rate=state.facts.frame_rate
+                    found[str(channel)], start=start, end=end, frame_rate=state.facts.frame_rate
                 )
                 out = self.store_path / "embedded" / f"{tname}.{i}.cc{channel}.srt"
                 out.parent.mkdir(parents=True, exist_ok=True)

@@ -57,11 +57,14 @@ def extract_scc(path: Path, channel: int = 1, *, stream: int | None = None) -> s
     return to_scc(pairs) if has_data(pairs) else None
 
 
-def title_captions(scc: str, *, start: int, frame_rate: Fraction) -> list[Cue]:
-    """Cues of an ``extract_scc`` text in programme time of a title starting at source frame
-    ``start``: an SCC label counts source frames, so a cue's time is its frame over the
-    source's rate, less the title's start; cues that end before the title are dropped and one
-    that straddles its start is clipped to it."""
+def title_captions(
+    scc: str, *, start: int, frame_rate: Fraction, end: int | None = None
+) -> list[Cue]:
+    """Cues of an ``extract_scc`` text in programme time of a title spanning source frames
+    [``start``, ``end``): an SCC label counts source frames, so a cue's time is its frame over
+    the source's rate, less the title's start. Cues wholly outside the title are dropped and
+    one that straddles either end is clipped to it (the captions of a whole disc title, cut to
+    an episode)."""
     import io
     import logging
 
@@ -73,10 +76,15 @@ def title_captions(scc: str, *, start: int, frame_rate: Fraction) -> list[Cue]:
     doc = scc_reader.to_model(io.StringIO(scc).read())
     # ttconv reads a non-drop label n as n / 29.97 s; back to frames, then to the source's rate.
     offset = Fraction(start) / frame_rate
+    last = (Fraction(end) / frame_rate - offset) if end is not None else None
     out = []
     for c in model_to_cues(doc):
         b = _frames(c.begin) / frame_rate - offset
         e = _frames(c.end) / frame_rate - offset
+        if last is not None:
+            if b >= last:
+                continue
+            e = min(e, last)
         if e > 0:
             out.append(Cue(max(b, Fraction(0)), e, c.lines))
     return sorted(out, key=lambda c: (c.begin, c.end))
