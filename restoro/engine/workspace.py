@@ -160,7 +160,7 @@ class Workspace:
         diags = check_against_media(self.loaded, facts)
         if diags:
             raise ManifestError(diags)
-        self.embedded_captions()
+        self.embedded_captions(titles)
         return self.sources
 
     def _probe_source(self, name: str) -> SourceState:
@@ -303,8 +303,8 @@ class Workspace:
             exc.location = exc.location or f"{self.loaded.path}:{line}:{col}"
             raise
 
-    def embedded_captions(self) -> None:
-        """Point every ``captions: [{source: ...}]`` track of the used titles at a caption file
+    def embedded_captions(self, used: list[str]) -> None:
+        """Point every ``captions: [{source: ...}]`` track of the ``used`` titles at a caption file
         extracted from that source's video, in the title's programme time (see
         ``restoro.deliver.captions.embedded``); MediaError when the source carries none."""
         from restoro.deliver.captions.embedded import EXTRACT_VERSION, extract_all, title_captions
@@ -315,7 +315,7 @@ class Workspace:
         changed = False
         facts = {n: s.facts for n, s in self.sources.items()}
         for tname, t in self.manifest.titles.items():
-            if not any(c.source for c in t.captions) or t.source not in self.sources:
+            if tname not in used or not any(c.source for c in t.captions):
                 continue
             caps = list(t.captions)
             for i, c in enumerate(caps):
