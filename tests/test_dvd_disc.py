@@ -155,6 +155,7 @@ project: fromdisc
 sources:
   disc:
     path: DISC{title}
+    timecode: "01:00:00;00"
 pipelines:
   main:
     - {{stage: ingest, mode: progressive}}
@@ -163,6 +164,8 @@ titles:
     source: disc
     pipeline: main
     shots: {{detector: none}}
+    audio:
+      - {{stream: 2, layout: stereo}}
     captions:
       - {{source: {capsrc}, kind: cc{channel}}}
 deliverables:
@@ -178,19 +181,29 @@ def _workspace(tmp_path: Path, disc: Path, **kw: str) -> Path:
 
 
 @pytest.mark.slow
-def test_build_from_a_disc_chapter_with_its_own_captions(disc: Path, tmp_path: Path) -> None:
-    manifest = _workspace(tmp_path, disc, title="\n    title: 1\n    chapters: [2, 2]")
+def test_build_from_a_two_chapter_title_with_its_own_captions(disc: Path, tmp_path: Path) -> None:
+    manifest = _workspace(tmp_path, disc, title="\n    title: 1")
     report = build(manifest)
     assert report.failed == 0
-    srt = read_cues(tmp_path / "out" / "master" / "ep1.srt")
-    assert [c.lines for c in srt] == [("CHAPTER TWO",)]
-    assert abs(srt[0].begin * NTSC - 30) <= 1 and abs(srt[0].end * NTSC - 50) <= 1
-    # the import is a stored file; the next plan finds it and the build's results cached
+    out = tmp_path / "out" / "master"
+    with av.open(str(out / "ep1.mov")) as c:
+        assert c.streams.video[0].frames == 180 and len(c.streams.audio) == 1
+    want = [(s, e, tuple(t.split("\n"))) for s, e, t in CH1] + [
+        (s + 120, e + 120, (t,)) for s, e, t in CH2
+    ]
+    # SRT: programme time, within a frame. SCC: in the master's timecode (29.97 drop-frame
+    # labels from 01:00:00;00), rewritten by the SCC writer: within two frames.
+    for name, shift, slack in (("ep1.srt", 0, 1), ("ep1.scc", 3600, 2)):
+        got = [(c.begin - shift, c.end - shift, c.lines) for c in read_cues(out / name)]
+        assert [g[2] for g in got] == [w[2] for w in want], name
+        for (b, e, _), (wb, we, _) in zip(got, want, strict=True):
+            assert abs(b * NTSC - wb) <= slack and abs(e * NTSC - we) <= slack, (name, got)
+    # the import is a stored file; the next plan finds it and every result cached
     ws = Workspace(manifest)
     try:
         ws.preflight(["ep1"])
         src = ws.sources["disc"]
-        assert src.path.is_relative_to(tmp_path / ".restoro") and src.info.video.frame_count == 60
+        assert src.path.is_relative_to(tmp_path / ".restoro") and src.info.video.frame_count == 180
         assert len(ws.made_keys) == 2  # the import and the caption extraction
     finally:
         ws.close()

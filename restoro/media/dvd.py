@@ -183,41 +183,49 @@ def pick_title(path: Path, number: int | None, label: str) -> DiscTitle:
     )
 
 
-def _fix_first_timestamp(dest: Path) -> None:
-    """Give the title's first picture its own time again.
+def _restamp(dest: Path) -> None:
+    """Make the imported title's clock run frame after frame, as restoro reads a source.
 
-    The ``dvdvideo`` demuxer stamps the first picture of a title 0 while the next ones keep
-    their place on the title's clock (0.5 s on, say), so the picture seems to start half a
-    second before its sound. When the first picture sits more than a frame and a half before
-    the second, it is restamped one frame before it (the packets are untouched)."""
+    The ``dvdvideo`` demuxer stamps the first picture of each cell with the cell's start on the
+    title's clock, and the cell's other pictures with their own times, which run late by the
+    cell's lead-in when the program stream behind the cell did not start at 0 (discs authored
+    from separate program streams; the first picture of a title at 0, the next half a second
+    on): the clock jumps forward after a cell's first picture, and the picture would start
+    before its sound. At each forward jump in display order, every later packet of every stream
+    moves back by the jump less one frame, sound and picture together, so each cell keeps its
+    own sync and the pictures follow one another. Packets are untouched (``setts``)."""
     import av
 
     with av.open(str(dest)) as c:
         if not c.streams.video:
             return
         v = c.streams.video[0]
-        first, times = None, []
-        for i, packet in enumerate(c.demux(v)):
-            if packet.pts is None or packet.size == 0:
-                continue
-            if first is None:
-                first = packet.pts
-            times.append(packet.pts)
-            if i > 64:
-                break
         rate = v.average_rate or v.guessed_rate
-        if first is None or len(times) < 2 or not rate or v.time_base is None:
+        if not rate or v.time_base is None:
             return
-        step = round(1 / (rate * v.time_base))
-        later = sorted(times[1:])[0]
-        if not (first == min(times) and later - first > step * 3 // 2):
-            return
-        fixed = later - step
-    tmp = dest.with_name(dest.name + ".fix.mkv")
-    setts = f"setts=pts=if(eq(N\\,0)\\,{fixed}\\,PTS)"
-    proc = _run(["-loglevel", "error", "-xerror", "-i", str(dest), "-map", "0", "-c", "copy",
-                 "-bsf:v", setts, "-fflags", "+bitexact", "-map_chapters", "-1",
-                 "-f", "matroska", "-y", str(tmp)])  # fmt: skip
+        vtb = v.time_base
+        shown = sorted(p.pts for p in c.demux(v) if p.pts is not None and p.size)
+        bases = {s.index: s.time_base for s in c.streams if s.type in ("video", "audio")}
+    step = round(1 / (rate * vtb))
+    jumps = [  # (threshold, amount) in seconds
+        (Fraction(a + b, 2) * vtb, Fraction(b - a - step) * vtb)
+        for a, b in zip(shown, shown[1:], strict=False)
+        if b - a > step * 3 // 2
+    ]
+    if not jumps:
+        return
+    args = ["-loglevel", "error", "-xerror", "-i", str(dest), "-map", "0", "-c", "copy"]
+    for index, tb in bases.items():
+
+        def shift(ts: str, tb: Fraction = tb) -> str:
+            return "+".join(
+                f"if(gte({ts}\\,{round(t / tb)})\\,{round(g / tb)}\\,0)" for t, g in jumps
+            )
+
+        args += [f"-bsf:{index}", f"setts=pts=PTS-({shift('PTS')}):dts=DTS-({shift('DTS')})"]
+    tmp = dest.with_name(dest.name + ".restamp.mkv")
+    args += ["-fflags", "+bitexact", "-map_chapters", "-1", "-f", "matroska", "-y", str(tmp)]
+    proc = _run(args)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise MediaError(f"cannot restamp the imported title: {_errors(_log(proc))}")
@@ -237,7 +245,7 @@ def import_title(
              "-f", "matroska", "-y", str(dest)]  # fmt: skip
     proc = _run(args)
     if proc.returncode == 0:
-        _fix_first_timestamp(dest)
+        _restamp(dest)
         return
     log = _log(proc)
     if chapters is not None and "Chapter (PTT) range" in log:

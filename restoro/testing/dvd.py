@@ -184,6 +184,8 @@ def make_mpeg2_cc(path: Path, prog: Programme, *, size: str = "352x240") -> list
                 "-frames:v", str(prog.frames), "-c:v", "mpeg2video", "-b:v", "2M",
                 "-g", "15", "-bf", "2", "-sc_threshold", "1000000000",
                 "-flags:v", "+cgop+bitexact", "-fflags", "+bitexact", "-pix_fmt", "yuv420p",
+                "-colorspace", "smpte170m", "-color_primaries", "smpte170m",
+                "-color_trc", "smpte170m", "-color_range", "tv",
                 "-aspect", "4:3", "-f", "mpeg2video", "-y", str(es)])  # fmt: skip
     es.write_bytes(insert_cc(es.read_bytes(), f1, f2, form=prog.form) if pairs else es.read_bytes())
     seconds = prog.frames * 1001 / 30000
