@@ -141,8 +141,8 @@ def test_import_keeps_sound_and_picture_in_sync(disc: Path, tmp_path: Path) -> N
     for number in (1, 2):
         title = tmp_path / f"t{number}.mkv"
         import_title(disc, number, None, title, "test")
-        # the demuxer stamps a title's first picture 0 even when the next come half a second
-        # on; the import puts it back one frame before the second
+        # the demuxer stamps a cell's first picture with the cell's start and the next ones
+        # half a second on (their program stream's lead-in); the import closes the jump
         times = _frame_times(title, 4)
         steps = [(b - a) * float(NTSC) for a, b in zip(times, times[1:], strict=False)]
         assert all(abs(s - 1) < 0.05 for s in steps), times  # Matroska keeps milliseconds

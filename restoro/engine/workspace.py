@@ -274,29 +274,45 @@ class Workspace:
         """The title (and chapters) the source names, imported from the disc (see
         ``restoro.media.dvd``); its digest is that of the imported file."""
         from restoro.engine.nodes import tool_fingerprints
-        from restoro.media.dvd import IMPORT_VERSION, disc_files, import_title, pick_title
+        from restoro.media.dvd import (
+            IMPORT_VERSION,
+            disc_files,
+            import_title,
+            list_titles,
+            pick_title,
+        )
 
         src = self.manifest.sources[name]
         label = f"source {name!r}"
         try:
-            number = src.title if src.title is not None else pick_title(disc, None, label).number
-            if src.title is not None:
-                pick_title(disc, src.title, label)
+            files = {p.name: self.source_digest(p) for p in disc_files(disc)}
+            tools = tool_fingerprints(["ffmpeg"])
+            number = src.title
+            if number is None:  # the longest title; the listing is kept like an import
+                listing = self._made_file(
+                    {"action": "disc-titles", "version": IMPORT_VERSION, "disc": files,
+                     "tools": tools},
+                    lambda tmp: tmp.write_text(json.dumps(
+                        [[t.number, t.duration_s] for t in list_titles(disc)])),
+                    ".json",
+                )  # fmt: skip
+                titles = json.loads(listing.read_text(encoding="utf-8"))
+                number = int(max(titles, key=lambda t: (t[1], -t[0]))[0])
             chapters = (src.chapters[0], src.chapters[1]) if src.chapters else None
-            files = {
-                str(p.relative_to(disc.parent)): self.source_digest(p) for p in disc_files(disc)
-            }
             key_json = {
                 "action": "disc-import",
                 "version": IMPORT_VERSION,
                 "disc": files,
                 "title": number,
                 "chapters": list(chapters) if chapters else None,
-                "tools": tool_fingerprints(["ffmpeg"]),
+                "tools": tools,
             }
-            return self._made_file(
-                key_json, lambda tmp: import_title(disc, number, chapters, tmp, label), ".mkv"
-            )
+
+            def make(tmp: Path, number: int = number) -> None:
+                pick_title(disc, number, label)  # a title not on the disc: name those that are
+                import_title(disc, number, chapters, tmp, label)
+
+            return self._made_file(key_json, make, ".mkv")
         except MediaError as exc:
             field = {"E305": "title", "E306": "chapters"}.get(exc.code, "path")
             line, col = self.loaded.locate(("sources", name, field))
