@@ -181,7 +181,9 @@ def _workspace(tmp_path: Path, disc: Path, **kw: str) -> Path:
 
 
 @pytest.mark.slow
-def test_build_from_a_two_chapter_title_with_its_own_captions(disc: Path, tmp_path: Path) -> None:
+def test_build_from_a_two_chapter_title_with_its_own_captions(
+    disc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     manifest = _workspace(tmp_path, disc, title="\n    title: 1")
     report = build(manifest)
     assert report.failed == 0
@@ -198,7 +200,14 @@ def test_build_from_a_two_chapter_title_with_its_own_captions(disc: Path, tmp_pa
         assert [g[2] for g in got] == [w[2] for w in want], name
         for (b, e, _), (wb, we, _) in zip(got, want, strict=True):
             assert abs(b * NTSC - wb) <= slack and abs(e * NTSC - we) <= slack, (name, got)
-    # the import is a stored file; the next plan finds it and every result cached
+    # the import is a stored file; the next plan finds it (without reading the disc again)
+    # and every result cached
+    import restoro.media.dvd
+
+    def no_disc_reading(args: list[str]) -> None:
+        raise AssertionError(f"the disc was read again: {args}")
+
+    monkeypatch.setattr(restoro.media.dvd, "_run", no_disc_reading)
     ws = Workspace(manifest)
     try:
         ws.preflight(["ep1"])
