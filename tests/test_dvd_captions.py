@@ -138,4 +138,4 @@ def test_manifest_takes_disc_and_caption_fields(tmp_path: Path) -> None:
     m = load_manifest(path).manifest
     assert (m.sources["s"].title, m.sources["s"].chapters) == (2, [1, 3])
     c = m.titles["t"].captions[0]
-    assert (c.path, c.source, c.channel, c.language) == (None, "s", 3, "fr")
+    assert (c.path, c.source, c.channel, c.language) == ("", "s", 3, "fr")

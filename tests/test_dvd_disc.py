@@ -228,7 +228,7 @@ def test_default_title_is_the_longest(disc: Path, tmp_path: Path) -> None:
         assert ws.sources["disc"].info.video.frame_count == 180
         assert ws.sources["disc"].info.audio[1].language == "fre"
         # the caption track now reads the title's captions, in programme time
-        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path or ""))
+        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path))
         assert [c.lines for c in cues][-1] == ("CHAPTER TWO",)
         assert round(cues[-1].begin * NTSC) == 150
     finally:
@@ -246,7 +246,7 @@ def test_an_episode_cut_from_a_title_gets_its_own_stretch_of_captions(
     ws = Workspace(manifest)
     try:
         ws.preflight(["ep1"])
-        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path or ""))
+        cues = read_cues(Path(ws.manifest.titles["ep1"].captions[0].path))
     finally:
         ws.close()
     # [45, 155): CH1's first cue ends before it, CHAPTER TWO (150-170) straddles its end

@@ -215,8 +215,8 @@ class AudioTrack(_Model):
 class CaptionTrack(_Model):
     """A caption or subtitle file of the title."""
 
-    path: str | None = Field(
-        None, description="Caption file (SCC, SRT, WebVTT, TTML/IMSC), relative; or source:."
+    path: str = Field(
+        "", description="Caption file (SCC, SRT, WebVTT, TTML/IMSC), relative; or source:."
     )
     source: str | None = Field(
         None,
@@ -232,7 +232,7 @@ class CaptionTrack(_Model):
 
     @model_validator(mode="after")
     def _path_or_source(self) -> CaptionTrack:
-        if (self.path is None) == (self.source is None):
+        if bool(self.path) == (self.source is not None):
             raise fail("caption", "a caption track needs exactly one of path: or source:")
         if self.channel is not None and self.source is None:
             raise fail("caption", "channel: picks a channel of embedded captions (source:)")

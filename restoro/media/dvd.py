@@ -205,7 +205,11 @@ def _restamp(dest: Path) -> None:
             return
         vtb = v.time_base
         shown = sorted(p.pts for p in c.demux(v) if p.pts is not None and p.size)
-        bases = {s.index: s.time_base for s in c.streams if s.type in ("video", "audio")}
+        bases = {
+            s.index: s.time_base
+            for s in c.streams
+            if s.type in ("video", "audio") and s.time_base is not None
+        }
     step = round(1 / (rate * vtb))
     jumps = [  # (threshold, amount) in seconds
         (Fraction(a + b, 2) * vtb, Fraction(b - a - step) * vtb)
@@ -309,7 +313,7 @@ def probe_disc(path: Path) -> DiscInfo:
                     title=t.number,
                     frames=v.frame_count,
                     frame_rate=v.frame_rate,
-                    duration_s=round(v.frame_count / Fraction(v.frame_rate), 6),
+                    duration_s=round(float(v.frame_count / Fraction(v.frame_rate)), 6),
                     width=v.width,
                     height=v.height,
                     dar=v.dar,

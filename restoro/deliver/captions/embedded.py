@@ -31,12 +31,14 @@ def frame_pairs(path: Path, stream: int | None = None) -> list[list[tuple[int, i
     import av
 
     with av.open(str(path)) as container:
-        v = container.streams.video[0] if stream is None else container.streams[stream]
+        v = container.streams.video[0]
+        if stream is not None:
+            v = next(s for s in container.streams.video if s.index == stream)
         v.thread_type = "AUTO"
         out: list[list[tuple[int, int, int]]] = []
         for frame in container.decode(v):
             cc = frame.side_data.get("A53_CC") if frame.side_data else None
-            out.append(list(a53_pairs(bytes(cc))) if cc is not None else [])
+            out.append(list(a53_pairs(bytes(cc))) if cc is not None else [])  # type: ignore[call-overload]
     return out
 
 
