@@ -79,12 +79,24 @@ def validate(
 
 @app.command()
 def probe(
-    source: Annotated[Path, typer.Argument(help="A media file.")], json: O.Json = False
+    source: Annotated[
+        Path, typer.Argument(help="A media file, or a DVD-Video disc (folder or .iso).")
+    ],
+    json: O.Json = False,
 ) -> None:
-    """Show what restoro sees in a source: streams, rate, field order, aspect, colour."""
-    from restoro.cli.show import show_probe
+    """Show what restoro sees in a source: streams, rate, field order, aspect, colour; for a
+    DVD-Video disc, every title: frames, duration, chapters, audio, embedded captions."""
+    from restoro.cli.show import show_disc, show_probe
+    from restoro.media.dvd import is_disc, probe_disc
     from restoro.media.probe import probe as do_probe
 
+    if source.exists() and is_disc(source):
+        disc = probe_disc(source)
+        if json:
+            _echo_json(disc.model_dump(mode="json"))
+        else:
+            show_disc(disc)
+        return
     info = do_probe(source, cadence=True)
     if json:
         _echo_json(info.model_dump(mode="json"))

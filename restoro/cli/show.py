@@ -15,6 +15,7 @@ from restoro.errors import UsageError
 if TYPE_CHECKING:
     from restoro.engine.build import Builder, BuildReport
     from restoro.engine.workspace import Workspace
+    from restoro.media.dvd import DiscInfo
     from restoro.media.probe import SourceInfo
 
 console = Console()
@@ -51,6 +52,26 @@ def show_probe(info: SourceInfo) -> None:
             "audio",
             f"#{a.index} {a.codec} {a.channels} ch ({a.layout}) {a.sample_rate} Hz"
             + (f" [{a.language}]" if a.language else ""),
+        )
+    console.print(t)
+
+
+def show_disc(disc: DiscInfo) -> None:
+    t = Table(title=f"{disc.path} (DVD-Video, {len(disc.titles)} titles)", show_header=True)
+    for col in ("title", "frames", "duration", "picture", "chapters", "audio", "captions"):
+        t.add_column(col)
+    for ti in disc.titles:
+        audio = "\n".join(
+            f"#{a.index} {a.language or 'und'} {a.codec} {a.layout}" for a in ti.audio
+        )
+        t.add_row(
+            str(ti.title),
+            f"{ti.frames} at {ti.frame_rate}",
+            f"{ti.duration_s:.3f} s",
+            f"{ti.width}x{ti.height} DAR {ti.dar} {ti.field_order}",
+            f"{len(ti.chapters)}: " + ", ".join(f"{s:.3f}" for s in ti.chapters),
+            audio or "-",
+            ", ".join(f"CC{c}" for c in ti.captions) or "none",
         )
     console.print(t)
 
@@ -335,6 +356,7 @@ def show_cache_gc(ws: Workspace, *, keep_variants: bool, as_json: bool) -> None:
         pack = b.qc_pack  # the QC pack of this variant, while every result in it is in use
         if pack is not None and pack.key and pack.entries.keys() <= used:
             keep.add(pack.key)
+    keep |= ws.made_keys  # disc imports and embedded captions the plans read
     rep = ws.store.gc(keep)
     if as_json:
         _line({"event": "gc", **_public(rep)})

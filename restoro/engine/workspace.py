@@ -80,6 +80,8 @@ class Workspace:
         self.output_dir = self.root / self.manifest.output
         self._store: Store | None = None
         self.sources: dict[str, SourceState] = {}
+        self.made_keys: set[str] = set()
+        """Store entries of files made before the build (disc imports, embedded captions)."""
         self._pending_probes: dict[str, str] = {}
         """Probes made before the store existed, recorded in its state db once it does."""
 
@@ -135,6 +137,7 @@ class Workspace:
                     names.add(ov.source)
             for track in title.audio:
                 names.add(track.source or title.source)
+            names.update(c.source for c in title.captions if c.source)
         return sorted(names)
 
     def preflight(self, titles: list[str]) -> dict[str, SourceState]:
@@ -157,6 +160,7 @@ class Workspace:
         diags = check_against_media(self.loaded, facts)
         if diags:
             raise ManifestError(diags)
+        self.embedded_captions(titles)
         return self.sources
 
     def _probe_source(self, name: str) -> SourceState:
@@ -169,6 +173,18 @@ class Workspace:
         path = (self.root / src.path).resolve()
         line, col = self.loaded.locate(("sources", name, "path"))
         where = f"{self.loaded.path}:{line}:{col}"
+        from restoro.media.dvd import is_disc
+
+        if path.exists() and is_disc(path):
+            path = self._import_disc(name, path, where)
+        elif src.title is not None or src.chapters is not None:
+            raise MediaError(
+                f"source {name!r}: title:/chapters: read a DVD-Video disc, and {src.path} is not "
+                "one",
+                location=where,
+                code="E304",
+                hint="point path: at the folder holding VIDEO_TS, at VIDEO_TS, or at an .iso",
+            )
         if not path.is_file():
             raise MediaError(
                 f"source {name!r}: {src.path} does not exist"
@@ -215,6 +231,157 @@ class Workspace:
                     hint="the file changed; restore the pinned file or update the digest",
                 )
         return state
+
+    # -- DVD-Video discs and embedded captions: files made once, kept in the store ------------
+    def _made_file(self, key_json: dict[str, Any], make: Any, suffix: str) -> Path:
+        """The file ``make(tmp)`` writes for ``key_json``, made once and kept content-addressed
+        in the store under an action entry (``restoro cache gc`` keeps it, see ``made_keys``)."""
+        import time
+
+        from restoro.engine.keys import key_of
+        from restoro.engine.store import ActionResult
+
+        key, key_json = key_of(key_json)
+        store = self.store
+        found = store.lookup(key)
+        if found.status != "hit" or found.result is None:
+            tmp = store.temp_path(suffix)
+            t0 = time.monotonic()
+            try:
+                make(tmp)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            out = store.put_file(tmp)
+            result = ActionResult(
+                key=key,
+                action_id=str(key_json["action"]),
+                key_json=key_json,
+                outputs={"file": out},
+                timings={"run": time.monotonic() - t0},
+            )
+            store.put_action(result)
+        else:
+            result = found.result
+        self.made_keys.add(key)
+        digest = result.outputs["file"].digest
+        path = store.blob_path(digest)
+        if not path.exists() and hasattr(store, "fetch"):
+            store.fetch(digest, result.outputs["file"].size)
+        return path
+
+    def _import_disc(self, name: str, disc: Path, where: str) -> Path:
+        """The title (and chapters) the source names, imported from the disc (see
+        ``restoro.media.dvd``); its digest is that of the imported file."""
+        from restoro.engine.nodes import tool_fingerprints
+        from restoro.media.dvd import (
+            IMPORT_VERSION,
+            disc_files,
+            import_title,
+            list_titles,
+            pick_title,
+        )
+
+        src = self.manifest.sources[name]
+        label = f"source {name!r}"
+        try:
+            files = {p.name: self.source_digest(p) for p in disc_files(disc)}
+            tools = tool_fingerprints(["ffmpeg"])
+            number = src.title
+            if number is None:  # the longest title; the listing is kept like an import
+                listing = self._made_file(
+                    {"action": "disc-titles", "version": IMPORT_VERSION, "disc": files,
+                     "tools": tools},
+                    lambda tmp: tmp.write_text(json.dumps(
+                        [[t.number, t.duration_s] for t in list_titles(disc)])),
+                    ".json",
+                )  # fmt: skip
+                titles = json.loads(listing.read_text(encoding="utf-8"))
+                number = int(max(titles, key=lambda t: (t[1], -t[0]))[0])
+            chapters = (src.chapters[0], src.chapters[1]) if src.chapters else None
+            key_json = {
+                "action": "disc-import",
+                "version": IMPORT_VERSION,
+                "disc": files,
+                "title": number,
+                "chapters": list(chapters) if chapters else None,
+                "tools": tools,
+            }
+
+            def make(tmp: Path, number: int = number) -> None:
+                pick_title(disc, number, label)  # a title not on the disc: name those that are
+                import_title(disc, number, chapters, tmp, label)
+
+            return self._made_file(key_json, make, ".mkv")
+        except MediaError as exc:
+            field = {"E305": "title", "E306": "chapters"}.get(exc.code, "path")
+            line, col = self.loaded.locate(("sources", name, field))
+            exc.location = exc.location or f"{self.loaded.path}:{line}:{col}"
+            raise
+
+    def embedded_captions(self, used: list[str]) -> None:
+        """Point every ``captions: [{source: ...}]`` track of the ``used`` titles at a caption file
+        extracted from that source's video, in the title's programme time (see
+        ``restoro.deliver.captions.embedded``); MediaError when the source carries none."""
+        from restoro.deliver.captions.embedded import EXTRACT_VERSION, extract_all, title_captions
+        from restoro.deliver.captions.io import to_srt
+        from restoro.manifest.resolve import title_span
+
+        titles = dict(self.manifest.titles)
+        changed = False
+        facts = {n: s.facts for n, s in self.sources.items()}
+        for tname, t in self.manifest.titles.items():
+            if tname not in used or not any(c.source for c in t.captions):
+                continue
+            caps = list(t.captions)
+            for i, c in enumerate(caps):
+                if c.source is None:
+                    continue
+                state = self.sources[c.source]
+                line, col = self.loaded.locate(("titles", tname, "captions", i, "source"))
+                where = f"{self.loaded.path}:{line}:{col}"
+                key_json = {
+                    "action": "embedded-captions",
+                    "version": EXTRACT_VERSION,
+                    "source": self.source_digest(state.path),
+                    "stream": state.info.video.index,
+                }
+                made = self._made_file(
+                    key_json,
+                    lambda tmp, st=state: tmp.write_text(
+                        json.dumps(extract_all(st.path, st.info.video.index)), encoding="utf-8"
+                    ),
+                    ".json",
+                )
+                found: dict[str, str] = json.loads(made.read_text(encoding="utf-8"))
+                channel = c.channel or 1
+                if str(channel) not in found:
+                    have = ", ".join(f"CC{k}" for k in sorted(found)) or "none"
+                    raise MediaError(
+                        f"title {tname!r}: source {c.source!r} has no closed captions on "
+                        f"CC{channel} (embedded caption channels: {have})",
+                        location=where,
+                        code="E307",
+                        hint="pick a channel it has, or give the captions as a file (path:)"
+                        if found
+                        else "give the captions as a file (path:)",
+                    )
+                start, end = (
+                    title_span(self.manifest, tname, facts) if c.source == t.source else (0, None)
+                )
+                cues = title_captions(
+                    found[str(channel)], start=start, end=end, frame_rate=state.facts.frame_rate
+                )
+                out = self.store_path / "embedded" / f"{tname}.{i}.cc{channel}.srt"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                text = to_srt(cues)
+                if not out.exists() or out.read_text(encoding="utf-8") != text:
+                    out.write_text(text, encoding="utf-8")
+                caps[i] = c.model_copy(update={"path": str(out)})
+                changed = True
+            titles[tname] = t.model_copy(update={"captions": caps})
+        if changed:
+            self.manifest = self.manifest.model_copy(update={"titles": titles})
 
     # The probe cache lives in the state db (when a store exists) keyed by the file's stat, so a
     # no-op build does not re-read a 40 GB source.

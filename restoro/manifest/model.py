@@ -52,6 +52,24 @@ class Source(_Model):
     digest: Digest | None = Field(
         None, description='Optional pin "xxh128:<32 hex>"; the build fails if the file differs.'
     )
+    title: int | None = Field(
+        None,
+        ge=1,
+        le=99,
+        description="When path is a DVD-Video disc (a folder holding VIDEO_TS, VIDEO_TS "
+        "itself, or an .iso): the title to read; default the longest.",
+    )
+    chapters: (
+        Annotated[list[Annotated[int, Field(ge=1, le=99)]], Field(min_length=2, max_length=2)]
+        | None
+    ) = Field(None, description="DVD-Video disc: [first, last] chapters of the title to read.")
+
+    @model_validator(mode="after")
+    def _chapter_order(self) -> Source:
+        if self.chapters is not None and self.chapters[0] > self.chapters[1]:
+            raise fail("source", "chapters: [first, last] needs first <= last")
+        return self
+
     field_order: Literal["auto", "progressive", "tff", "bff"] = Field(
         "auto", description="Field order of the video; auto: from the stream and analysis."
     )
@@ -197,10 +215,28 @@ class AudioTrack(_Model):
 class CaptionTrack(_Model):
     """A caption or subtitle file of the title."""
 
-    path: str = Field(description="Caption file (SCC, SRT, WebVTT, TTML/IMSC), relative.")
+    path: str = Field(
+        "", description="Caption file (SCC, SRT, WebVTT, TTML/IMSC), relative; or source:."
+    )
+    source: str | None = Field(
+        None,
+        description="Instead of path: the closed captions (CEA-608) embedded in this source's "
+        "video (kind: cc).",
+    )
+    channel: int | None = Field(
+        None, ge=1, le=4, description="With source: the caption channel CC1..CC4 (default 1)."
+    )
     language: Language = Field("en", description="Language, a BCP 47 tag.")
     kind: Literal["cc", "subtitles", "sdh"] = Field("cc", description="Caption kind.")
     offset_ms: int = Field(0, description="Sync offset; positive delays the captions.")
+
+    @model_validator(mode="after")
+    def _path_or_source(self) -> CaptionTrack:
+        if bool(self.path) == (self.source is not None):
+            raise fail("caption", "a caption track needs exactly one of path: or source:")
+        if self.channel is not None and self.source is None:
+            raise fail("caption", "channel: picks a channel of embedded captions (source:)")
+        return self
 
 
 class Title(_Model):

@@ -94,6 +94,8 @@ def validate_references(
                     )
         for i, a in enumerate(t.audio):
             ref("sources", a.source, m.sources, (*base, "audio", i, "source"))
+        for i, c in enumerate(t.captions):
+            ref("sources", c.source, m.sources, (*base, "captions", i, "source"))
     for vname, v in m.variants.items():
         out += _check_params_map(v.params, ("variants", vname, "params"), smap)
     for dname, deliv in m.deliverables.items():

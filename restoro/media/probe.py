@@ -275,7 +275,9 @@ def _check_not_cut(
     if not container.duration:
         return
     start = float(container.start_time or 0) / 1_000_000
-    stated = container.duration / 1_000_000 + start
+    # Matroska's duration runs from timestamp 0 (its end), MOV's from the first sample.
+    mov = container.format.name.split(",")[0] == "mov"
+    stated = container.duration / 1_000_000 + (start if mov else 0)
     rate = v.average_rate or v.guessed_rate
     slack = 2.0 / float(rate) if rate else 0.1
     if last_end + slack < stated:
