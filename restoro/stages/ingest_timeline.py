@@ -67,38 +67,80 @@ def _ivtc_chain(order: str) -> list[str]:
     ]
 
 
-def _process(
-    source: Path,
+GROUP = 16
+"""Segments made by one ffmpeg run: the title is decoded once per group, not once per segment
+(decoding every segment from frame 0 grew with the square of the segment count)."""
+
+
+def _branch(
     info: SourceInfo,
     params: IngestParams,
     seg: tuple[int, int, str],
     want_src: tuple[int, int],
-    fmt: FrameFormat,
-    crop: tuple[int, int, int, int],
     order: str,
-    color: str,
-    out: Path,
-) -> tuple[int, Fraction, Fraction]:
-    """Process one segment to an intermediate; return (frames, rate, time of frame 0 in source
-    frames)."""
-    from restoro.media.frameio import count_frames
-    from restoro.stages.ingest import convert_to_working, ingest
+) -> tuple[list[str], Fraction, Fraction, int]:
+    """One segment's filters on the decoded source: (filters, rate, time of its frame 0 in
+    source frames, frames expected or -1 when decimation decides)."""
+    from restoro.stages.ingest import _deinterlace
 
     v = info.video
     s_rate = Fraction(v.frame_rate)
     start, end, mode = seg
     if mode == "ivtc":
         pre = [f"trim=start_frame={start}:end_frame={end}", "setpts=PTS-STARTPTS"]
-        convert_to_working(source, info, params, [*pre, *_ivtc_chain(order)], fmt, crop, out)
-        return count_frames(out), s_rate * Fraction(4, 5), Fraction(start)
-    # Frame-by-frame modes: deinterlace the whole stream, cut the wanted range (plus a frame
-    # each side for blending) — the same frames whatever range is asked for.
+        return [*pre, *_ivtc_chain(order)], s_rate * Fraction(4, 5), Fraction(start), -1
+    # Frame-by-frame modes: the wanted range (plus a frame each side for blending), the same
+    # frames whatever range is asked for. A deinterlacer sees one frame either side of the
+    # frame it makes (bwdif and yadif), so the range is cut with one frame of margin, which
+    # gives the frames of a whole-stream deinterlace.
     lo, hi = max(start, want_src[0] - 1), min(end, want_src[1] + 1)
-    p = params.model_copy(update={"mode": mode})
-    seg_fmt, n = ingest(
-        source, info, p, start=lo, end=hi, crop=crop, color=color, field_order=order, out=out
-    )
-    return n, Fraction(seg_fmt.frame_rate), Fraction(lo)
+    if hi > v.frame_count:
+        raise StageError(f"frame range [{lo}, {hi}) is past the end ({v.frame_count} frames)")
+    deint = _deinterlace(params.model_copy(update={"mode": mode}), order)
+    per = 2 if deint is not None and params.rate == "field" else 1
+    if deint is None:
+        filters = [f"trim=start_frame={lo}:end_frame={hi}", "setpts=PTS-STARTPTS"]
+    else:
+        a0, b0 = max(0, lo - 1), min(v.frame_count, hi + 1)
+        filters = [
+            f"trim=start_frame={a0}:end_frame={b0}", "setpts=PTS-STARTPTS", deint,
+            f"trim=start_frame={(lo - a0) * per}:end_frame={(hi - a0) * per}",
+            "setpts=PTS-STARTPTS",
+        ]  # fmt: skip
+    return filters, s_rate * per, Fraction(lo), (hi - lo) * per
+
+
+def _process_group(
+    source: Path,
+    info: SourceInfo,
+    params: IngestParams,
+    branches: list[list[str]],
+    fmt: FrameFormat,
+    crop: tuple[int, int, int, int],
+    outs: list[Path],
+) -> None:
+    """Write each branch's frames to its intermediate, decoding the source once."""
+    from restoro.media.ffmpeg import run_ffmpeg
+    from restoro.media.frameio import output_args
+    from restoro.stages.ingest import convert_to_working, to_working
+
+    if params.chroma == "guided":  # a numpy pass between two ffmpeg runs, per segment
+        for filters, out in zip(branches, outs, strict=True):
+            convert_to_working(source, info, params, filters, fmt, crop, out)
+        return
+    v = info.video
+    n = len(branches)
+    labels = "".join(f"[in{i}]" for i in range(n))
+    graph = [f"[0:{v.index}]split={n}{labels}"]
+    graph += [
+        f"[in{i}]" + ",".join([*filters, *to_working(fmt, crop)]) + f"[out{i}]"
+        for i, filters in enumerate(branches)
+    ]
+    args = ["-i", str(source), "-filter_threads", "1", "-filter_complex", ";".join(graph)]
+    for i, out in enumerate(outs):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        args += ["-map", f"[out{i}]", "-fps_mode", "passthrough", *output_args(fmt, out)]
+    run_ffmpeg(args)
 
 
 def ingest_title(
@@ -116,7 +158,7 @@ def ingest_title(
     work: Path,
 ) -> tuple[FrameFormat, int]:
     """Write title frames ``want`` (default: all) at the title's rate to ``out``."""
-    from restoro.media.frameio import FrameWriter, read_frames
+    from restoro.media.frameio import FrameWriter, count_frames, read_frames
     from restoro.media.frames import FrameFormat
     from restoro.stages.ingest import working_colour
 
@@ -141,23 +183,35 @@ def ingest_title(
     segs = plan_segments(params, timeline, cadence, (k0, k1))
     work.mkdir(parents=True, exist_ok=True)
     convert = params.convert
-    with FrameWriter(out, fmt) as writer:
-        k = k0
-        for i, seg in enumerate(segs):
-            last = i == len(segs) - 1
-            ks = [j for j in range(k, k1) if last or timeline.source_frame(j) < seg[1]]
-            if not ks:
-                continue
-            tmp = work / f"seg{i}.mkv"
-            n, seg_rate, t0 = _process(
-                source, info, params, seg, want_src, fmt, crop, order, color, tmp
-            )
-            if n == 0:
-                raise StageError(f"segment [{seg[0]}, {seg[1]}) of {source} gave no frames")
-            for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, convert):
-                writer.write(frame)
-            tmp.unlink()
+    # Which title frames each segment gives: a segment whose frames are all taken before it
+    # starts (a rate change) gives none; the last one takes the rest.
+    jobs: list[tuple[int, tuple[int, int, str], list[int]]] = []
+    k = k0
+    for i, seg in enumerate(segs):
+        last = i == len(segs) - 1
+        ks = [j for j in range(k, k1) if last or timeline.source_frame(j) < seg[1]]
+        if ks:
+            jobs.append((i, seg, ks))
             k = ks[-1] + 1
+    with FrameWriter(out, fmt) as writer:
+        for g in range(0, len(jobs), GROUP):
+            group = jobs[g : g + GROUP]
+            plans = [_branch(info, params, seg, want_src, order) for _, seg, _ in group]
+            tmps = [work / f"seg{i}.mkv" for i, _, _ in group]
+            _process_group(source, info, params, [p[0] for p in plans], fmt, crop, tmps)
+            for (_, seg, ks), (_, seg_rate, t0, expect), tmp in zip(
+                group, plans, tmps, strict=True
+            ):
+                n = count_frames(tmp)
+                if n == 0 or (expect >= 0 and n != expect):
+                    raise StageError(
+                        f"segment [{seg[0]}, {seg[1]}) of {source} gave {n} frames"
+                        + (f", expected {expect}" if expect >= 0 else ""),
+                        hint="the source may be damaged; run `restoro probe` on it",
+                    )
+                for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, convert):
+                    writer.write(frame)
+                tmp.unlink()
         count = writer.count
     if count != k1 - k0:
         raise StageError(f"ingest of {source} gave {count} frames, expected {k1 - k0}")
