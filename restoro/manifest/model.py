@@ -289,7 +289,9 @@ class Rendition(_Model):
     """One video rendition of a streaming ladder."""
 
     codec: Literal["hevc", "h264", "av1"] = Field(description="Video codec.")
-    height: int = Field(gt=0, description="Picture height in lines; width follows the aspect.")
+    height: int = Field(
+        gt=0, le=8192, description="Picture height in lines; width follows the aspect."
+    )
     bitrate: Bitrate = Field(description="Target bitrate, e.g. 16M or 800k.")
     bit_depth: Literal[8, 10] = Field(8, description="Bit depth.")
     crf: int | None = Field(None, ge=0, le=63, description="Constant quality; caps bitrate.")
