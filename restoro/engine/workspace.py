@@ -155,6 +155,11 @@ class Workspace:
             raise SourceErrors(errors)
         facts = {n: s.facts for n, s in self.sources.items()}
         diags = check_against_media(self.loaded, facts)
+        if not diags:  # side files, streams, crops, models: all before the first action
+            from restoro.manifest.inputs import check_inputs
+
+            infos = {n: s.info for n, s in self.sources.items()}
+            diags = sorted(check_inputs(self.loaded, titles, infos), key=lambda x: (x.line, x.col))
         if diags:
             raise ManifestError(diags)
         return self.sources
