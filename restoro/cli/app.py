@@ -66,6 +66,8 @@ def validate(
     ws = _workspace(manifest)
     if media:
         ws.preflight(sorted(ws.manifest.titles))
+        for title, message in ws.source_warnings(sorted(ws.manifest.titles)):
+            print(f"warning: {title}: {message}", file=sys.stderr)
     if json:
         _echo_json(
             {"event": "valid", "manifest": str(ws.manifest_path), "digest": ws.loaded.digest}

@@ -125,6 +125,8 @@ class Builder:
             variant=self.opts.variant,
             jobs=self.opts.jobs,
         )
+        for title, message in self.ws.source_warnings(sel.titles):  # e.g. a cut VOB
+            self.events.emit("warning", title=title, message=message)
         if self.opts.executor == "ray" and self._farm is None:
             from restoro.engine.ray_executor import RayFarm
 

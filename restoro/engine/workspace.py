@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from restoro.media.probe import SourceInfo
 
 STORE_DIR = ".restoro"
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 
 
 class SourceErrors(MediaError):
@@ -163,6 +163,18 @@ class Workspace:
         if diags:
             raise ManifestError(diags)
         return self.sources
+
+    def source_warnings(self, titles: list[str]) -> list[tuple[str, str]]:
+        """(title, message) for what the probe noticed in the titles' sources (a cut file)."""
+        out = []
+        for t in titles:
+            title = self.manifest.titles[t]
+            names = {title.source, *(o.source for o in title.overrides if o.source)}
+            for name in sorted(names):
+                state = self.sources.get(name)
+                for w in state.info.warnings if state else []:
+                    out.append((t, f"source {name!r}: {w}"))
+        return out
 
     def _probe_source(self, name: str) -> SourceState:
         from restoro.engine.keys import digest_file
