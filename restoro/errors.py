@@ -154,5 +154,5 @@ def disk_full(exc: OSError) -> str | None:
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
     what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
-    path = exc.filename or exc.filename2
+    path = exc.filename2 or exc.filename  # a copy names (source, destination)
     return f"{what} writing {path}" if path else what
