@@ -806,6 +806,25 @@ def test_bad_input_is_refused_before_work(
     assert not (root / ".restoro").exists() and not (root / "out").is_dir()
 
 
+def test_the_same_project_with_valid_side_files_validates(
+    tmp_path: Path, tiny_source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The control: crops, streams, captions (SCC and SRT) that are fine pass every check."""
+    case = Case(
+        "valid",
+        "",
+        files={"cc/a.scc": SCC_GOOD, "cc/b.srt": SRT},
+        edits=src("    crop: [8, 2, 8, 2]\n")
+        + title("    audio: [{stream: 1}]\n    captions: [{path: cc/a.scc}, {path: cc/b.srt}]\n"),
+    )
+    root = tmp_path / "project"
+    manifest = _project(root, tiny_source, case)
+    for command in ("validate", "plan"):
+        rc, out, err = run_cli([command, "-f", str(manifest)], capsys)
+        assert rc == 0, out + err
+        assert "error" not in err and "warning" not in err, err
+
+
 def test_the_suite_covers_sixty_cases() -> None:
     assert len(ALL) >= 60 and len({c.id for c in ALL}) == len(ALL)
 
