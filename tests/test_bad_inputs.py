@@ -359,6 +359,52 @@ MANIFEST_CASES = [
         edits=(("model: bicubic", "model: realesrgan-x5"),),
         at="realesrgan-x5",
     ),
+    Case(
+        "audio-offset-huge",
+        r"offset_ms: must be less than or equal to 86400000",
+        edits=title("    audio: [{offset_ms: 100000000000000000000000000000}]\n"),
+        at="100000000000000000000000000000",
+    ),
+    Case(
+        "caption-offset-huge",
+        r"offset_ms: must be greater than or equal to -86400000",
+        edits=title("    captions: [{path: a.srt, offset_ms: -99999999999}]\n"),
+        at="-99999999999",
+    ),
+    Case(
+        "frame-rate-huge",
+        r"at most 1000 fps",
+        edits=title("    frame_rate: 100000000000000000000000/1\n"),
+        at="1000000",
+    ),
+    Case(
+        "upscale-final-huge",
+        r"final must be at most 8192",
+        edits=(("scale: 2}", "scale: 2, final: 99999x2}"),),
+        at="99999x2",
+    ),
+    Case(
+        "nesting-too-deep",
+        r"nests too deeply",
+        manifest=BASE + "x: " + "[" * 70 + "]" * 70 + "\n",
+        at="[" * 6 + "]",
+    ),
+    Case(
+        "integer-key", r"key '1' is the number 1, not a name", manifest=BASE + "1: x\n", at="1: x"
+    ),
+    Case("null-key", r"key '~' is null, not a name", edits=(("  ep1:", "  ~:"),), at="~:"),
+    Case(
+        "sources-a-list",
+        r"sources: expected a mapping, got a list",
+        edits=(("sources:\n  tape:\n    path: media/source.mkv\n", "sources: [a]\n"),),
+        at="[a]",
+    ),
+    Case(
+        "project-null",
+        r"project: expected a string, got null",
+        edits=(("project: bad", "project:"),),
+        at="\nsources",
+    ),
 ]
 
 

@@ -90,6 +90,10 @@ def _pattern(regex: re.Pattern[str], what: str, example: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+MAX_RATE = 1000
+"""Highest frame rate (fps) a manifest may ask for."""
+
+
 def _check_rate(value: str) -> str:
     if not _RATE_RE.match(value):
         raise fail(
@@ -97,6 +101,9 @@ def _check_rate(value: str) -> str:
             f"invalid frame rate {value!r}: expected a rational like 24000/1001 or an integer "
             "like 25",
         )
+    num, _, den = value.partition("/")
+    if int(num) > MAX_RATE * int(den or 1):
+        raise fail("format", f"invalid frame rate {value!r}: at most {MAX_RATE} fps")
     return value
 
 

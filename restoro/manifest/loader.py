@@ -138,7 +138,8 @@ class _Builder:
             raise _NodeError(
                 node,
                 "the document nests too deeply (recursive alias?)",
-                "an alias (*name) cannot refer to the node that contains it",
+                f"nest at most {_MAX_DEPTH} levels; an alias (*name) cannot refer to the node "
+                "that contains it",
             )
         self.smap.values.setdefault(path, _pos(node))
         if isinstance(node, yaml.ScalarNode):
@@ -156,6 +157,16 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _NodeError(key_node, "mapping keys must be plain names", "quote the key")
             key = _scalar(key_node)
+            if not isinstance(key, str):
+                self.diagnostics.append(
+                    self.smap.at(
+                        *_pos(key_node),
+                        d.E_UNKNOWN_KEY,
+                        f"key {key_node.value!r} is {d.describe_value(key)}, not a name",
+                        f"keys are names; quote it ('{key_node.value}':) if you mean the text",
+                    )
+                )
+                continue
             if key in first:
                 line, _ = _pos(first[key])
                 self.diagnostics.append(

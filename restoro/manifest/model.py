@@ -37,6 +37,9 @@ from restoro.manifest.fields import (
     fail,
 )
 
+MAX_OFFSET_MS = 86_400_000
+"""Largest sync offset (24 hours), either way."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -182,7 +185,12 @@ class AudioTrack(_Model):
     loudness: float | None = Field(
         None, ge=-70, le=0, description="Integrated loudness target in LUFS; none: unchanged."
     )
-    offset_ms: int = Field(0, description="Sync offset; positive delays the audio.")
+    offset_ms: int = Field(
+        0,
+        ge=-MAX_OFFSET_MS,
+        le=MAX_OFFSET_MS,
+        description="Sync offset; positive delays the audio.",
+    )
     true_peak: float = Field(
         -1.0, ge=-20, le=0, description="True-peak ceiling in dBTP when normalising to loudness."
     )
@@ -200,7 +208,12 @@ class CaptionTrack(_Model):
     path: str = Field(description="Caption file (SCC, SRT, WebVTT, TTML/IMSC), relative.")
     language: Language = Field("en", description="Language, a BCP 47 tag.")
     kind: Literal["cc", "subtitles", "sdh"] = Field("cc", description="Caption kind.")
-    offset_ms: int = Field(0, description="Sync offset; positive delays the captions.")
+    offset_ms: int = Field(
+        0,
+        ge=-MAX_OFFSET_MS,
+        le=MAX_OFFSET_MS,
+        description="Sync offset; positive delays the captions.",
+    )
 
 
 class Title(_Model):
