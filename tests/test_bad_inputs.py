@@ -530,6 +530,77 @@ MEDIA_CASES = [
         at="cc/a.srt",
     ),
     Case(
+        "stems-count",
+        r"3 stems for the 2 channels of a stereo track",
+        files={"a.wav": _wav, "b.wav": _wav, "c.wav": _wav},
+        edits=title("    audio: [{stems: [a.wav, b.wav, c.wav]}]\n"),
+        at="[a.wav",
+    ),
+    Case(
+        "stem-not-mono",
+        r"stem st\.mkv has 2 channels, not one mono channel",
+        files={"b.wav": _wav},
+        setup=lambda r: shutil.copy(r / "media/source.mkv", r / "st.mkv"),
+        edits=title("    audio: [{stems: [st.mkv, b.wav]}]\n"),
+        at="st.mkv",
+    ),
+    Case(
+        "stem-not-media",
+        r"stem t\.wav is not an audio file",
+        files={"t.wav": "text\n" * 40, "b.wav": _wav},
+        edits=title("    audio: [{stems: [t.wav, b.wav]}]\n"),
+        at="t.wav",
+    ),
+    Case(
+        "loudness-7-1",
+        r"loudness target for a 7\.1 track is not supported",
+        edits=title("    audio: [{layout: '7.1', loudness: -23}]\n"),
+        at="-23",
+    ),
+    Case(
+        "imf-2e-raster",
+        r"IMF App 2E does not allow a 640x480 raster",
+        manifest=BASE + "  imf: {kind: imf, raster: 640x480}\n",
+        at="640x480",
+    ),
+    Case(
+        "imf-supplemental-missing",
+        r"no ASSETMAP\.xml in old/ep1",
+        manifest=BASE + "  imf: {kind: imf, raster: 1920x1080, supplemental_to: old}\n",
+        at="old}",
+    ),
+    Case(
+        "imf-supplemental-garbage",
+        r"old/ep1/ASSETMAP\.xml is not readable XML",
+        files={"old/ep1/ASSETMAP.xml": "<AssetMap><Id>"},
+        manifest=BASE + "  imf: {kind: imf, raster: 1920x1080, supplemental_to: old}\n",
+        at="old}",
+    ),
+    Case(
+        "rendition-track-missing",
+        r"audio rendition 0 encodes track 3, but title 'ep1' has 1",
+        manifest=BASE + "  web: {kind: hls, ladder: [{codec: h264, height: 96, bitrate: 1M}], "
+        "audio: [{codec: aac, channels: 2, bitrate: 96k, track: 3}]}\n",
+        at="3}]",
+    ),
+    Case(
+        "rendition-channels",
+        r"asks for 6 channels of the stereo track 0",
+        edits=title("    audio: [{stream: 1}]\n"),
+        manifest=BASE + "  web: {kind: hls, ladder: [{codec: h264, height: 96, bitrate: 1M}], "
+        "audio: [{codec: aac, channels: 6, bitrate: 96k}]}\n",
+        at="6, bitrate: 96k",
+    ),
+    Case(
+        "passthrough-pcm",
+        r"passthrough, which needs an AC-3 or E-AC-3 stream; stream 1 of "
+        r"source 'tape' is pcm_s16le",
+        manifest=BASE + "  web: {kind: hls, ladder: [{codec: "
+        "h264, height: 96, bitrate: 1M}], audio: [{codec: ac3, channels: 2, bitrate: 96k, "
+        "passthrough: true}]}\n",
+        at="true}",
+    ),
+    Case(
         "model-is-directory",
         r"model file models/ does not exist \(it is a directory\)",
         files={"models/x": "x"},

@@ -41,9 +41,12 @@ def check_inputs(
         pipelines.update(o.pipeline for o in t.overrides if o.pipeline)
         for i, track in enumerate(t.audio):
             tp: JsonPath = (*base, "audio", i)
+            out += _check_track_layout(loaded, track, tp)
             if track.stems:
                 for j, stem in enumerate(track.stems):
-                    out += _side_file(loaded, stem, (*tp, "stems", j), "stem")
+                    out += _side_file(loaded, stem, (*tp, "stems", j), "stem") or _stem(
+                        loaded, stem, (*tp, "stems", j)
+                    )
                 continue
             src = track.source or t.source
             info = sources.get(src)
@@ -67,6 +70,7 @@ def check_inputs(
                 problems = _caption(loaded, cap.path, path)
             out += problems
     out += _check_stages(loaded, pipelines, titles, root)
+    out += _check_deliverables(loaded, titles, sources)
     return out
 
 
@@ -206,3 +210,188 @@ def _check_model_file(ref: str, scale: int | None, root: Path, stage: str) -> No
             f"asks for scale {scale}",
             hint=f"set scale: {info.scale} (use final: WxH for another output size)",
         )
+
+
+def _check_track_layout(loaded: LoadedManifest, track: Any, tp: JsonPath) -> list[Diagnostic]:
+    """Stems one per channel of the layout; a loudness target only where it can be measured."""
+    from restoro.deliver.audio import _SURROUND, LAYOUTS
+
+    channels = LAYOUTS.get(str(track.layout), ())
+    out: list[Diagnostic] = []
+    if track.stems and len(track.stems) != len(channels):
+        out.append(
+            loaded.smap.diag(
+                (*tp, "stems"),
+                E_STREAM,
+                f"{len(track.stems)} stems for the {len(channels)} channels of a "
+                f"{track.layout} track",
+                f"give one mono file per channel, in the order {' '.join(channels)}",
+            )
+        )
+    if track.loudness is not None and sum(c in _SURROUND for c in channels) > 2:
+        out.append(
+            loaded.smap.diag(
+                (*tp, "loudness"),
+                E_STREAM,
+                f"a loudness target for a {track.layout} track is not supported (more than two "
+                "surround channels)",
+                "deliver it without a loudness target, or as 5.1",
+            )
+        )
+    return out
+
+
+def _stem(loaded: LoadedManifest, rel: str, path: JsonPath) -> list[Diagnostic]:
+    """A stem is a media file with one mono audio stream."""
+    import av
+
+    try:
+        with av.open(str(loaded.root / rel)) as c:
+            layouts = [(a.index, a.channels) for a in c.streams.audio]
+    except (av.error.FFmpegError, OSError) as exc:
+        return [
+            loaded.smap.diag(
+                path,
+                E_SIDE_FILE,
+                f"stem {rel} is not an audio file restoro can read ({exc})",
+                "stems are mono audio files (WAV, FLAC, ...)",
+            )
+        ]
+    if not layouts or layouts[0][1] != 1:
+        what = f"{layouts[0][1]} channels" if layouts else "no audio"
+        return [
+            loaded.smap.diag(
+                path, E_STREAM, f"stem {rel} has {what}, not one mono channel", "split it first"
+            )
+        ]
+    return []
+
+
+def _check_deliverables(
+    loaded: LoadedManifest, titles: list[str], sources: Mapping[str, SourceInfo]
+) -> list[Diagnostic]:
+    """What a deliverable needs that the manifest and the probe already tell: an App 2E
+    raster, the earlier package a supplemental IMF refers to, passthrough audio streams."""
+    from restoro.deliver.imf.checks import APP_2E_RASTERS
+
+    m, smap = loaded.manifest, loaded.smap
+    out: list[Diagnostic] = []
+    for dname, dl in m.deliverables.items():
+        base: JsonPath = ("deliverables", dname)
+        wanted = [t for t in titles if dl.titles is None or t in dl.titles]
+        if not wanted:
+            continue
+        if dl.kind == "imf":
+            w, h = (int(x) for x in dl.raster.split("x"))
+            if dl.application == "2e" and (w, h) not in APP_2E_RASTERS:
+                allowed = ", ".join(f"{a}x{b}" for a, b in sorted(APP_2E_RASTERS))
+                out.append(
+                    smap.diag(
+                        (*base, "raster"),
+                        d.E_INVALID,
+                        f"IMF App 2E does not allow a {dl.raster} raster",
+                        f"use one of {allowed}",
+                    )
+                )
+            if dl.supplemental_to is not None:
+                for t in wanted:
+                    out += _assetmap(loaded, dl.supplemental_to, t, (*base, "supplemental_to"))
+        if dl.kind in ("hls", "dash"):
+            for t in wanted:
+                out += _audio_renditions(loaded, t, dl.audio, (*base, "audio"), sources)
+    return out
+
+
+def _assetmap(loaded: LoadedManifest, folder: str, title: str, path: JsonPath) -> list[Diagnostic]:
+    import xml.etree.ElementTree as ET
+
+    am = loaded.root / folder / title / "ASSETMAP.xml"
+    problem = None
+    if not am.is_file():
+        problem = f"no ASSETMAP.xml in {folder}/{title}"
+    else:
+        try:
+            ET.parse(am)
+        except (ET.ParseError, OSError) as exc:
+            problem = f"{folder}/{title}/ASSETMAP.xml is not readable XML ({exc})"
+    if problem is None:
+        return []
+    return [
+        loaded.smap.diag(
+            path,
+            E_SIDE_FILE,
+            problem,
+            "supplemental_to names the output folder of an earlier imf deliverable (holding "
+            "one package folder per title)",
+        )
+    ]
+
+
+def _audio_renditions(
+    loaded: LoadedManifest,
+    title: str,
+    renditions: list[Any],
+    base: JsonPath,
+    sources: Mapping[str, SourceInfo],
+) -> list[Diagnostic]:
+    """Each audio rendition names an existing track; passthrough needs AC-3/E-AC-3 there."""
+    t = loaded.manifest.titles[title]
+    n_tracks = len(t.audio) or (1 if t.source in sources and sources[t.source].audio else 0)
+    out: list[Diagnostic] = []
+    for i, a in enumerate(renditions):
+        if a.track >= n_tracks:
+            out.append(
+                loaded.smap.diag(
+                    (*base, i, "track") if "track" in a.model_fields_set else (*base, i),
+                    E_STREAM,
+                    f"audio rendition {i} encodes track {a.track}, but title {title!r} has "
+                    f"{n_tracks} audio track{'s' if n_tracks != 1 else ''}",
+                    "tracks count from 0 in the order of the title's audio:",
+                )
+            )
+            continue
+        track = t.audio[a.track] if t.audio else None
+        if not a.passthrough and track is not None:
+            from restoro.deliver.audio import LAYOUTS
+
+            have = len(LAYOUTS.get(str(track.layout), ()))
+            if a.channels not in (2, have):
+                out.append(
+                    loaded.smap.diag(
+                        (*base, i, "channels"),
+                        E_STREAM,
+                        f"audio rendition {i} asks for {a.channels} channels of the "
+                        f"{track.layout} track {a.track} of {title!r}",
+                        f"use 2 (stereo downmix) or the track's own {have}",
+                    )
+                )
+        if not a.passthrough:
+            continue
+        if track is not None and track.stems:
+            out.append(
+                loaded.smap.diag(
+                    (*base, i, "passthrough"),
+                    E_STREAM,
+                    f"audio rendition {i} is passthrough, but track {a.track} of {title!r} is "
+                    "made of stems (there is no compressed stream to carry)",
+                    "set passthrough: false",
+                )
+            )
+            continue
+        name = (track.source if track else None) or t.source
+        info = sources.get(name)
+        if info is None:
+            continue
+        stream = track.stream if track else (info.audio[0].index if info.audio else -1)
+        codec = {s.index: s.codec for s in info.audio}.get(stream)
+        if codec is not None and codec not in ("ac3", "eac3"):
+            out.append(
+                loaded.smap.diag(
+                    (*base, i, "passthrough"),
+                    E_STREAM,
+                    f"audio rendition {i} is passthrough, which needs an AC-3 or E-AC-3 stream; "
+                    f"stream {stream} of source {name!r} is {codec}",
+                    "set passthrough: false to encode the rendition from the remastered track",
+                )
+            )
+    return out
