@@ -568,6 +568,7 @@ MEDIA_CASES = [
         r"no ASSETMAP\.xml in old/ep1",
         manifest=BASE + "  imf: {kind: imf, raster: 1920x1080, supplemental_to: old}\n",
         at="old}",
+        args=P,
     ),
     Case(
         "imf-supplemental-garbage",
@@ -575,6 +576,7 @@ MEDIA_CASES = [
         files={"old/ep1/ASSETMAP.xml": "<AssetMap><Id>"},
         manifest=BASE + "  imf: {kind: imf, raster: 1920x1080, supplemental_to: old}\n",
         at="old}",
+        args=P,
     ),
     Case(
         "rendition-track-missing",
@@ -940,6 +942,19 @@ def test_the_same_project_with_valid_side_files_validates(
         rc, out, err = run_cli([command, "-f", str(manifest)], capsys)
         assert rc == 0, out + err
         assert "error" not in err and "warning" not in err, err
+
+
+def test_a_supplemental_package_is_checked_only_when_built(
+    tmp_path: Path, tiny_source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """validate, and a build of another deliverable, do not need the earlier package yet."""
+    extra = "  sup: {kind: imf, raster: 1920x1080, supplemental_to: old}\n"
+    root = tmp_path / "project"
+    manifest = _project(root, tiny_source, Case("sup", "", manifest=BASE + extra))
+    assert run_cli(["validate", "-f", str(manifest)], capsys)[0] == 0
+    assert run_cli(["plan", "-f", str(manifest), "master"], capsys)[0] == 0
+    rc, _out, err = run_cli(["plan", "-f", str(manifest), "sup"], capsys)
+    assert rc == 2 and "no ASSETMAP.xml in old/ep1" in err, err
 
 
 def test_the_suite_covers_sixty_cases() -> None:

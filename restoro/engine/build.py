@@ -101,7 +101,7 @@ class Builder:
     def plan(self) -> BuildReport:
         self.dry = True
         sel = self.select()
-        self.ws.preflight(sel.titles)
+        self.ws.preflight(sel.titles, sel.deliverables)
         self.ws.hash_sources()
         with fewer_gc_passes():
             self._walk(sel)
@@ -111,7 +111,7 @@ class Builder:
         from restoro.engine.lock import WorkspaceLock
 
         sel = self.select()
-        self.ws.preflight(sel.titles)
+        self.ws.preflight(sel.titles, sel.deliverables)
         check_output_dirs(self.ws, [self._out_dir(d) for d in sel.deliverables])
         lock_path = self.ws.root / ".restoro" / "locks" / "workspace.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)

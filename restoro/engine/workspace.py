@@ -137,8 +137,11 @@ class Workspace:
                 names.add(track.source or title.source)
         return sorted(names)
 
-    def preflight(self, titles: list[str]) -> dict[str, SourceState]:
-        """Check and probe every source the titles use, then the manifest against the media."""
+    def preflight(
+        self, titles: list[str], deliverables: list[str] | None = None
+    ) -> dict[str, SourceState]:
+        """Check and probe every source the titles use, then the manifest against the media,
+        then what the titles and ``deliverables`` (None: all, as ``validate`` checks) read."""
         from restoro.manifest.validate import check_against_media
 
         errors: list[InputError] = []
@@ -159,7 +162,8 @@ class Workspace:
             from restoro.manifest.inputs import check_inputs
 
             infos = {n: s.info for n, s in self.sources.items()}
-            diags = sorted(check_inputs(self.loaded, titles, infos), key=lambda x: (x.line, x.col))
+            found = check_inputs(self.loaded, titles, infos, deliverables)
+            diags = sorted(found, key=lambda x: (x.line, x.col))
         if diags:
             raise ManifestError(diags)
         return self.sources

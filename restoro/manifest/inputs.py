@@ -26,9 +26,14 @@ JsonPath = tuple[str | int, ...]
 
 
 def check_inputs(
-    loaded: LoadedManifest, titles: list[str], sources: Mapping[str, SourceInfo]
+    loaded: LoadedManifest,
+    titles: list[str],
+    sources: Mapping[str, SourceInfo],
+    deliverables: list[str] | None = None,
 ) -> list[Diagnostic]:
-    """Diagnostics (E235, E236, E240) for the titles' crops, audio, captions, stems, models."""
+    """Diagnostics (E231, E235, E236, E240) for the titles' crops, audio, captions, stems,
+    models, and for ``deliverables`` (None: all of them, except the earlier packages that
+    supplemental IMF deliverables refer to: those may not be built yet)."""
     m, smap, root = loaded.manifest, loaded.smap, loaded.root
     out: list[Diagnostic] = []
     for name, info in sources.items():
@@ -70,7 +75,7 @@ def check_inputs(
                 problems = _caption(loaded, cap.path, path)
             out += problems
     out += _check_stages(loaded, pipelines, titles, root)
-    out += _check_deliverables(loaded, titles, sources)
+    out += _check_deliverables(loaded, titles, sources, deliverables)
     return out
 
 
@@ -268,7 +273,10 @@ def _stem(loaded: LoadedManifest, rel: str, path: JsonPath) -> list[Diagnostic]:
 
 
 def _check_deliverables(
-    loaded: LoadedManifest, titles: list[str], sources: Mapping[str, SourceInfo]
+    loaded: LoadedManifest,
+    titles: list[str],
+    sources: Mapping[str, SourceInfo],
+    selected: list[str] | None,
 ) -> list[Diagnostic]:
     """What a deliverable needs that the manifest and the probe already tell: an App 2E
     raster, the earlier package a supplemental IMF refers to, passthrough audio streams."""
@@ -279,7 +287,7 @@ def _check_deliverables(
     for dname, dl in m.deliverables.items():
         base: JsonPath = ("deliverables", dname)
         wanted = [t for t in titles if dl.titles is None or t in dl.titles]
-        if not wanted:
+        if not wanted or selected is not None and dname not in selected:
             continue
         if dl.kind == "imf":
             w, h = (int(x) for x in dl.raster.split("x"))
@@ -293,7 +301,7 @@ def _check_deliverables(
                         f"use one of {allowed}",
                     )
                 )
-            if dl.supplemental_to is not None:
+            if dl.supplemental_to is not None and selected is not None:
                 for t in wanted:
                     out += _assetmap(loaded, dl.supplemental_to, t, (*base, "supplemental_to"))
         if dl.kind in ("hls", "dash"):
