@@ -1051,6 +1051,28 @@ def test_an_oserror_for_a_full_disk_is_reported_with_its_path(
     assert "hint:" in err and "E999" not in err and "Traceback" not in err
 
 
+def test_an_action_on_a_full_disk_fails_saying_so(
+    tmp_path: Path,
+    tiny_source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC injected where actions commit their outputs to the store: the build exits 1
+    and the failed action's message says the disk is full and which file it was writing."""
+    from restoro.engine.store import Store
+
+    def full(self: Store, tmp: Path, **_kw: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+
+    monkeypatch.setattr(Store, "put_file", full)
+    root = tmp_path / "project"
+    manifest = _project(root, tiny_source, Case("full", ""))
+    rc, _out, err = run_cli(["build", "-f", str(manifest), "ep1"], capsys)
+    assert rc == 1, err
+    assert re.search(r"ingest: no space left on device writing \S+\.restoro/tmp/", err), err
+    assert "hint:" in err and "E999" not in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_build_on_a_full_disk_fails_naming_the_path(tmp_path: Path, tiny_source: Path) -> None:
     """The store on a 256 KiB tmpfs: the build fails (exit 1) saying the disk is full and
