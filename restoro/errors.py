@@ -7,6 +7,7 @@ that is a ``RestoroError`` exits 1 (a build, tool or store failure).
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 
 
@@ -146,3 +147,12 @@ class StageError(RestoroError):
     """A stage failed while running an action (bad model, invalid frames...)."""
 
     code = "E710"
+
+
+def disk_full(exc: OSError) -> str | None:
+    """``no space left on device writing PATH`` for a full disk (or quota), else None."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
+    path = exc.filename2 or exc.filename  # a copy names (source, destination)
+    return f"{what} writing {path}" if path else what

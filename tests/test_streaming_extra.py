@@ -262,7 +262,8 @@ def test_passthrough_of_a_non_ac3_stream_is_refused_clearly(tmp_path: Path) -> N
     with pytest.raises(InputError, match="passthrough, which needs an AC-3 or E-AC-3") as err:
         build(manifest)
     assert "stream 1 of source 'tape' is pcm_s16le" in str(err.value)
-    assert "passthrough: false" in (err.value.hint or "")
+    assert "passthrough: false" in str(err.value)  # the hint; refused at plan time
+    assert "restoro.yaml:" in str(err.value)  # at the manifest line of the rendition
     # The packager itself refuses such a stream too (the action never carries PCM).
     with pytest.raises(StageError, match="stream 1 of source.mkv is pcm_s16le"):
         select_packets(tmp_path / "media" / "source.mkv", 1, start_frame=0, frames=12,

@@ -66,6 +66,8 @@ def validate(
     ws = _workspace(manifest)
     if media:
         ws.preflight(sorted(ws.manifest.titles))
+        for title, message in ws.source_warnings(sorted(ws.manifest.titles)):
+            print(f"warning: {title}: {message}", file=sys.stderr)
     if json:
         _echo_json(
             {"event": "valid", "manifest": str(ws.manifest_path), "digest": ws.loaded.digest}
@@ -190,11 +192,16 @@ def build(
     """Build deliverables, running only what changed."""
     from restoro.cli.render import JsonLines, RichProgress, summary_line
     from restoro.engine.ray_executor import parse_resources
+    from restoro.errors import UsageError
 
     if executor not in (None, "local", "ray"):
-        from restoro.errors import UsageError
-
         raise UsageError(f"unknown executor {executor!r}", hint="use local or ray")
+    if not lock_timeout >= 0:  # also refuses nan
+        raise UsageError(
+            f"--lock-timeout {lock_timeout:g}: expected seconds, 0 or more",
+            hint="0 fails at once when another build holds the workspace lock; the default "
+            "waits 600 s",
+        )
     s = _settings(
         manifest,
         executor=executor,
@@ -404,8 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
         # typer carries its own copy of click's exceptions; match both by shape.
         names = {c.__name__ for c in type(exc).__mro__}
-        if "UsageError" in names and hasattr(exc, "show"):
-            exc.show()
+        if "UsageError" in names and hasattr(exc, "format_message"):
+            # click's own argument errors, in restoro's shape: the message names the option.
+            ctx = getattr(exc, "ctx", None)
+            sub = ctx.command_path.split()[1:] if ctx is not None else []
+            where = " ".join(["restoro", *sub])
+            print(f"error[E101]: {exc.format_message()}", file=sys.stderr)
+            print(f"  hint: see `{where} --help` for the arguments", file=sys.stderr)
             return 2
         if "Abort" in names:
             return 130

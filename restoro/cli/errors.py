@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 
-from restoro.errors import InputError, RestoroError
+from restoro.errors import InputError, RestoroError, disk_full
 
 # Checked in order; the first matching type wins.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -30,6 +30,13 @@ def report(exc: BaseException) -> int:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RestoroError):
         print(exc.render(), file=sys.stderr)
+    elif isinstance(exc, OSError) and disk_full(exc):
+        print(f"error[E510]: {disk_full(exc)}", file=sys.stderr)
+        print(
+            "  hint: free space on that disk (or raise the quota), then run again; finished "
+            "actions are cached",
+            file=sys.stderr,
+        )
     elif isinstance(exc, KeyboardInterrupt):
         print("interrupted; finished actions are cached", file=sys.stderr)
     else:

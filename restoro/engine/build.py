@@ -58,7 +58,7 @@ class Builder:
     def select(self) -> Selection:
         m = self.ws.manifest
         self.ws.check_variant(self.opts.variant)
-        check_device(self.opts.device)
+        check_device(self.opts.device, local=self.opts.executor != "ray")
         titles: set[str] = set()
         delivs: set[str] = set()
         shots: set[str] = set()
@@ -101,7 +101,7 @@ class Builder:
     def plan(self) -> BuildReport:
         self.dry = True
         sel = self.select()
-        self.ws.preflight(sel.titles)
+        self.ws.preflight(sel.titles, sel.deliverables)
         self.ws.hash_sources()
         with fewer_gc_passes():
             self._walk(sel)
@@ -111,7 +111,8 @@ class Builder:
         from restoro.engine.lock import WorkspaceLock
 
         sel = self.select()
-        self.ws.preflight(sel.titles)
+        self.ws.preflight(sel.titles, sel.deliverables)
+        check_output_dirs(self.ws, [self._out_dir(d) for d in sel.deliverables])
         lock_path = self.ws.root / ".restoro" / "locks" / "workspace.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -124,6 +125,8 @@ class Builder:
             variant=self.opts.variant,
             jobs=self.opts.jobs,
         )
+        for title, message in self.ws.source_warnings(sel.titles):  # e.g. a cut VOB
+            self.events.emit("warning", title=title, message=message)
         if self.opts.executor == "ray" and self._farm is None:
             from restoro.engine.ray_executor import RayFarm
 
@@ -615,15 +618,83 @@ def gpu_slots(device: str) -> int:
     return 1 if torch.cuda.is_available() else 0
 
 
-def check_device(device: str) -> None:
-    """``auto``, ``cpu`` or ``cuda:N``; anything else is a usage error."""
+def check_device(device: str, *, local: bool = True) -> None:
+    """``auto``, ``cpu`` or ``cuda:N``; anything else is a usage error, and so is a CUDA device
+    this machine does not have when the build runs here (``local``; a Ray build checks its
+    cluster's GPUs in ``ray_preflight``) — refused before anything runs."""
     import re
 
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+    m = re.fullmatch(r"auto|cpu|cuda(?::(\d+))?", device)
+    if not m:
         raise UsageError(f"unknown device {device!r}", hint="use auto, cpu or cuda:N")
+    if not local or not device.startswith("cuda"):
+        return
+    index = int(m.group(1) or 0)
+    count = _cuda_devices()
+    if index >= count:
+        seen = f"this machine has {count} CUDA device{'s' if count != 1 else ''}"
+        raise UsageError(
+            f"--device {device}: no such device ({seen})",
+            hint=f"use --device cuda:0 to cuda:{count - 1}, auto or cpu"
+            if count
+            else "use --device cpu (or auto: it picks a GPU when there is one)",
+        )
+
+
+def check_output_dirs(ws: Workspace, dirs: list[Any]) -> None:
+    """The output folders can be created and written, before any work (InputError, E250):
+    not a file on the way, not read-only. Probed by creating a file, which also catches
+    read-only mounts, immutable folders and ACLs that permission bits do not show."""
+    import os
+    import tempfile
+
+    from restoro.errors import InputError
+
+    given = "output" in ws.manifest.model_fields_set
+    line, col = ws.loaded.locate(("output",)) if given else (1, 1)
+    where = f"{ws.loaded.path}:{line}:{col}"
+    for target in dirs or [ws.output_dir]:
+        probe = target
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise InputError(
+                f"cannot create the output folder {target}: {probe} is a file",
+                location=where,
+                code="E250",
+                hint=f"move {probe} away, or set output: to another folder",
+            )
+        try:
+            fd, name = tempfile.mkstemp(prefix=".restoro-write-check-", dir=probe)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write in the output folder {probe}: {exc.strerror or exc}",
+                location=where,
+                code="E250",
+                hint="make it writable (chmod u+w, a read-write mount), or set output: to "
+                "another folder",
+            ) from None
+        os.close(fd)
+        os.unlink(name)
+
+
+def _cuda_devices() -> int:
+    """CUDA devices torch sees here (0 without torch or a driver)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def _one_line(exc: BaseException) -> str:
+    from restoro.errors import disk_full
+
+    full = disk_full(exc) if isinstance(exc, OSError) else None
+    if full:
+        return full
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return text.splitlines()[0] if text else type(exc).__name__
 

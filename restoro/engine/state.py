@@ -11,6 +11,7 @@ while the file's timestamps are younger than ``racy_window_ns``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -161,8 +162,11 @@ class StateDB:
                     )
                 conn.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?)", list(refs.items()))
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite already rolled back on a full disk
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path)) from exc
                 raise
             for rows in self._pending.values():
                 rows.clear()

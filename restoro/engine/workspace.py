@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from restoro.media.probe import SourceInfo
 
 STORE_DIR = ".restoro"
-PROBE_VERSION = 1
+PROBE_VERSION = 2
 
 
 class SourceErrors(MediaError):
@@ -140,8 +140,11 @@ class Workspace:
             names.update(c.source for c in title.captions if c.source)
         return sorted(names)
 
-    def preflight(self, titles: list[str]) -> dict[str, SourceState]:
-        """Check and probe every source the titles use, then the manifest against the media."""
+    def preflight(
+        self, titles: list[str], deliverables: list[str] | None = None
+    ) -> dict[str, SourceState]:
+        """Check and probe every source the titles use, then the manifest against the media,
+        then what the titles and ``deliverables`` (None: all, as ``validate`` checks) read."""
         from restoro.manifest.validate import check_against_media
 
         errors: list[InputError] = []
@@ -158,10 +161,28 @@ class Workspace:
             raise SourceErrors(errors)
         facts = {n: s.facts for n, s in self.sources.items()}
         diags = check_against_media(self.loaded, facts)
+        if not diags:  # side files, streams, crops, models: all before the first action
+            from restoro.manifest.inputs import check_inputs
+
+            infos = {n: s.info for n, s in self.sources.items()}
+            found = check_inputs(self.loaded, titles, infos, deliverables)
+            diags = sorted(found, key=lambda x: (x.line, x.col))
         if diags:
             raise ManifestError(diags)
         self.embedded_captions(titles)
         return self.sources
+
+    def source_warnings(self, titles: list[str]) -> list[tuple[str, str]]:
+        """(title, message) for what the probe noticed in the titles' sources (a cut file)."""
+        out = []
+        for t in titles:
+            title = self.manifest.titles[t]
+            names = {title.source, *(o.source for o in title.overrides if o.source)}
+            for name in sorted(names):
+                state = self.sources.get(name)
+                for w in state.info.warnings if state else []:
+                    out.append((t, f"source {name!r}: {w}"))
+        return out
 
     def _probe_source(self, name: str) -> SourceState:
         from restoro.engine.keys import digest_file

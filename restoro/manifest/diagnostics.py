@@ -36,6 +36,11 @@ E_STAGE_PARAMS, E_PIPELINE = "E240", "E241"
 E_FILE = "E200"
 
 _CUSTOM_CODES = {"timecode": E_TIMECODE, "shot_id": E_SHOT_ID}
+_CUSTOM_HINTS = {
+    "name": "names are like ep1, main-feature or tape_2",
+    "override": "e.g. {range: [01:00:00:00, 01:02:00:00], params: {...}}, or shots: [ids]; "
+    "conform: {range: [...], source: NAME, source_in: POSITION}",
+}
 _FIXED_LENGTHS = {"range": 2, "crop": 4}
 _TYPE_WORDS = {
     "int": "an integer",
@@ -212,6 +217,8 @@ def json_path(data: Any, loc: Sequence[str | int], keep_last: bool) -> tuple[Jso
 
 
 def _field_hint(root: type[BaseModel], loc: Sequence[str | int]) -> str | None:
+    while loc and isinstance(loc[-1], int):  # a list item: its list's description
+        loc = loc[:-1]
     if not loc:
         return None
     model = _model_at(root, loc[:-1])
@@ -274,6 +281,8 @@ def translate(
             close = difflib.get_close_matches(str(value), options, n=1)
             hint = f"did you mean {close[0]!r}?" if close else hint
         elif kind == "union_tag_invalid":
+            if isinstance(value, dict) and "kind" in value:
+                path = (*path, "kind")
             options = _choices(str(ctx.get("expected_tags", "")))
             msg = f"unknown deliverable kind {ctx.get('tag')!r}: expected one of "
             msg += ", ".join(options)
@@ -300,6 +309,7 @@ def translate(
                 msg = f"{name}: expected at most {ctx.get('max_length')} items, got {n}"
         elif kind in _CUSTOM_CODES or kind in ("name", "format", "override"):
             msg = e["msg"]
+            hint = _CUSTOM_HINTS.get(kind, hint)
             if kind == "timecode":
                 hint = _timecode_hint(value)
         else:

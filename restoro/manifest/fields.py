@@ -24,6 +24,8 @@ _BITRATE_RE = re.compile(r"^\d+(\.\d+)?[kKM]?$")
 _RATIO_RE = re.compile(r"^\d+(\.\d+)?(:\d+(\.\d+)?)?$")
 _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _DIGEST_RE = re.compile(r"^xxh128:[0-9a-f]{32}$")
+MAX_SIDE = 8192
+"""Largest output width or height (8K): a bigger raster is a typo, not a deliverable."""
 
 
 def fail(kind: str, message: str) -> PydanticCustomError:
@@ -88,6 +90,10 @@ def _pattern(regex: re.Pattern[str], what: str, example: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+MAX_RATE = 1000
+"""Highest frame rate (fps) a manifest may ask for."""
+
+
 def _check_rate(value: str) -> str:
     if not _RATE_RE.match(value):
         raise fail(
@@ -95,6 +101,9 @@ def _check_rate(value: str) -> str:
             f"invalid frame rate {value!r}: expected a rational like 24000/1001 or an integer "
             "like 25",
         )
+    num, _, den = value.partition("/")
+    if int(num) > MAX_RATE * int(den or 1):
+        raise fail("format", f"invalid frame rate {value!r}: at most {MAX_RATE} fps")
     return value
 
 
@@ -102,6 +111,11 @@ def _check_raster(value: str) -> str:
     m = _RASTER_RE.match(value)
     if not m or int(m.group(1)) == 0 or int(m.group(2)) == 0:
         raise fail("format", f"invalid raster {value!r}: expected WIDTHxHEIGHT, e.g. 3840x2160")
+    if max(int(m.group(1)), int(m.group(2))) > MAX_SIDE:
+        raise fail(
+            "format",
+            f"invalid raster {value!r}: width and height are at most {MAX_SIDE} (8K)",
+        )
     if int(m.group(1)) % 2 or int(m.group(2)) % 2:
         raise fail(
             "format", f"invalid raster {value!r}: width and height must be even (4:2:x chroma)"

@@ -32,12 +32,52 @@ _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAX_DEPTH = 64
+MAX_ALIASES = 1000
+"""Aliases (``*name``) a manifest may use."""
+MAX_VALUES = 100_000
+"""Values (scalars, lists, mappings) a manifest may expand to, aliases expanded: a real manifest
+has a few thousand; a "billion laughs" document is refused here instead of exhausting memory."""
+
+
+class AliasLimit(yaml.MarkedYAMLError):
+    """Too many aliases, or aliases that expand the document past ``MAX_VALUES``."""
 
 
 class ManifestLoader(yaml.SafeLoader):
-    """A SafeLoader whose implicit scalar types are those of the YAML 1.2 core schema."""
+    """A SafeLoader whose implicit scalar types are those of the YAML 1.2 core schema.
+
+    It also counts aliases and the size of every node with its aliases expanded, so an alias
+    bomb fails while composing (cheap: aliases share nodes) and never reaches the builder.
+    """
 
     yaml_implicit_resolvers: dict[Any, Any] = {}
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise AliasLimit(problem=f"more than {MAX_ALIASES} aliases", problem_mark=mark)
+            return super().compose_node(parent, index)
+        node = super().compose_node(parent, index)
+        if isinstance(node, yaml.CollectionNode):
+            self._sizes[id(node)] = 1 + sum(
+                self._sizes.get(id(child), 1)
+                for item in node.value
+                for child in (item if isinstance(item, tuple) else (item,))
+            )
+            if self._sizes[id(node)] > MAX_VALUES:
+                raise AliasLimit(
+                    problem=f"the document expands to more than {MAX_VALUES} values through "
+                    "aliases",
+                    problem_mark=node.start_mark,
+                )
+        return node
 
 
 for _tag, _regex, _first in (
@@ -95,7 +135,12 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: d.JsonPath = (), depth: int = 0) -> Any:
         if depth > _MAX_DEPTH:
-            raise _NodeError(node, "the document nests too deeply (recursive alias?)", "")
+            raise _NodeError(
+                node,
+                "the document nests too deeply (recursive alias?)",
+                f"nest at most {_MAX_DEPTH} levels; an alias (*name) cannot refer to the node "
+                "that contains it",
+            )
         self.smap.values.setdefault(path, _pos(node))
         if isinstance(node, yaml.ScalarNode):
             return _scalar(node)
@@ -112,6 +157,16 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _NodeError(key_node, "mapping keys must be plain names", "quote the key")
             key = _scalar(key_node)
+            if not isinstance(key, str):
+                self.diagnostics.append(
+                    self.smap.at(
+                        *_pos(key_node),
+                        d.E_UNKNOWN_KEY,
+                        f"key {key_node.value!r} is {d.describe_value(key)}, not a name",
+                        f"keys are names; quote it ('{key_node.value}':) if you mean the text",
+                    )
+                )
+                continue
             if key in first:
                 line, _ = _pos(first[key])
                 self.diagnostics.append(
@@ -142,7 +197,9 @@ def parse_yaml(text: str, smap: d.SourceMap) -> tuple[Any, list[Any]]:
             at = f" started on line {where.line + 1}" if where and where.line + 1 != line else ""
             problem = f"{problem} ({exc.context}{at})"
         hint = "check the indentation and quoting around this line"
-        if "\t" in problem or "tab" in problem:
+        if isinstance(exc, AliasLimit):
+            hint = "write the repeated parts out, or use fewer aliases (*name)"
+        elif "\t" in problem or "tab" in problem:
             hint = "YAML indents with spaces, never tabs"
         return None, [smap.at(line, col, d.E_YAML, f"invalid YAML: {problem}", hint)]
     except yaml.YAMLError as exc:
@@ -265,6 +322,30 @@ def _valid_part(
     return None, broken
 
 
+def _nonfinite(data: Any, smap: d.SourceMap, path: d.JsonPath = ()) -> dict[tuple[int, int], Any]:
+    """A diagnostic for every infinite or NaN number (``.inf``, ``.nan``, ``1e999``), by
+    position: no field of a manifest means infinity, and JSON (the digest) cannot hold it."""
+    out: dict[tuple[int, int], Any] = {}
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        out.update(_nonfinite(value, smap, (*path, key)))
+    if isinstance(data, float) and not math.isfinite(data):
+        pos = smap.locate(path)
+        out[pos] = smap.at(
+            *pos,
+            d.E_INVALID,
+            f"{path[-1] if path else 'value'}: expected a finite number, got {data}",
+            "write an ordinary number; infinity and NaN are not accepted",
+        )
+    return out
+
+
 def load_manifest(path: Path) -> LoadedManifest:
     """Read, parse and validate a manifest; raise ManifestError with every problem found."""
     from restoro.manifest.validate import validate_references
@@ -321,6 +402,8 @@ def load_manifest(path: Path) -> LoadedManifest:
     if diags and not isinstance(data, dict):
         raise ManifestError(diags)
     assert isinstance(data, dict)
+    nonfinite = _nonfinite(data, smap)
+    diags += nonfinite.values()
     manifest: Manifest | None = None
     broken: set[tuple[str, ...]] = set()
     try:
@@ -330,6 +413,12 @@ def load_manifest(path: Path) -> LoadedManifest:
         manifest, broken = _valid_part(data, exc, smap)
     if manifest is not None:
         diags += validate_references(manifest, smap, broken)
+    # A non-finite number is reported once, not again as out of range by its field.
+    diags = [
+        x
+        for x in diags
+        if (x.line, x.col) not in nonfinite or x.code == d.E_INVALID and "finite" in x.message
+    ]
     if diags or manifest is None:
         raise ManifestError(sorted(diags, key=lambda x: (x.line, x.col)))
     return LoadedManifest(

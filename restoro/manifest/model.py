@@ -37,6 +37,9 @@ from restoro.manifest.fields import (
     fail,
 )
 
+MAX_OFFSET_MS = 86_400_000
+"""Largest sync offset (24 hours), either way."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -200,7 +203,12 @@ class AudioTrack(_Model):
     loudness: float | None = Field(
         None, ge=-70, le=0, description="Integrated loudness target in LUFS; none: unchanged."
     )
-    offset_ms: int = Field(0, description="Sync offset; positive delays the audio.")
+    offset_ms: int = Field(
+        0,
+        ge=-MAX_OFFSET_MS,
+        le=MAX_OFFSET_MS,
+        description="Sync offset; positive delays the audio.",
+    )
     true_peak: float = Field(
         -1.0, ge=-20, le=0, description="True-peak ceiling in dBTP when normalising to loudness."
     )
@@ -228,7 +236,12 @@ class CaptionTrack(_Model):
     )
     language: Language = Field("en", description="Language, a BCP 47 tag.")
     kind: Literal["cc", "subtitles", "sdh"] = Field("cc", description="Caption kind.")
-    offset_ms: int = Field(0, description="Sync offset; positive delays the captions.")
+    offset_ms: int = Field(
+        0,
+        ge=-MAX_OFFSET_MS,
+        le=MAX_OFFSET_MS,
+        description="Sync offset; positive delays the captions.",
+    )
 
     @model_validator(mode="after")
     def _path_or_source(self) -> CaptionTrack:
@@ -325,7 +338,9 @@ class Rendition(_Model):
     """One video rendition of a streaming ladder."""
 
     codec: Literal["hevc", "h264", "av1"] = Field(description="Video codec.")
-    height: int = Field(gt=0, description="Picture height in lines; width follows the aspect.")
+    height: int = Field(
+        gt=0, le=8192, description="Picture height in lines; width follows the aspect."
+    )
     bitrate: Bitrate = Field(description="Target bitrate, e.g. 16M or 800k.")
     bit_depth: Literal[8, 10] = Field(8, description="Bit depth.")
     crf: int | None = Field(None, ge=0, le=63, description="Constant quality; caps bitrate.")

@@ -63,6 +63,22 @@ def _tail(stderr: bytes) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
+def _failure(code: int, argv: list[str], stderr: bytes) -> ToolError:
+    """ToolError for a failed ffmpeg run; a full disk is said in words, with the output path
+    (ffmpeg itself exits with a bare status, e.g. 228, and says it only in its log)."""
+    tail = _tail(stderr)
+    if "no space left on device" in tail.lower():
+        out = argv[-1] if len(argv) > 1 and not argv[-1].startswith("-") else "its output"
+        return ToolError(
+            f"ffmpeg failed: no space left on device writing {out}",
+            argv=argv,
+            log_tail=tail,
+            hint="free space on the disk that holds that path (the store or the output folder), "
+            "then build again",
+        )
+    return ToolError(f"ffmpeg failed (exit status {code})", argv=argv, log_tail=tail)
+
+
 def full_argv(args: list[str]) -> list[str]:
     """The argv ``run_ffmpeg`` executes for ``args``."""
     return [ffmpeg_exe(), *BASE_FLAGS, *args]
@@ -84,11 +100,7 @@ def run_ffmpeg_log(args: list[str], *, input: bytes | None = None) -> str:
     except OSError as exc:
         raise ToolError(f"cannot run ffmpeg: {exc}", argv=argv, log_tail="") from exc
     if proc.returncode != 0:
-        raise ToolError(
-            f"ffmpeg failed (exit status {proc.returncode})",
-            argv=argv,
-            log_tail=_tail(proc.stderr),
-        )
+        raise _failure(proc.returncode, argv, proc.stderr)
     return proc.stderr.decode("utf-8", "replace")
 
 
@@ -135,11 +147,7 @@ class FfmpegPipe:
         self._reader.join()
         self._close_stderr()
         if code != 0:
-            raise ToolError(
-                f"ffmpeg failed (exit status {code})",
-                argv=self.argv,
-                log_tail=_tail(b"".join(self._stderr)),
-            )
+            raise _failure(code, self.argv, b"".join(self._stderr))
 
     def kill(self) -> None:
         """Abort without raising (used when the producer side failed)."""

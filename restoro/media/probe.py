@@ -216,6 +216,7 @@ def _probe(path: Path) -> SourceInfo:
             size=path.stat().st_size,
             video=video,
             audio=audio,
+            warnings=_cut_stream_warnings(path, container.format.name),
         )
 
 
@@ -264,6 +265,39 @@ def _scan(container: av.container.InputContainer, index: int) -> _Scan:
     decoded += len(decoder.decode(None))
     scan.tail_decodes = decoded > 0
     return scan
+
+
+_PS_END = b"\x00\x00\x01\xb9"
+"""MPEG program end code."""
+
+
+def _cut_stream_warnings(path: Path, format_name: str) -> list[str]:
+    """A warning when an MPEG program or transport stream looks cut short.
+
+    These formats state no duration, so a cut file still probes and builds (with fewer frames
+    than the original): a program stream (DVD VOB) is written in 2048-byte packs and ends on a
+    pack boundary or with the program end code; a transport stream is whole 188- (or 192-)
+    byte packets.
+    """
+    size = path.stat().st_size
+    kind = format_name.split(",")[0]
+    if kind in ("mpeg", "vob", "dvd"):
+        if size % 2048 == 0:
+            return []
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 4))
+            if f.read(4) == _PS_END:
+                return []
+        return [
+            f"{path.name} looks truncated: it ends {size % 2048} bytes into a 2048-byte pack "
+            "(no program end code); the picture and sound after the cut are missing"
+        ]
+    if kind == "mpegts" and size % 188 and size % 192:
+        return [
+            f"{path.name} looks truncated: it ends inside a transport stream packet; the "
+            "picture and sound after the cut are missing"
+        ]
+    return []
 
 
 def _check_not_cut(

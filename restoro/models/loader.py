@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,13 +73,26 @@ def read_state_dict(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
             raise _not_a_model(path, f"unreadable safetensors: {e}") from None
     if kind in ("zip", "pickle"):
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about pickle protocols it reads
+                warnings.simplefilter("ignore")
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as e:
-            raise _not_a_model(path, f"torch.load failed: {str(e).splitlines()[0]}") from None
+            raise _not_a_model(path, _torch_reason(kind, e)) from None
         if not isinstance(obj, dict):
             raise _not_a_model(path, f"it holds a {type(obj).__name__}, not a state dict")
         return obj, {}
     raise _not_a_model(path, "neither safetensors nor a torch checkpoint")
+
+
+def _torch_reason(kind: str, exc: Exception) -> str:
+    """torch.load's failure in a few words, without its advice to load untrusted pickles."""
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "a pickle that holds more than tensors; restoro loads weights only"
+    if "zip archive" in text or "central directory" in text:
+        return "a damaged or truncated torch archive"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"torch cannot read this {kind} file: {first.split('. ')[0]}"
 
 
 def load_descriptor(path: Path) -> tuple[Any, dict[str, str]]:

@@ -62,7 +62,8 @@ def pin(ref: str, scale: int | None, env: Any, *, stage: str) -> str:
         tmp = store.temp_path(".model")
         shutil.copyfile(path, tmp)
         digest = store.put_file(tmp).digest
-    info = info_for(store.blob_path(digest), digest)
+    # The manifest's file (same bytes): errors name it, not a store blob.
+    info = info_for(path, digest)
     if scale is not None and info.scale != scale:
         raise InputError(
             f"{stage}: {ref} is a x{info.scale} {info.architecture} model but the manifest "

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 
 class StageParams(BaseModel):
-    """Base of every stage's parameters: frozen, unknown keys refused."""
+    """Base of every stage's parameters: frozen, unknown keys refused, strict types (as the
+    manifest's own fields: ``scale: "2"`` is an error, not 2)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StageDescriptor(BaseModel):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from restoro.errors import StageError
+from restoro.manifest.fields import MAX_SIDE
 from restoro.stages.base import FrameStage, StageContext, StageDescriptor, StageEnv, StageParams
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class UpscaleParams(StageParams):
     def _size(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[1-9]\d*x[1-9]\d*", v):
             raise ValueError("final must be WxH, e.g. 1440x1080")
+        if v is not None and max(int(x) for x in v.split("x")) > MAX_SIDE:
+            raise ValueError(f"final must be at most {MAX_SIDE} on each side (8K), got {v}")
         return v
 
 

@@ -70,14 +70,44 @@ def _broken(path: Path, fmt: str, detail: str) -> CaptionError:
     )
 
 
+_SCC_LINE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.,])(\d{2})\s+([0-9a-fA-F]{4}\s*)+$")
+
+
+def check_scc(path: Path, text: str) -> None:
+    """Every SCC caption line is ``HH:MM:SS:FF`` (a valid 29.97 fps timecode) then hex words:
+    ttconv skips a line it cannot time, so a file of broken timecodes would read as no cues."""
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or n == 1 and line.lstrip("\ufeff").startswith("Scenarist_SCC"):
+            continue
+        m = _SCC_LINE.match(line)
+        if m is None:
+            raise CaptionError(
+                f"{path}:{n}: not an SCC caption line: {line[:40]!r}",
+                hint="an SCC line is a timecode, a tab, then 4-digit hex words (9420 9420 ...)",
+            )
+        _hh, mm, ss, _sep, ff = m.groups()[:5]
+        if int(mm) > 59 or int(ss) > 59 or int(ff) > 29:
+            raise CaptionError(
+                f"{path}:{n}: invalid SCC timecode {line.split()[0]!r}",
+                hint="minutes and seconds run 00-59 and frames 00-29 (SCC is 29.97 fps)",
+            )
+
+
 def read_model(path: Path) -> Any:
     """ttconv's model of a caption file."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CaptionError(f"{path}: cannot read caption file ({exc})") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CaptionError(
+            f"{path}: cannot read caption file ({reason})",
+            hint="caption files are UTF-8 text (SCC, SRT, WebVTT, TTML)",
+        ) from exc
     fmt = detect_format(path, text[:4096])
-    logging.getLogger("ttconv").setLevel(logging.ERROR)
+    if fmt == "scc":
+        check_scc(path, text)
+    logging.getLogger("ttconv").setLevel(logging.CRITICAL)
     try:
         if fmt == "scc":
             from ttconv.scc import reader as scc
@@ -144,8 +174,15 @@ def parse_vtt(text: str) -> list[Cue]:
 
 
 def read_cues(path: Path) -> list[Cue]:
-    """The cues of a caption file in any supported format."""
-    return sorted(model_to_cues(read_model(path)), key=lambda c: (c.begin, c.end))
+    """The cues of a caption file in any supported format; a file without any is an error
+    (a caption track that shows nothing is a mistake, not a choice)."""
+    cues = sorted(model_to_cues(read_model(path)), key=lambda c: (c.begin, c.end))
+    if not cues:
+        raise CaptionError(
+            f"{path}: no captions found in the file",
+            hint="check it is the right file and that it opens in a caption editor",
+        )
+    return cues
 
 
 def retime(cues: list[Cue], offset_ms: int = 0, scale: Fraction = Fraction(1)) -> list[Cue]:
@@ -208,7 +245,7 @@ def to_vtt(cues: list[Cue], *, timestamp_map: str | None = None) -> str:
 def cues_to_model(cues: list[Cue]) -> Any:
     from ttconv.srt import reader as srt
 
-    logging.getLogger("ttconv").setLevel(logging.ERROR)
+    logging.getLogger("ttconv").setLevel(logging.CRITICAL)
     return srt.to_model(io.StringIO(to_srt(cues)))
 
 
