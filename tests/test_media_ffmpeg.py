@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from restoro.errors import ToolError
 from restoro.media.ffmpeg import (
     bitexact_args,
+    cpu_class,
     ffmpeg_exe,
     ffmpeg_fingerprint,
     popen_ffmpeg,
@@ -21,10 +23,31 @@ def test_exe_exists() -> None:
     assert Path(ffmpeg_exe()).is_file()
 
 
-def test_fingerprint_names_version_and_hash() -> None:
+def test_fingerprint_names_version_hash_and_cpu_class() -> None:
     fp = ffmpeg_fingerprint()
-    assert re.fullmatch(r"ffmpeg \S+#[0-9a-f]{12}", fp), fp
+    assert re.fullmatch(r"ffmpeg \S+#[0-9a-f]{12}/[a-z0-9_+-]+", fp), fp
+    assert fp.endswith("/" + cpu_class())
     assert ffmpeg_fingerprint() is fp  # cached per process
+
+
+def test_cpu_class_follows_the_simd_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    import restoro.media.ffmpeg as ff
+
+    flags = {
+        "x86-64-v3": "fpu sse4_2 ssse3 popcnt avx avx2 fma bmi2 f16c",
+        "x86-64-v2": "fpu sse4_2 ssse3 popcnt avx",
+        "x86-64": "fpu sse sse2",
+    }
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    for want, line in flags.items():
+        monkeypatch.setattr(
+            "builtins.open", lambda *a, line=line, **k: io.StringIO(f"flags\t: {line}\n")
+        )
+        ff.cpu_class.cache_clear()
+        assert ff.cpu_class() == want
+    ff.cpu_class.cache_clear()
 
 
 def test_failure_carries_argv_and_log_tail(tmp_path: Path) -> None:

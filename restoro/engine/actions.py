@@ -198,7 +198,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     ends at the shot's boundaries. Stages may leave a JSON-able summary in
     ``ctx.extra["meta"]``; it is recorded in the action's meta under ``stages``.
     """
-    from restoro.media.frameio import FrameWriter, read_frames
+    from restoro.media.frameio import FrameWriter, count_frames, read_frames
     from restoro.media.frames import FrameFormat
     from restoro.stages import registry
     from restoro.stages.base import FrameStage, StageContext
@@ -208,6 +208,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     work = ctx.temp(".work")
     work.mkdir()
     contexts: list[tuple[str, StageContext]] = []
+    filters: list[str | None] = []
     overlap = False
     extra_inputs = {
         name: ctx.blob(digest) for name, digest in spec.inputs.items() if name.startswith("model:")
@@ -235,17 +236,27 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
             extra={"temporal_radius": cls.descriptor.temporal_radius},
         )
         contexts.append((stage_id, sctx))
-        overlap = overlap or cls.descriptor.gpu
+        overlap = overlap or stage.uses_device(params)
+        filters.append(stage.ffmpeg_filter(params, fmt))
         frames = stage.process(frames, params, sctx)
         fmt = stage.output_format(params, fmt)
-    if overlap:
-        frames = _threaded(frames, depth=4)
     out = ctx.temp(".mkv")
-    with FrameWriter(out, fmt) as writer:
-        for frame in frames:
-            writer.write(frame)
-            ctx.progress(writer.count)
-        count = writer.count
+    if filters and all(f is not None for f in filters):
+        # Every stage is an ffmpeg filter: one transcode, no frame crosses into Python (the
+        # stages' generators above are never started). Same bytes as streaming them.
+        from restoro.media.ffilter import transcode
+
+        transcode(ctx.blob(spec.inputs["frames"]), ",".join(filters), fmt, out)  # type: ignore[arg-type]
+        count = count_frames(out)
+        ctx.progress(count)
+    else:
+        if overlap:
+            frames = _threaded(frames, depth=4)
+        with FrameWriter(out, fmt) as writer:
+            for frame in frames:
+                writer.write(frame)
+                ctx.progress(writer.count)
+            count = writer.count
     expected = spec.frames
     if expected and count != expected:
         raise StageError(

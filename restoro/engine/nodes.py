@@ -415,7 +415,9 @@ def shot_nodes(
                 for name, digest in c().model_inputs(st.params, env).items():
                     models[name + suffix] = digest
         # A stage that runs a model uses the device, whatever its descriptor says.
-        gpu = bool(models) or any(c is not None and c.descriptor.gpu for c in classes)
+        gpu = bool(models) or any(
+            c is not None and c().uses_device(st.params) for st, c in zip(seg, classes, strict=True)
+        )
         # Seeded stages (grain) get a seed derived from the stable shot id, in the key.
         seeded = any(getattr(c, "seeded", False) for c in classes)
         seed = xxhash.xxh64(shot.id.encode()).intdigest() >> 11 if seeded else None

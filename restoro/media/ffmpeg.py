@@ -27,15 +27,52 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+# CPU features that select a different SIMD path in zimg or ffmpeg's own DSP code, by class.
+_X86_CLASSES = (
+    ("x86-64-v4+vnni", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512_vnni"}),
+    ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+    ("x86-64-v3", {"avx2", "fma", "bmi2", "f16c"}),
+    ("x86-64-v2", {"sse4_2", "ssse3", "popcnt"}),
+)
+
+
+@cache
+def cpu_class() -> str:
+    """The CPU's class as far as SIMD dispatch goes, e.g. ``x86-64-v3`` or ``aarch64``.
+
+    zimg (zscale) and ffmpeg pick a code path per CPU feature set, and paths may round
+    differently: the same binary gives the same bytes within one class (docs/engine.md).
+    """
+    import platform
+
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return machine or "unknown"
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        return "x86-64"
+    for name, need in _X86_CLASSES:
+        if need <= flags:
+            return name
+    return "x86-64"
+
+
 @cache
 def ffmpeg_fingerprint() -> str:
-    """``ffmpeg <version>#<12 hex of the full -version output>``: stable per binary."""
+    """``ffmpeg <version>#<12 hex of the full -version output>/<cpu class>``: stable per binary
+    and CPU class (the determinism domain of ffmpeg's output bytes)."""
     out = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, check=False
     ).stdout
     first = out.decode("utf-8", "replace").splitlines()[0] if out else "unknown"
     version = first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
-    return f"ffmpeg {version}#{hashlib.sha256(out).hexdigest()[:12]}"
+    return f"ffmpeg {version}#{hashlib.sha256(out).hexdigest()[:12]}/{cpu_class()}"
 
 
 def bitexact_args(video_flags: str = "", audio_flags: str = "") -> list[str]:

@@ -101,6 +101,15 @@ class FrameStage(Stage):
         """
         return {}
 
+    def ffmpeg_filter(self, params: StageParams, fmt: FrameFormat) -> str | None:
+        """The ffmpeg filter that does exactly what ``process`` does to ``gbrp16le`` frames of
+        ``fmt``, or None. A chain made only of such stages runs as one ffmpeg transcode."""
+        return None
+
+    def uses_device(self, params: StageParams) -> bool:
+        """Whether these params run on the device (a GPU slot), e.g. a model."""
+        return self.descriptor.gpu
+
     @abstractmethod
     def process(
         self, frames: Iterator[np.ndarray], params: StageParams, ctx: StageContext

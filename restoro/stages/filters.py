@@ -8,13 +8,9 @@ and 16-bit precision survives even an 8-bit filter.
 
 from __future__ import annotations
 
-import subprocess
-import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from restoro.errors import ToolError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,55 +52,22 @@ def ffmpeg_stream(
 
     ``depth`` is 16 (yuv444p16le) or 8 (yuv444p); ffmpeg runs single-threaded and bit-exact.
     """
-    from restoro.media.ffmpeg import full_argv
+    from restoro.media.ffilter import raw_pipe
 
     fmt, dtype, top = ("yuv444p16le", "<u2", 65535) if depth == 16 else ("yuv444p", "u1", 255)
     args = ["-f", "rawvideo", "-pix_fmt", fmt, "-s", f"{width}x{height}", "-r", "25"]
     args += ["-i", "pipe:0", "-vf", vf, "-threads", "1", "-filter_threads", "1"]
     args += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", fmt, "pipe:1"]
-    argv = full_argv(args)
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert proc.stdin and proc.stdout and proc.stderr
-    err: list[bytes] = []
-    failure: list[BaseException] = []
 
-    def feed() -> None:
-        try:
-            for p in planes:
-                q = np.clip(np.rint(p * top), 0, top).astype(dtype)
-                proc.stdin.write(np.ascontiguousarray(q.transpose(2, 0, 1)).tobytes())  # type: ignore[union-attr]
-        except BrokenPipeError:
-            pass
-        except BaseException as exc:
-            failure.append(exc)
-        finally:
-            proc.stdin.close()  # type: ignore[union-attr]
+    def sent() -> Iterator[bytes]:
+        for p in planes:
+            q = np.clip(np.rint(p * top), 0, top).astype(dtype)
+            yield np.ascontiguousarray(q.transpose(2, 0, 1)).tobytes()
 
-    t_in = threading.Thread(target=feed, daemon=True)
-    t_err = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-    t_in.start()
-    t_err.start()
     size = width * height * 3 * (2 if depth == 16 else 1)
-    try:
-        while True:
-            buf = proc.stdout.read(size)
-            if len(buf) < size:
-                break
-            arr = np.frombuffer(buf, dtype).reshape(3, height, width).transpose(1, 2, 0)
-            yield arr.astype(np.float32) / top
-    finally:
-        proc.stdout.close()
-        t_in.join()
-        rc = proc.wait()
-        t_err.join()
-        proc.stderr.close()
-    if failure:
-        raise failure[0]
-    if rc != 0:
-        tail = b"".join(err).decode("utf-8", "replace")[-2000:]
-        raise ToolError(f"ffmpeg filter {vf!r} failed (exit {rc})", argv=argv, log_tail=tail)
+    for buf in raw_pipe(sent(), args, size, f"filter {vf!r}"):
+        arr = np.frombuffer(buf, dtype).reshape(3, height, width).transpose(1, 2, 0)
+        yield arr.astype(np.float32) / top
 
 
 # -- noise estimation -----------------------------------------------------------------------
