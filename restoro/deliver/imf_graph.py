@@ -73,6 +73,7 @@ def imf_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
+    from restoro.deliver.audio_graph import resolve_stream
     from restoro.media.timecode import frames_to_timecode
 
     d = ws.manifest.deliverables[deliverable]
@@ -115,7 +116,8 @@ def imf_nodes(
         tr = t.audio[i] if i < len(t.audio) else None
         sname = (tr.source if tr and tr.source else None) or t.source
         info = ws.sources[sname].info
-        rates = {a.sample_rate for a in info.audio if tr is None or a.index == tr.stream}
+        index = resolve_stream(ws, title, i) if tr is not None and not tr.stems else None
+        rates = {a.sample_rate for a in info.audio if index is None or a.index == index}
         if rates and rates != {48000}:
             notices.append(f"audio track {i} is {sorted(rates)[0]} Hz: resampled to 48 kHz "
                            "(soxr) for IMF")  # fmt: skip

@@ -139,6 +139,7 @@ class Workspace:
 
     def preflight(self, titles: list[str]) -> dict[str, SourceState]:
         """Check and probe every source the titles use, then the manifest against the media."""
+        from restoro.deliver.audio_graph import audio_stream_diagnostics
         from restoro.manifest.validate import check_against_media
 
         errors: list[InputError] = []
@@ -155,6 +156,7 @@ class Workspace:
             raise SourceErrors(errors)
         facts = {n: s.facts for n, s in self.sources.items()}
         diags = check_against_media(self.loaded, facts)
+        diags += audio_stream_diagnostics(self, titles)
         if diags:
             raise ManifestError(diags)
         return self.sources
