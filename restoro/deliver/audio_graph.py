@@ -165,6 +165,22 @@ def store_file(ws: Workspace, relpath: str) -> str:
     return ws.store.put_file(tmp).digest
 
 
+def caption_trim(ws: Workspace, title: str) -> dict[str, str]:
+    """``{"trim": start}`` for the caption actions of a title cut with ``range:`` (its start
+    in source seconds, a fraction string): the caption file is timed on the source and is cut
+    to the title. Empty for a title without a range, whose action keys stay as they were."""
+    from fractions import Fraction
+
+    from restoro.manifest.resolve import title_span
+
+    t = ws.manifest.titles[title]
+    if t.range is None:
+        return {}
+    facts = {n: s.facts for n, s in ws.sources.items()}
+    start = title_span(ws.manifest, title, facts)[0]
+    return {"trim": str(Fraction(start) / Fraction(ws.sources[t.source].facts.frame_rate))}
+
+
 def audio_nodes(
     ws: Workspace, title: str, span: tuple[int, int], picture: tuple[int, str] | None = None
 ) -> list[Node]:

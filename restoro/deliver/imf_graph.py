@@ -176,7 +176,7 @@ def _text_nodes(
     nodes: list[Node],
 ) -> tuple[list[str], list[str]]:
     """One ``imf-text`` node per caption track of the title: (node ids, CPL sequence kinds)."""
-    from restoro.deliver.audio_graph import store_file
+    from restoro.deliver.audio_graph import caption_trim, store_file
     from restoro.deliver.imf.timedtext import SEQUENCE_OF_KIND
 
     d = ws.manifest.deliverables[deliverable]
@@ -188,7 +188,7 @@ def _text_nodes(
             id=tid, stage="imf-text", version=1,
             params={"offset_ms": cap.offset_ms, "language": cap.language, "frame_rate": rate,
                     "duration": duration, "issued": d.issue_date or DEFAULT_ISSUE_DATE,
-                    "where": f"titles.{title}.captions[{i}]"},
+                    "where": f"titles.{title}.captions[{i}]", **caption_trim(ws, title)},
             inputs={"caption": store_file(ws, cap.path)}, title=title, variant=variant,
         )  # fmt: skip
 
@@ -250,11 +250,14 @@ def run_imf_text(spec: ActionSpec, ctx: RunContext) -> RunOutput:
 
     p = spec.params
     out, imsc = ctx.temp(".mxf"), ctx.temp(".ttml")
+    notices: list[str] = []
     n, doc = text_track(ctx.blob(spec.inputs["caption"]), out, offset_ms=p["offset_ms"],
                         language=p["language"], frame_rate=p["frame_rate"],
-                        duration=p["duration"], issued=p["issued"], where=p["where"])  # fmt: skip
+                        duration=p["duration"], issued=p["issued"], where=p["where"],
+                        trim=p.get("trim"), notices=notices)  # fmt: skip
     imsc.write_bytes(doc)
-    return RunOutput(files={"track": out, "imsc": imsc}, meta={"duration": n})
+    meta: dict[str, Any] = {"duration": n, **({"notices": notices} if notices else {})}
+    return RunOutput(files={"track": out, "imsc": imsc}, meta=meta)
 
 
 @runner("imf-package")

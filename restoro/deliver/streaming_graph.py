@@ -27,7 +27,7 @@ def streaming_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
-    from restoro.deliver.audio_graph import store_file, track_params
+    from restoro.deliver.audio_graph import caption_trim, store_file, track_params
 
     d = ws.manifest.deliverables[deliverable]
     nodes: list[Node] = []
@@ -76,7 +76,8 @@ def streaming_nodes(
         for c in ws.manifest.titles[title].captions:
             captions.append(
                 {"digest": store_file(ws, c.path), "language": c.language, "kind": c.kind,
-                 "offset_ms": c.offset_ms, "name": Path(c.path).name}
+                 "offset_ms": c.offset_ms, "name": Path(c.path).name,
+                 **caption_trim(ws, title)}
             )  # fmt: skip
     carried, carried_src = _passthrough(ws, title, d.audio, tracks)  # type: ignore[union-attr]
     mid = f"{title}/{deliverable}"

@@ -89,10 +89,15 @@ def _channels(layout: str) -> tuple[str, ...]:
 
 
 def _captions(
-    params: dict[str, Any], paths: list[Path], video: Track, out_dir: Path
+    params: dict[str, Any],
+    paths: list[Path],
+    video: Track,
+    out_dir: Path,
+    notices: list[str] | None = None,
 ) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH)."""
-    from restoro.deliver.captions.io import fit_to_programme, read_cues, retime, to_vtt
+    """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH); cues of a
+    trimmed title are cut to it (``notices`` counts those dropped)."""
+    from restoro.deliver.captions.io import place_cues, read_cues, retime, to_vtt
 
     files: list[str] = []
     hls: list[tuple[str, str, str]] = []
@@ -103,7 +108,9 @@ def _captions(
         bounds.append(bounds[-1] + s.duration)
     for i, (path, cap) in enumerate(zip(paths, params["captions"], strict=True)):
         cues = retime(read_cues(path), cap["offset_ms"])
-        cues = fit_to_programme(cues, end, cap["name"])
+        cues, found = place_cues(cues, end, cap["name"], cap.get("trim"))
+        if notices is not None:
+            notices += found
         tid = f"subs{i}"
         names = []
         for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False), 1):
@@ -145,7 +152,8 @@ def build_package(
         for rid in sorted(videos, key=lambda k: int(k[1:]))
     ]
     atracks = _audio_tracks(params, audio, out_dir, work, source)
-    cap_files, hls_subs, dash_subs = _captions(params, captions, vtracks[0], out_dir)
+    notices: list[str] = []
+    cap_files, hls_subs, dash_subs = _captions(params, captions, vtracks[0], out_dir, notices)
     files: list[str] = []
     for t in [*vtracks, *atracks]:
         files += [t.init, *(s.name for s in t.segments)]
@@ -177,5 +185,6 @@ def build_package(
             for t in [*vtracks, *atracks]
         ],  # fmt: skip
         "duration": float(vtracks[0].duration),
+        **({"notices": notices} if notices else {}),
     }
     return files, meta
