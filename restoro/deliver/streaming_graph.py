@@ -94,7 +94,7 @@ def streaming_nodes(
                 "frame_rate": first.meta["frame_rate"] if first else "24",
                 "segment_seconds": d.segment_seconds,  # type: ignore[union-attr]
                 "audio": [a.model_dump(mode="json") for a in d.audio],  # type: ignore[union-attr]
-                "tracks": [{"layout": t["layout"], "language": t["language"]} for t in tracks],
+                "tracks": [_track_param(t) for t in tracks],
                 "captions": [{k: v for k, v in c.items() if k != "digest"} for c in captions],
                 "passthrough": carried,
             },
@@ -114,6 +114,16 @@ def streaming_nodes(
 
     nodes.append(Node(mid, (*all_chunks, *audio_ids), make_package, kind="deliver", title=title))
     return nodes
+
+
+def _track_param(track: dict[str, Any]) -> dict[str, Any]:
+    """What packaging needs of an audio track: layout, language and, when the track has a
+    loudness target, the target and ceiling every encoded rendition is brought to (absent
+    otherwise, so a package without targets keeps its key)."""
+    out = {"layout": track["layout"], "language": track["language"]}
+    if track["loudness"] is not None:
+        out.update(loudness=track["loudness"], true_peak=track["true_peak"])
+    return out
 
 
 def _passthrough(

@@ -24,7 +24,7 @@ def _audio_tracks(
 ) -> list[Track]:
     """``source``: the file the passthrough renditions read (each one's cut is described by
     ``params["passthrough"][str(index)]``)."""
-    from restoro.deliver.audio import downmix_stereo
+    from restoro.deliver.audio import DEFAULT_TRUE_PEAK, downmix_stereo
 
     renditions = params["audio"] or (
         [{"codec": "aac", "channels": 2, "bitrate": "128k", "track": 0, "passthrough": False}]
@@ -40,6 +40,8 @@ def _audio_tracks(
             tracks.append(_carried(params, i, source, out_dir, work))
             continue
         layout = params["tracks"][t]["layout"]
+        target = params["tracks"][t].get("loudness")
+        ceiling = params["tracks"][t].get("true_peak", DEFAULT_TRUE_PEAK)
         wav = audio[t]
         if a["channels"] == 2 and layout != "stereo":
             wav = work / f"downmix{i}.wav"
@@ -54,6 +56,7 @@ def _audio_tracks(
                 wav, codec=a["codec"], channels=a["channels"], bitrate=a["bitrate"],
                 fragment_seconds=min(params["segment_seconds"], 2.0), out_dir=out_dir,
                 tid=f"a{i}", language=params["tracks"][t]["language"],
+                normalise=(target, ceiling) if target is not None else None,
             )
         )  # fmt: skip
     return tracks
@@ -181,6 +184,7 @@ def build_package(
                 "width": t.width,
                 "height": t.height,
                 "segments": len(t.segments),
+                **{k: t.extra[k] for k in ("loudness", "true_peak", "target") if k in t.extra},
             }
             for t in [*vtracks, *atracks]
         ],  # fmt: skip
