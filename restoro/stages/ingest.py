@@ -67,7 +67,7 @@ class IngestParams(StageParams):
 
 class Ingest(Stage):
     id: ClassVar[str] = "ingest"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: cadence analysis v2 (restoro.media.cadence.CADENCE_VERSION)
     Params: ClassVar[type[StageParams]] = IngestParams
     descriptor: ClassVar[StageDescriptor] = StageDescriptor(tools=("ffmpeg",))
 
