@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from buildkit import cli
 
-from restoro.deliver.audio_graph import language_matches, track_params
+from restoro.deliver.audio_graph import audio_nodes, language_matches, track_params
 from restoro.engine.workspace import Workspace
 from restoro.media.ffmpeg import bitexact_args, run_ffmpeg
 from restoro.testing.synth import make_source
@@ -70,6 +70,22 @@ def _streams(manifest: Path) -> list[int]:
         return [tr["sources"][0][1] for tr in track_params(ws, "ep1")]
     finally:
         ws.close()
+
+
+def test_keys_name_the_resolved_stream(tmp_path: Path, media: Path) -> None:
+    """A track that gives ``stream`` keys exactly as before (the index it names); one that
+    relies on the default keys on the stream it resolves to (the same key as naming it)."""
+    manifest = _workspace(
+        tmp_path, media, "      - {stream: 0, layout: stereo}\n      - {layout: stereo}\n"
+    )
+    ws = Workspace(manifest)
+    try:
+        ws.preflight(["ep1"])
+        named, default = (n.make({}).key()[0] for n in audio_nodes(ws, "ep1", (0, 12)))
+        params = [n.make({}).params["streams"] for n in audio_nodes(ws, "ep1", (0, 12))]
+    finally:
+        ws.close()
+    assert params == [[0], [0]] and named == default
 
 
 def test_language_tags_match_bcp47() -> None:
