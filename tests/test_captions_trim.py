@@ -1,7 +1,8 @@
 """Captions of a title trimmed with ``range:``: the caption file is timed on the source, so its
 cues are moved to the title and cut to its range (a cue straddling an end is clipped), those
 outside are dropped with one warning event counting them, and the build never fails on them —
-in the ProRes master's sidecars and in an HLS package alike."""
+in the ProRes master's sidecars and in an HLS package alike, and their QC checks the cues as
+delivered (none outside the programme)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ deliverables:
     segment_seconds: 0.5
     ladder:
       - {codec: h264, height: 48, bitrate: 100k}
+qc: {}
 """
 SRT = (
     "1\n00:00:00,100 --> 00:00:00,300\nBefore the title\n\n"
@@ -94,6 +96,8 @@ def test_trimmed_title_build_cuts_captions_and_warns(tmp_path: Path) -> None:
     finally:
         ws.close()
     assert report.failed == 0
+    kinds = {f.get("kind") for r in b.qc_results.values() for f in r.meta.get("findings", [])}
+    assert "duration" in kinds and not any("outside" in str(k) for k in kinds), kinds
     out = tmp_path / "out"
     srt = read_cues(next(out.rglob("ep1.srt")))
     assert [(c.begin, c.end) for c in srt] == WANT
