@@ -1,7 +1,7 @@
 """Cadence analysis: which parts of an SD source are progressive, 3:2-telecined film or true
 interlaced video, which field comes first, and where the pulldown phase breaks.
 
-Evidence per frame (luma, mean squared errors; see ``Evidence``): five weaves of
+Evidence per frame (luma, mean squared errors; see ``EVIDENCE``): five weaves of
 opposite-parity fields — within the frame, and across frames one and three fields apart in
 interlaced time — and the two same-parity differences with the previous frame (a repeated field
 shows as coding noise only). Each kind of picture predicts a pattern of these, normalised to the
@@ -149,58 +149,50 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(d * d))
 
 
-class Evidence(BaseModel):
-    """One frame's measurements (mean squared errors, 8-bit luma), with F its first field and
-    S its second in the order assumed. Weaves of opposite-parity fields: ``a`` F(i)+S(i),
-    ``p`` F(i)+S(i-1), ``n`` S(i)+F(i+1), ``q`` F(i)+S(i+1), ``r`` S(i)+F(i-1). Same parity:
-    ``sf`` F(i) against F(i-1), ``ss`` S(i) against S(i-1) (no spatial error: a repeated field
-    gives only the coding noise).
+EVIDENCE = ("a", "p", "n", "q", "r", "sf", "ss")
+"""One frame's measurements (mean squared errors, 8-bit luma), with F its first field and S its
+second in the order assumed. Weaves of opposite-parity fields: ``a`` F(i)+S(i), ``p``
+F(i)+S(i-1), ``n`` S(i)+F(i+1), ``q`` F(i)+S(i+1), ``r`` S(i)+F(i-1). Same parity: ``sf`` F(i)
+against F(i-1), ``ss`` S(i) against S(i-1) (no spatial error: a repeated field gives only the
+coding noise).
 
-    In true interlaced video ``p`` and ``n`` join fields one field apart, ``q`` and ``r``
-    three, and ``a`` one; in progressive video ``a`` joins one moment and the other four one
-    frame apart. The four across frames carry the same coding noise, which ``a`` (coded with
-    its frame) does not: comparing them among themselves is what tells slow interlaced
-    motion from progressive."""
-
-    a: float
-    p: float
-    n: float
-    q: float
-    r: float
-    sf: float
-    ss: float
+In true interlaced video ``p`` and ``n`` join fields one field apart, ``q`` and ``r`` three, and
+``a`` one; in progressive video ``a`` joins one moment and the other four one frame apart. The
+four across frames carry the same coding noise, which ``a`` (coded with its frame) does not:
+comparing them among themselves is what tells slow interlaced motion from progressive."""
+# The same measurements with the bottom field first, from the top-first ones: F and S swap.
+_BFF = [EVIDENCE.index(k) for k in ("a", "r", "q", "n", "p", "ss", "sf")]
 
 
-def frame_evidence(frames: Iterator[np.ndarray], order: str) -> list[Evidence]:
-    """Per frame evidence with the ``order`` (``tff``/``bff``) field first."""
-    items = list(frames)
-    fa, fb = (0, 1) if order != "bff" else (1, 0)
-    first = [f[fa::2] for f in items]
-    second = [f[fb::2] for f in items]
+def frame_evidence(frames: Iterator[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per frame evidence (rows of ``EVIDENCE``) for each field order, ``tff`` and ``bff``, in
+    one pass holding three frames (a frame at either end borrows its one neighbour for the
+    missing one)."""
+    import numpy as np
 
-    def weave(x: np.ndarray, y: np.ndarray) -> float:
-        # x a first field, y a second: pass them as (top, bottom)
-        return _weave_mse(x, y) if fa == 0 else _weave_mse(y, x)
-
-    out = []
-    last = len(items) - 1
-    for i in range(len(items)):
-        pi, ni = (
-            max(i - 1, 0) if i > 0 else min(1, last),
-            min(i + 1, last) if i < last else max(last - 1, 0),
+    rows: list[list[float]] = []
+    it = iter(frames)
+    prev, cur = None, next(it, None)
+    nxt = next(it, None) if cur is not None else None
+    while cur is not None:
+        before = prev if prev is not None else (nxt if nxt is not None else cur)
+        after = nxt if nxt is not None else before
+        top, bottom = cur[0::2], cur[1::2]
+        rows.append(
+            [
+                _weave_mse(top, bottom),
+                _weave_mse(top, before[1::2]),
+                _weave_mse(after[0::2], bottom),
+                _weave_mse(top, after[1::2]),
+                _weave_mse(before[0::2], bottom),
+                _mse(top, before[0::2]),
+                _mse(bottom, before[1::2]),
+            ]
         )
-        out.append(
-            Evidence(
-                a=weave(first[i], second[i]),
-                p=weave(first[i], second[pi]),
-                n=weave(first[ni], second[i]),
-                q=weave(first[i], second[ni]),
-                r=weave(first[pi], second[i]),
-                sf=_mse(first[i], first[pi]),
-                ss=_mse(second[i], second[pi]),
-            )
-        )
-    return out
+        prev, cur = cur, nxt
+        nxt = next(it, None) if nxt is not None else None
+    tff = np.array(rows, dtype=np.float64).reshape(-1, len(EVIDENCE))
+    return {"tff": tff, "bff": tff[:, _BFF]}
 
 
 # -- the model: states, what each predicts, and the best path through them ------------------------
@@ -239,12 +231,11 @@ progressive and interlaced: its three-line test sees slow interlaced motion that
 hides from the weaves (it does not tell telecine from interlaced: pulldown combs too)."""
 
 
-def _normalised(ev: list[Evidence]) -> tuple[np.ndarray, np.ndarray]:
+def _normalised(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per frame (u, p, n, q, r, sf, ss) on the scale of the local motion, and the weight of
     the frame's evidence (0 for a still picture, near 1 with clear motion)."""
     import numpy as np
 
-    raw = np.array([[e.a, e.p, e.n, e.q, e.r, e.sf, e.ss] for e in ev], dtype=np.float64)
     cross = raw[:, 1:5]
     low = cross.min(axis=1, keepdims=True)
     same = np.maximum(raw[:, 5:] - NOISE, 0.0)
@@ -386,26 +377,28 @@ def analyse(
     with tempfile.TemporaryDirectory(prefix="restoro-cadence-") as tmp:
         log = _Path(tmp) / "idet.txt"
         # (ffmpeg may repeat the last frame of a very short span to fill its output rate)
-        frames = list(_luma(path, stream, (start, end), (width, height), log))[: end - start]
+        luma = _luma(path, stream, (start, end), (width, height), log)
+        evidence = frame_evidence(f for _, f in zip(range(end - start), luma, strict=False))
         text = log.read_text(errors="replace") if log.exists() else ""
     idet_frames = _idet_frames(text)
     idet: Counter[str] = Counter()
     for rep, single in idet_frames:
         idet[f"repeated.{rep}"] += 1
         idet[f"single.{single}"] += 1
-    if not frames:
+    count = len(evidence["tff"])
+    if not count:
         return CadenceMap(start=start, end=end, segments=[], field_order="unknown", votes={},
                           idet=dict(sorted(idet.items())))  # fmt: skip
     runs = {}
     for order in ("tff", "bff"):
-        feats, weight = _normalised(frame_evidence(iter(frames), order))
+        feats, weight = _normalised(evidence[order])
         cost = _costs(feats, weight, idet_frames, order, start)
         path_, total = _viterbi(cost)
         runs[order] = (path_, total, weight, cost, _costs(feats, weight, [], order, start))
     # The field order: the one whose best path costs less. Progressive pictures look the same
     # either way; only interlaced and telecined frames tell.
     votes: Counter[str] = Counter()
-    for i in range(len(frames)):
+    for i in range(count):
         bt, bb = runs["tff"][3][i][1:].min(), runs["bff"][3][i][1:].min()
         if abs(bt - bb) > 0.25:
             votes["tff" if bt < bb else "bff"] += 1
@@ -418,7 +411,7 @@ def analyse(
     path_, _total, weight, _cost, cost = runs[use]
     segs = _segments(path_, weight, start)
     counts: Counter[str] = Counter()  # restoro's own per-frame verdicts (idet's are beside)
-    for i in range(len(frames)):
+    for i in range(count):
         # a frame's own class: the kind whose best state beats the others' clearly (a whole
         # film frame of a 3:2 cycle, its fourth position, is progressive on its own)
         tele = min(cost[i, 2 + k] for k in range(5) if (start + i - k) % 5 != 3)
