@@ -248,15 +248,26 @@ LOUDNESS_TOLERANCE = 0.2
 
 
 def normalise_encode(
-    encode: Any, measure: Any, *, target: float, ceiling: float, tries: int = 5
+    encode: Any,
+    measure: Any,
+    *,
+    target: float,
+    ceiling: float,
+    mix: tuple[float, float] | None = None,
+    tries: int = 5,
 ) -> dict[str, Any]:
     """Encode a rendition at its own loudness target: ``encode(filter)`` writes it with an
     ffmpeg audio filter, ``measure()`` gives its (LUFS, dBTP) as delivered. The first encode
-    applies no gain; each next one corrects by what the previous one measured (so the codec's
-    own change of level and the mix's — a stereo downmix of 5.1 is quieter — are both caught),
-    and a look-ahead limiter joins when the target needs more gain than the true-peak ceiling
-    allows. Returns the figures of the kept encode."""
+    applies the gain the mix's own figures ``mix`` (LUFS, dBTP, e.g. of a stereo downmix of a
+    5.1 track, which is quieter) call for, none without them; each next one corrects by what
+    the previous one measured (the codec moves the level too), and a look-ahead limiter joins
+    when the target needs more gain than the true-peak ceiling allows. Returns the figures of
+    the kept encode."""
     gain, limit = 0.0, None
+    if mix is not None and math.isfinite(mix[0]):
+        gain = target - mix[0]
+        if math.isfinite(mix[1]) and mix[1] + gain > ceiling - 0.1:
+            limit = ceiling - 1.0
     passes = 0
     for attempt in range(tries):
         encode(normalising_filter(gain, limit))

@@ -219,9 +219,11 @@ def package_audio(
 
         figures: dict[str, Any] = {}
         if normalise is not None and not copy:
+            fmt = ["-f", input_format] if input_format else None
             figures = normalise_encode(
-                encode, lambda: measure_file(frag), target=normalise[0], ceiling=normalise[1]
-            )
+                encode, lambda: measure_file(frag), target=normalise[0], ceiling=normalise[1],
+                mix=measure_file(wav, input_format=fmt),
+            )  # fmt: skip
         else:
             encode()
         track = _write(
