@@ -111,6 +111,17 @@ def test_stream_by_language_index_and_default(tmp_path: Path, media: Path) -> No
     assert res.returncode == 0, res.stderr
 
 
+def test_untagged_source_takes_its_first_stream_whatever_the_language(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    make_source(
+        tmp_path / "media" / "disc.mkv", width=64, height=48, shots=1, shot_frames=12,
+        audio_channels=2, codec="ffv1", sar="1:1", rate="24",
+    )  # fmt: skip
+    manifest = tmp_path / "restoro.yaml"
+    manifest.write_text(MANIFEST % "      - {language: en}\n", encoding="utf-8")
+    assert _streams(manifest) == [1]
+
+
 def test_unknown_language_is_exit_2_naming_the_streams(tmp_path: Path, media: Path) -> None:
     manifest = _workspace(tmp_path, media, "      - {language: de}\n")
     res = cli("plan", "-f", str(manifest))

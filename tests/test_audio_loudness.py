@@ -114,3 +114,52 @@ def test_peaky_stereo_reaches_target_through_the_limiter(tmp_path: Path) -> None
     lufs, peak = ebur128(_delivered(out, t))
     assert abs(lufs + 14.0) <= 0.5 and peak <= -1.0, (lufs, peak, t.extra)
     assert t.extra["limiter_db"] is not None
+
+
+BUILD = """\
+restoro: 1
+project: loud
+sources:
+  tape:
+    path: media/source.mkv
+pipelines:
+  main:
+    - {stage: ingest, mode: progressive}
+titles:
+  ep1:
+    source: tape
+    pipeline: main
+    audio:
+      - {layout: "5.1", language: en, loudness: -24, true_peak: -2}
+deliverables:
+  web:
+    kind: hls
+    segment_seconds: 1
+    ladder:
+      - {codec: h264, height: 48, bitrate: 100k}
+    audio:
+      - {codec: aac, channels: 2, bitrate: 96k}
+      - {codec: eac3, channels: 6, bitrate: 384k}
+"""
+
+
+@pytest.mark.slow
+def test_hls_build_delivers_each_rendition_at_the_target(tmp_path: Path) -> None:
+    from buildkit import build
+
+    from restoro.testing.synth import make_source
+
+    (tmp_path / "media").mkdir()
+    make_source(
+        tmp_path / "media" / "source.mkv", width=64, height=48, shots=1, shot_frames=72,
+        audio_channels=6, codec="ffv1", sar="1:1", rate="24",
+    )  # fmt: skip
+    (tmp_path / "restoro.yaml").write_text(BUILD)
+    assert build(tmp_path / "restoro.yaml").failed == 0
+    pkg = tmp_path / "out" / "web" / "ep1"
+    for tid in ("a0", "a1"):
+        parts = sorted((pkg / tid).glob("seg_*"))
+        whole = tmp_path / f"{tid}.mp4"
+        whole.write_bytes(b"".join(p.read_bytes() for p in [pkg / tid / "init.mp4", *parts]))
+        lufs, peak = ebur128(whole)
+        assert abs(lufs + 24.0) <= 0.5 and peak <= -2.0, (tid, lufs, peak)

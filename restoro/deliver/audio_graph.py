@@ -88,8 +88,8 @@ def language_matches(tag: str, stream_language: str | None) -> bool:
 def resolve_stream(ws: Workspace, title: str, track: int) -> int:
     """The container index of audio track ``track`` of ``title``: its ``stream`` when given,
     else the source's first audio stream in the track's ``language`` (when that is not
-    ``und``), else the source's first audio stream. Exit-2 error naming the streams that
-    exist when nothing matches."""
+    ``und`` and the source tags its streams with languages), else the source's first audio
+    stream. Exit-2 error naming the streams that exist when nothing matches."""
     from restoro.errors import InputError
 
     t = ws.manifest.titles[title]
@@ -111,7 +111,8 @@ def resolve_stream(ws: Workspace, title: str, track: int) -> int:
         return tr.stream
     if not streams:
         raise InputError(f"source {name!r} has no audio stream", location=where)
-    if tr.language.lower() != "und":
+    # A source whose streams carry no language tags: the language only labels the track.
+    if tr.language.lower() != "und" and any(s.language for s in streams):
         for s in streams:
             if language_matches(tr.language, s.language):
                 return s.index
