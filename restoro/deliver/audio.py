@@ -215,6 +215,85 @@ def true_peak(raw: Path, channels: int) -> float:
     return float(found[-1])
 
 
+def measure_file(path: Path, *, input_format: list[str] | None = None) -> tuple[float, float]:
+    """(integrated loudness LUFS, true peak dBTP) of any audio file ffmpeg decodes (a delivered
+    AAC or E-AC-3 rendition), measured by ffmpeg's ``ebur128=peak=true`` on its decoded samples
+    in the stream's own layout."""
+    argv = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *(input_format or []),
+        "-i", str(path), "-map", "0:a:0", "-filter_threads", "1",
+        "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, check=False)
+    log = proc.stderr.decode("utf-8", "replace")
+    lufs = re.findall(r"Integrated loudness:\s*\n\s*I:\s*(-?[\d.]+|-inf)", log)
+    peak = re.findall(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf)", log)
+    if proc.returncode != 0 or not lufs or not peak:
+        raise MediaError(f"cannot measure the loudness of {path}: {log[-400:]}")
+    return float(lufs[-1]), float(peak[-1])
+
+
+def normalising_filter(gain: float, limit: float | None) -> str:
+    """The filter applying ``gain`` dB, then (``limit``, dBFS) a look-ahead limiter whose
+    delay is compensated (the audio stays in sync with the picture)."""
+    chain = f"volume={gain:.4f}dB:precision=double"
+    if limit is not None:
+        lin = 10 ** (limit / 20)
+        chain += f",alimiter=limit={lin:.6f}:level=0:latency=1:attack=5:release=50"
+    return chain
+
+
+LOUDNESS_TOLERANCE = 0.2
+"""How close (LU) a delivered rendition is brought to its target before it is kept."""
+
+
+def normalise_encode(
+    encode: Any,
+    measure: Any,
+    *,
+    target: float,
+    ceiling: float,
+    mix: tuple[float, float] | None = None,
+    tries: int = 5,
+) -> dict[str, Any]:
+    """Encode a rendition at its own loudness target: ``encode(filter)`` writes it with an
+    ffmpeg audio filter, ``measure()`` gives its (LUFS, dBTP) as delivered. The first encode
+    applies the gain the mix's own figures ``mix`` (LUFS, dBTP, e.g. of a stereo downmix of a
+    5.1 track, which is quieter) call for, none without them; each next one corrects by what
+    the previous one measured (the codec moves the level too), and a look-ahead limiter joins
+    when the target needs more gain than the true-peak ceiling allows. Returns the figures of
+    the kept encode."""
+    gain, limit = 0.0, None
+    if mix is not None and math.isfinite(mix[0]):
+        gain = target - mix[0]
+        if math.isfinite(mix[1]) and mix[1] + gain > ceiling - 0.1:
+            limit = ceiling - 1.0
+    passes = 0
+    for attempt in range(tries):
+        encode(normalising_filter(gain, limit))
+        lufs, tp = measure()
+        passes += 1
+        if not math.isfinite(lufs):
+            break
+        err, over = target - lufs, tp - (ceiling - 0.1)
+        if (abs(err) <= LOUDNESS_TOLERANCE and over <= 0) or attempt == tries - 1:
+            break
+        if limit is not None and over > 0:
+            limit -= over + 0.2  # the codec overshoots the limiter's sample peaks
+        elif limit is None and tp + err > ceiling - 0.1:
+            limit = ceiling - 1.0  # more gain than the peaks allow: limit them
+        gain += err
+    return {
+        "loudness": _num(lufs),
+        "true_peak": _num(tp),
+        "gain_db": round(gain, 4),
+        "limiter_db": limit,
+        "target": target,
+        "ceiling": ceiling,
+        "passes": passes,
+    }
+
+
 def remaster(
     sources: list[tuple[Path, int]],
     *,

@@ -1,8 +1,9 @@
 """Audio tracks of a title: remastered to 24-bit 48 kHz PCM, exactly the picture's length.
 
 Node ``f"{title}/audio/{i}"`` per track (default: the source's first audio stream in its own
-layout); its output ``audio`` is the WAV, its meta carries the loudness figures (measured before
-and after normalisation, gain, true peak) for the lockfile and the QC report.
+layout; a track without ``stream`` takes the source's stream in its ``language``, see
+``resolve_stream``); its output ``audio`` is the WAV, its meta carries the loudness figures
+(measured before and after normalisation, gain, true peak) for the lockfile and the QC report.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
 
     t = ws.manifest.titles[title]
     tracks: list[dict[str, Any]] = []
-    for tr in t.audio:
+    for i, tr in enumerate(t.audio):
         stems = [store_file(ws, path) for path in tr.stems or []]
+        name = tr.source or t.source
         tracks.append(
             {
-                "sources": [] if stems else [(tr.source or t.source, tr.stream)],
+                "sources": [] if stems else [(name, resolve_stream(ws, title, i))],
                 "stems": stems,
                 "layout": str(tr.layout),
                 "loudness": tr.loudness,
@@ -57,6 +59,92 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
     return tracks
 
 
+# ISO 639-1 → the ISO 639-2 codes (bibliographic and terminology) containers tag streams with.
+_ISO639_2: dict[str, tuple[str, ...]] = {
+    "ar": ("ara",), "bg": ("bul",), "ca": ("cat",), "cs": ("cze", "ces"), "cy": ("wel", "cym"),
+    "da": ("dan",), "de": ("ger", "deu"), "el": ("gre", "ell"), "en": ("eng",), "es": ("spa",),
+    "et": ("est",), "eu": ("baq", "eus"), "fa": ("per", "fas"), "fi": ("fin",),
+    "fr": ("fre", "fra"), "ga": ("gle",), "he": ("heb",), "hi": ("hin",), "hr": ("hrv",),
+    "hu": ("hun",), "id": ("ind",), "is": ("ice", "isl"), "it": ("ita",), "ja": ("jpn",),
+    "ko": ("kor",), "lt": ("lit",), "lv": ("lav",), "nl": ("dut", "nld"), "no": ("nor",),
+    "nb": ("nob", "nor"), "nn": ("nno", "nor"), "pl": ("pol",), "pt": ("por",),
+    "ro": ("rum", "ron"), "ru": ("rus",), "sk": ("slo", "slk"), "sl": ("slv",),
+    "sr": ("srp",), "sv": ("swe",), "th": ("tha",), "tr": ("tur",), "uk": ("ukr",),
+    "vi": ("vie",), "zh": ("chi", "zho"),
+}  # fmt: skip
+
+
+def language_matches(tag: str, stream_language: str | None) -> bool:
+    """Whether a stream tagged ``stream_language`` (ISO 639-2 as containers write it, or a
+    BCP 47 tag) is in the manifest's BCP 47 ``tag`` (its primary subtag decides: ``fr-CA``
+    takes a ``fre`` stream)."""
+    if not stream_language:
+        return False
+    want = tag.lower().split("-")[0]
+    have = stream_language.lower().replace("_", "-").split("-")[0]
+    return have == want or have in _ISO639_2.get(want, ())
+
+
+def resolve_stream(ws: Workspace, title: str, track: int) -> int:
+    """The container index of audio track ``track`` of ``title``: its ``stream`` when given,
+    else the source's first audio stream in the track's ``language`` (when that is not
+    ``und`` and the source tags its streams with languages), else the source's first audio
+    stream. Exit-2 error naming the streams that exist when nothing matches."""
+    from restoro.errors import InputError
+
+    t = ws.manifest.titles[title]
+    tr = t.audio[track]
+    name = tr.source or t.source
+    streams = ws.sources[name].info.audio
+    where = f"titles.{title}.audio[{track}]"
+    listing = ", ".join(
+        f"{s.index} ({s.language or 'no language'}, {s.codec} {s.layout})" for s in streams
+    )
+    if tr.stream is not None:
+        if tr.stream not in {s.index for s in streams}:
+            raise InputError(
+                f"source {name!r} has no audio stream {tr.stream} "
+                f"(audio streams: {listing or 'none'})",
+                location=where,
+                hint="pick an audio stream index from `restoro probe`, or a `language`",
+            )
+        return tr.stream
+    if not streams:
+        raise InputError(f"source {name!r} has no audio stream", location=where)
+    # A source whose streams carry no language tags: the language only labels the track.
+    if tr.language.lower() != "und" and any(s.language for s in streams):
+        for s in streams:
+            if language_matches(tr.language, s.language):
+                return s.index
+        raise InputError(
+            f"source {name!r} has no audio stream in language {tr.language!r} "
+            f"(audio streams: {listing})",
+            location=where,
+            hint="give one of those languages, or the stream index as `stream`",
+        )
+    return streams[0].index
+
+
+def audio_stream_diagnostics(ws: Workspace, titles: list[str]) -> list[Any]:
+    """Preflight: every audio track of ``titles`` resolves to an audio stream of its source
+    (a diagnostic at the track's ``stream`` or ``language`` for each that does not)."""
+    from restoro.errors import InputError
+    from restoro.manifest import diagnostics as d
+
+    out = []
+    for title in titles:
+        for i, tr in enumerate(ws.manifest.titles[title].audio):
+            if tr.stems or (tr.source or ws.manifest.titles[title].source) not in ws.sources:
+                continue
+            try:
+                resolve_stream(ws, title, i)
+            except InputError as exc:
+                key = "stream" if tr.stream is not None else "language"
+                path = ("titles", title, "audio", i, key)
+                out.append(ws.loaded.smap.diag(path, d.E_UNKNOWN_REF, exc.message, exc.hint))
+    return out
+
+
 def _probed_layout(stream: Any) -> str | None:
     """The probe's layout name in the form ``_open_stream`` gives (mono for one channel)."""
     if stream.channels == 1:
@@ -76,6 +164,22 @@ def store_file(ws: Workspace, relpath: str) -> str:
     tmp = ws.store.temp_path(path.suffix)
     shutil.copyfile(path, tmp)
     return ws.store.put_file(tmp).digest
+
+
+def caption_trim(ws: Workspace, title: str) -> dict[str, str]:
+    """``{"trim": start}`` for the caption actions of a title cut with ``range:`` (its start
+    in source seconds, a fraction string): the caption file is timed on the source and is cut
+    to the title. Empty for a title without a range, whose action keys stay as they were."""
+    from fractions import Fraction
+
+    from restoro.manifest.resolve import title_span
+
+    t = ws.manifest.titles[title]
+    if t.range is None:
+        return {}
+    facts = {n: s.facts for n, s in ws.sources.items()}
+    start = title_span(ws.manifest, title, facts)[0]
+    return {"trim": str(Fraction(start) / Fraction(ws.sources[t.source].facts.frame_rate))}
 
 
 def audio_nodes(

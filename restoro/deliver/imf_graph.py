@@ -73,6 +73,7 @@ def imf_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
+    from restoro.deliver.audio_graph import resolve_stream
     from restoro.media.timecode import frames_to_timecode
 
     d = ws.manifest.deliverables[deliverable]
@@ -115,7 +116,8 @@ def imf_nodes(
         tr = t.audio[i] if i < len(t.audio) else None
         sname = (tr.source if tr and tr.source else None) or t.source
         info = ws.sources[sname].info
-        rates = {a.sample_rate for a in info.audio if tr is None or a.index == tr.stream}
+        index = resolve_stream(ws, title, i) if tr is not None and not tr.stems else None
+        rates = {a.sample_rate for a in info.audio if index is None or a.index == index}
         if rates and rates != {48000}:
             notices.append(f"audio track {i} is {sorted(rates)[0]} Hz: resampled to 48 kHz "
                            "(soxr) for IMF")  # fmt: skip
@@ -174,7 +176,7 @@ def _text_nodes(
     nodes: list[Node],
 ) -> tuple[list[str], list[str]]:
     """One ``imf-text`` node per caption track of the title: (node ids, CPL sequence kinds)."""
-    from restoro.deliver.audio_graph import store_file
+    from restoro.deliver.audio_graph import caption_trim, store_file
     from restoro.deliver.imf.timedtext import SEQUENCE_OF_KIND
 
     d = ws.manifest.deliverables[deliverable]
@@ -186,7 +188,7 @@ def _text_nodes(
             id=tid, stage="imf-text", version=1,
             params={"offset_ms": cap.offset_ms, "language": cap.language, "frame_rate": rate,
                     "duration": duration, "issued": d.issue_date or DEFAULT_ISSUE_DATE,
-                    "where": f"titles.{title}.captions[{i}]"},
+                    "where": f"titles.{title}.captions[{i}]", **caption_trim(ws, title)},
             inputs={"caption": store_file(ws, cap.path)}, title=title, variant=variant,
         )  # fmt: skip
 
@@ -248,11 +250,14 @@ def run_imf_text(spec: ActionSpec, ctx: RunContext) -> RunOutput:
 
     p = spec.params
     out, imsc = ctx.temp(".mxf"), ctx.temp(".ttml")
+    notices: list[str] = []
     n, doc = text_track(ctx.blob(spec.inputs["caption"]), out, offset_ms=p["offset_ms"],
                         language=p["language"], frame_rate=p["frame_rate"],
-                        duration=p["duration"], issued=p["issued"], where=p["where"])  # fmt: skip
+                        duration=p["duration"], issued=p["issued"], where=p["where"],
+                        trim=p.get("trim"), notices=notices)  # fmt: skip
     imsc.write_bytes(doc)
-    return RunOutput(files={"track": out, "imsc": imsc}, meta={"duration": n})
+    meta: dict[str, Any] = {"duration": n, **({"notices": notices} if notices else {})}
+    return RunOutput(files={"track": out, "imsc": imsc}, meta=meta)
 
 
 @runner("imf-package")

@@ -136,15 +136,16 @@ def caption_nodes(
     """One ``master-captions`` action per caption track of the title (SRT + SCC sidecars)."""
     from importlib.metadata import version
 
-    from restoro.deliver.audio_graph import store_file
+    from restoro.deliver.audio_graph import caption_trim, store_file
 
     ids = []
+    trim = caption_trim(ws, title)
     for i, c in enumerate(ws.manifest.titles[title].captions):
         spec = ActionSpec(
             id=f"{title}/{deliverable}/captions/{i}",
             stage="master-captions",
             version=1,
-            params={"name": Path(c.path).name, "offset_ms": c.offset_ms, **master},
+            params={"name": Path(c.path).name, "offset_ms": c.offset_ms, **master, **trim},
             inputs={"captions": store_file(ws, c.path)},
             tools={"ttconv": f"ttconv {version('ttconv')}"},
             title=title,
@@ -214,15 +215,18 @@ def run_master_captions(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.deliver.captions.sidecars import master_sidecars
 
     p = spec.params
+    notices: list[str] = []
     srt, scc = master_sidecars(
         ctx.blob(spec.inputs["captions"]), name=p["name"], offset_ms=p["offset_ms"],
-        frames=p["frames"], frame_rate=p["rate"], timecode=p["timecode"],
+        frames=p["frames"], frame_rate=p["rate"], timecode=p["timecode"], trim=p.get("trim"),
+        notices=notices,
     )  # fmt: skip
     files = {}
     for key, text in (("srt", srt), ("scc", scc)):
         files[key] = ctx.temp(f".{key}")
         files[key].write_bytes(text.encode("utf-8"))
-    return RunOutput(files=files, meta={"cues": srt.count(" --> ")})
+    meta: dict[str, object] = {"cues": srt.count(" --> ")}
+    return RunOutput(files=files, meta={**meta, **({"notices": notices} if notices else {})})
 
 
 def materialise(

@@ -27,7 +27,7 @@ def streaming_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
-    from restoro.deliver.audio_graph import store_file, track_params
+    from restoro.deliver.audio_graph import caption_trim, store_file, track_params
 
     d = ws.manifest.deliverables[deliverable]
     nodes: list[Node] = []
@@ -76,7 +76,8 @@ def streaming_nodes(
         for c in ws.manifest.titles[title].captions:
             captions.append(
                 {"digest": store_file(ws, c.path), "language": c.language, "kind": c.kind,
-                 "offset_ms": c.offset_ms, "name": Path(c.path).name}
+                 "offset_ms": c.offset_ms, "name": Path(c.path).name,
+                 **caption_trim(ws, title)}
             )  # fmt: skip
     carried, carried_src = _passthrough(ws, title, d.audio, tracks)  # type: ignore[union-attr]
     mid = f"{title}/{deliverable}"
@@ -93,7 +94,7 @@ def streaming_nodes(
                 "frame_rate": first.meta["frame_rate"] if first else "24",
                 "segment_seconds": d.segment_seconds,  # type: ignore[union-attr]
                 "audio": [a.model_dump(mode="json") for a in d.audio],  # type: ignore[union-attr]
-                "tracks": [{"layout": t["layout"], "language": t["language"]} for t in tracks],
+                "tracks": [_track_param(t) for t in tracks],
                 "captions": [{k: v for k, v in c.items() if k != "digest"} for c in captions],
                 "passthrough": carried,
             },
@@ -113,6 +114,16 @@ def streaming_nodes(
 
     nodes.append(Node(mid, (*all_chunks, *audio_ids), make_package, kind="deliver", title=title))
     return nodes
+
+
+def _track_param(track: dict[str, Any]) -> dict[str, Any]:
+    """What packaging needs of an audio track: layout, language and, when the track has a
+    loudness target, the target and ceiling every encoded rendition is brought to (absent
+    otherwise, so a package without targets keeps its key)."""
+    out = {"layout": track["layout"], "language": track["language"]}
+    if track["loudness"] is not None:
+        out.update(loudness=track["loudness"], true_peak=track["true_peak"])
+    return out
 
 
 def _passthrough(

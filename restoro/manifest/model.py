@@ -192,14 +192,21 @@ class AudioTrack(_Model):
     """An audio track of the title."""
 
     source: str | None = Field(None, description="Source name; default: the title's source.")
-    stream: int = Field(
-        1, ge=0, description="Stream index in the container (as ffmpeg/PyAV number streams)."
+    stream: int | None = Field(
+        None,
+        ge=0,
+        description="Stream index in the container (as ffmpeg/PyAV number streams); default: "
+        "the source's audio stream in `language`, else its first audio stream.",
     )
     layout: Annotated[
         Literal["mono", "stereo", "2.1", "3.0", "4.0", "quad", "5.0", "5.1", "6.1", "7.1"],
         AsText,
     ] = Field("stereo", description="Channel layout of the track.")
-    language: Language = Field("und", description="Language, a BCP 47 tag (en, fr-CA).")
+    language: Language = Field(
+        "und",
+        description="Language, a BCP 47 tag (en, fr-CA); without `stream`, picks the source's "
+        "audio stream tagged with this language.",
+    )
     loudness: float | None = Field(
         None, ge=-70, le=0, description="Integrated loudness target in LUFS; none: unchanged."
     )

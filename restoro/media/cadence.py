@@ -1,22 +1,24 @@
 """Cadence analysis: which parts of an SD source are progressive, 3:2-telecined film or true
-interlaced video, and which field comes first.
+interlaced video, which field comes first, and where the pulldown phase breaks.
 
-Evidence per frame (luma, fields woven in the three ways field matching considers): with F the
-first field of frame i and S the second, ``c`` is how combed F+S(i) looks, ``p`` F+S(i-1) and
-``n`` F+S(i+1), each divided by the field's own vertical detail so the numbers mean the same on
-soft and on detailed pictures. Then
+Evidence per frame (luma, mean squared errors; see ``EVIDENCE``): five weaves of
+opposite-parity fields — within the frame, and across frames one and three fields apart in
+interlaced time — and the two same-parity differences with the previous frame (a repeated field
+shows as coding noise only). Each kind of picture predicts a pattern of these, normalised to the
+local motion: progressive frames weave within themselves; interlaced fields weave best with the
+field one field-time away, whichever frame holds it; 3:2 pulldown gives five patterns in a
+fixed order (two combed frames, one repeated field in each parity). Comparing the four weaves
+across frames among themselves cancels the coding noise a frame's own fields share, which is
+what lets slow interlaced motion be seen at all. ffmpeg's ``idet`` runs over the same frames;
+its per-frame verdicts are evidence too (a repeated top or bottom field; combed or
+progressive).
 
-* a progressive frame has ``c`` low and ``p`` high (its fields belong together);
-* a telecined frame that straddles two film frames has ``p`` low and ``c`` high (its first field
-  belongs to the previous frame's second field); 3:2 pulldown gives two such frames in five;
-* a true interlaced frame has ``c`` and ``p`` both high (every field is its own moment);
-* the field order shows in ``p`` against ``n``: the earlier field matches the neighbour that is
-  adjacent in time.
-
-ffmpeg's ``idet`` runs over the same frames and its repeated-field counts are reported beside
-restoro's own classification. Frames are classified, smoothed over a window of ten, cut into
-segments (a change of kind or of pulldown phase starts a segment), and short runs are merged into
-their neighbours.
+A Viterbi pass finds the cheapest sequence of states — progressive, interlaced, or telecine in
+one of five phases — for each field order: each frame costs its distance from the state's
+pattern (weighted by how much motion it has: a still frame or a cut says nothing), a change of
+kind costs ``SWITCH`` and a cadence break ``BREAK``. The field order is the one whose path costs
+less; the path's runs are the segments (a boundary inside a run of still frames sits in its
+middle). ``benchmarks/bench_cadence.py`` measures the map against clips with known truth.
 """
 
 from __future__ import annotations
@@ -36,13 +38,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 Kind = Literal["progressive", "telecine", "interlaced"]
-COMB = 0.8
-"""A weave is combed when its error is this many times the field's own vertical detail (a
-progressive frame's own weave sits near 0.5, a combed one at 1 and above)."""
-MATCH = 0.55
-"""A weave matches when its error is under this fraction of the other weave's."""
-WINDOW = 10
-MIN_SEGMENT = 6
+CADENCE_VERSION = 2
+"""Version of the analysis (2: the per-state model with idet's verdicts; 1: thresholds)."""
 ANALYSIS_WIDTH = 360
 
 
@@ -70,6 +67,8 @@ class CadenceMap(BaseModel):
     idet: dict[str, int]
     """ffmpeg idet's totals (repeated fields and single-frame detection)."""
     warnings: list[str] = []
+    version: int = CADENCE_VERSION
+    """The analysis that made the map (``CADENCE_VERSION``)."""
 
     @property
     def mixed(self) -> bool:
@@ -131,153 +130,230 @@ def _read_raw(args: list[str], size: int) -> Iterator[bytes]:
         )
 
 
-def _weave_error(first: np.ndarray, second: np.ndarray) -> float:
-    """How badly ``second``'s lines fit between ``first``'s (mean absolute error)."""
+def _weave_mse(top: np.ndarray, bottom: np.ndarray) -> float:
+    """How badly two fields of opposite parity weave (mean squared error of each field's lines
+    against the other's interpolated between them): the spatial error of the picture plus the
+    motion between the fields' moments, which add."""
     import numpy as np
 
-    n = min(len(first), len(second)) - 1
-    between = (first[:n] + first[1 : n + 1]) / 2
-    return float(np.mean(np.abs(second[:n] - between)))
+    n = min(len(top), len(bottom)) - 1
+    e1 = bottom[:n] - (top[:n] + top[1 : n + 1]) / 2  # bottom line k lies between top k, k+1
+    e2 = top[1 : n + 1] - (bottom[:n] + bottom[1 : n + 1]) / 2  # top k+1: bottom k, k+1
+    return float((np.mean(e1 * e1) + np.mean(e2 * e2)) / 2)
 
 
-def _detail(field: np.ndarray) -> float:
-    """The field's own vertical detail: error predicting its lines from their neighbours."""
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
     import numpy as np
 
-    return float(np.mean(np.abs(field[1:-1] - (field[:-2] + field[2:]) / 2)))
+    d = a - b
+    return float(np.mean(d * d))
 
 
-def frame_evidence(frames: Iterator[np.ndarray]) -> list[dict[str, float]]:
-    """Per frame: ``c``, ``p``, ``n`` for top-first (``t``) and bottom-first (``b``) weaves."""
-    items = list(frames)  # SD luma at 360 wide: ~170 kB a frame
-    out: list[dict[str, float]] = []
-    for i, f in enumerate(items):
-        prev = items[i - 1] if i > 0 else None
-        nxt = items[i + 1] if i + 1 < len(items) else None
-        row: dict[str, float] = {}
-        for tag, a, b in (("t", 0, 1), ("b", 1, 0)):
-            first, second = f[a::2], f[b::2]
-            ref = max(_detail(first), 0.5)
-            row[tag + "c"] = _weave_error(first, second) / ref
-            row[tag + "p"] = (_weave_error(first, prev[b::2]) / ref) if prev is not None else 99.0
-            row[tag + "n"] = (_weave_error(first, nxt[b::2]) / ref) if nxt is not None else 99.0
-        out.append(row)
+EVIDENCE = ("a", "p", "n", "q", "r", "sf", "ss")
+"""One frame's measurements (mean squared errors, 8-bit luma), with F its first field and S its
+second in the order assumed. Weaves of opposite-parity fields: ``a`` F(i)+S(i), ``p``
+F(i)+S(i-1), ``n`` S(i)+F(i+1), ``q`` F(i)+S(i+1), ``r`` S(i)+F(i-1). Same parity: ``sf`` F(i)
+against F(i-1), ``ss`` S(i) against S(i-1) (no spatial error: a repeated field gives only the
+coding noise).
+
+In true interlaced video ``p`` and ``n`` join fields one field apart, ``q`` and ``r`` three, and
+``a`` one; in progressive video ``a`` joins one moment and the other four one frame apart. The
+four across frames carry the same coding noise, which ``a`` (coded with its frame) does not:
+comparing them among themselves is what tells slow interlaced motion from progressive."""
+# The same measurements with the bottom field first, from the top-first ones: F and S swap.
+_BFF = [EVIDENCE.index(k) for k in ("a", "r", "q", "n", "p", "ss", "sf")]
+
+
+def frame_evidence(frames: Iterator[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per frame evidence (rows of ``EVIDENCE``) for each field order, ``tff`` and ``bff``, in
+    one pass holding three frames (a frame at either end borrows its one neighbour for the
+    missing one)."""
+    import numpy as np
+
+    rows: list[list[float]] = []
+    it = iter(frames)
+    prev, cur = None, next(it, None)
+    nxt = next(it, None) if cur is not None else None
+    while cur is not None:
+        before = prev if prev is not None else (nxt if nxt is not None else cur)
+        after = nxt if nxt is not None else before
+        top, bottom = cur[0::2], cur[1::2]
+        rows.append(
+            [
+                _weave_mse(top, bottom),
+                _weave_mse(top, before[1::2]),
+                _weave_mse(after[0::2], bottom),
+                _weave_mse(top, after[1::2]),
+                _weave_mse(before[0::2], bottom),
+                _mse(top, before[0::2]),
+                _mse(bottom, before[1::2]),
+            ]
+        )
+        prev, cur = cur, nxt
+        nxt = next(it, None) if nxt is not None else None
+    tff = np.array(rows, dtype=np.float64).reshape(-1, len(EVIDENCE))
+    return {"tff": tff, "bff": tff[:, _BFF]}
+
+
+# -- the model: states, what each predicts, and the best path through them ------------------------
+
+STATES = ("progressive", "interlaced", "t0", "t1", "t2", "t3", "t4")
+"""Progressive, interlaced, and telecine with the first combed frame of each 3:2 cycle at
+index ≡ k (mod 5)."""
+# What the normalised evidence (u, p, n, q, r, sf, ss) looks like — u = a against the lowest
+# weave across frames (-1 lower by a frame's motion, 0 alike, 1 higher), p..r above the lowest
+# of them, sf/ss the same-parity motion (0: a repeated field) — per 3:2 position (0 = the first
+# combed frame, BC of AA BB BC CD DD), for progressive and for interlaced pictures.
+_PULLDOWN = (
+    (1, 0, 0, 1, 1, 0, 1),  # B C: F repeats the previous F and belongs with the previous S
+    (1, 0, 0, 1, 1, 1, 1),  # C D: F belongs with the previous S, S with the next F
+    (0, 0, 1, 1, 1, 1, 0),  # D D: S repeats the previous S
+    (-1, 0, 0, 0, 0, 1, 1),  # E E: a whole film frame
+    (0, 1, 0, 1, 1, 1, 1),  # F F: S belongs with the next F as well
+)
+_PROGRESSIVE = (-1, 0, 0, 0, 0, 1, 1)
+_INTERLACED = (0, 0, 0, 0.5, 0.5, 1, 1)  # fields 1 field apart weave better than 3 apart
+SWITCH = 6.0
+"""Cost of a change of kind (frames of contrary evidence it takes to start a new segment)."""
+BREAK = 4.0
+"""Cost of a cadence break (a telecine phase change: an edit after the pulldown)."""
+NOISE = 2.0
+"""Coding noise floor of a field comparison (MSE, 8-bit): motion well under it is no evidence."""
+CLEAR = 0.5
+"""How much cheaper a frame's best kind must be than the next to count it (else ``static``)."""
+ORDER_MARGIN = 4.0
+"""How much cheaper the best path in one field order must be to name it."""
+IDET_REPEATED = 0.35
+"""Weight of ffmpeg idet's repeated-field verdict against one frame of restoro's evidence."""
+IDET_SINGLE = 0.6
+"""Weight of idet's single-frame verdict (combed in the field order, or progressive) between
+progressive and interlaced: its three-line test sees slow interlaced motion that coding noise
+hides from the weaves (it does not tell telecine from interlaced: pulldown combs too)."""
+
+
+def _normalised(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame (u, p, n, q, r, sf, ss) on the scale of the local motion, and the weight of
+    the frame's evidence (0 for a still picture, near 1 with clear motion)."""
+    import numpy as np
+
+    cross = raw[:, 1:5]
+    low = cross.min(axis=1, keepdims=True)
+    same = np.maximum(raw[:, 5:] - NOISE, 0.0)
+    motion = same.max(axis=1)
+    # the motion of the neighbourhood (a repeated field or a still frame is not the scale)
+    k = 3
+    padded = np.pad(motion, k, mode="edge")
+    local = np.array([np.median(padded[i : i + 2 * k + 1]) for i in range(len(motion))])
+    # A cut: the frame after it compares fields of two scenes (and the one before it, with its
+    # next frame); neither says anything about the cadence.
+    cut = motion > 4 * local + 8 * NOISE
+    # A frozen or duplicated frame (both fields repeat the previous frame's; pulldown repeats
+    # one at a time) is no evidence either.
+    frozen = motion < 0.15 * local
+    local = np.maximum(local, motion)
+    scale = (local + NOISE)[:, None]
+    u = np.clip((raw[:, :1] - low) / scale, -1.0, 1.0)
+    feats = np.concatenate(
+        [u, np.clip((cross - low) / scale, 0.0, 1.0), np.clip(same / scale, 0.0, 1.0)], axis=1
+    )
+    weight = local / (local + 4 * NOISE)
+    weight[cut | frozen] = 0.0
+    weight[np.flatnonzero(cut[1:])] = 0.0
+    return feats, weight
+
+
+def _costs(
+    feats: np.ndarray, weight: np.ndarray, idet: list[tuple[str, str]], order: str, start: int
+) -> np.ndarray:
+    """Cost of each state on each frame (frames x states)."""
+    import numpy as np
+
+    n = len(feats)
+    pat = np.array(_PULLDOWN, dtype=np.float64)
+    out = np.zeros((n, len(STATES)))
+    out[:, 0] = np.abs(feats - np.array(_PROGRESSIVE)).sum(axis=1)
+    out[:, 1] = np.abs(feats - np.array(_INTERLACED)).sum(axis=1)
+    idx = np.arange(n) + start
+    for k in range(5):
+        pos = (idx - k) % 5
+        out[:, 2 + k] = np.abs(feats - pat[pos]).sum(axis=1)
+    out *= weight[:, None]
+    first, second = ("top", "bottom") if order != "bff" else ("bottom", "top")
+    for i, (rep, single) in enumerate(idet[:n]):
+        if rep in (first, second):
+            pos = (idx[i] - np.arange(5)) % 5
+            want = 0 if rep == first else 2
+            out[i, 2:] += IDET_REPEATED * (pos != want)
+            out[i, :2] += IDET_REPEATED
+        if single in ("tff", "bff"):  # combed (the same either way: the order is ours)
+            out[i, 0] += IDET_SINGLE
+            if single != order:
+                out[i, 1] += IDET_SINGLE
+        elif single == "progressive":
+            out[i, 1] += IDET_SINGLE
     return out
 
 
-def classify(ev: dict[str, float], order: str) -> str:
-    """``progressive`` | ``telecine`` (first field matches the previous frame) |
-    ``interlaced`` | ``static`` (no evidence either way)."""
-    t = "t" if order != "bff" else "b"
-    c, p = ev[t + "c"], ev[t + "p"]
-    if c <= MATCH * p and c <= COMB:
-        return "progressive"
-    if p <= MATCH * c and c > COMB:
-        return "telecine"
-    if min(c, p) > COMB:
-        return "interlaced"
-    return "static"
+def _viterbi(cost: np.ndarray) -> tuple[list[int], float]:
+    """The cheapest state path (a change of kind costs ``SWITCH``, of phase ``BREAK``)."""
+    import numpy as np
+
+    n, m = cost.shape
+    kind = np.array([0, 1, 2, 2, 2, 2, 2])
+    trans = np.where(kind[:, None] != kind[None, :], SWITCH, BREAK)
+    np.fill_diagonal(trans, 0.0)
+    total = cost[0].copy()
+    back = np.zeros((n, m), dtype=np.int64)
+    for i in range(1, n):
+        cand = total[:, None] + trans  # from x to y
+        back[i] = cand.argmin(axis=0)
+        total = cand.min(axis=0) + cost[i]
+    path = [int(total.argmin())]
+    for i in range(n - 1, 0, -1):
+        path.append(int(back[i, path[-1]]))
+    return path[::-1], float(total.min())
 
 
-def _order_votes(evidence: list[dict[str, float]]) -> Counter[str]:
-    """With the top field first, T(i) is one field from B(i-1) and three from B(i+1)."""
-    votes: Counter[str] = Counter()
-    for ev in evidence:
-        p, n = ev["tp"], ev["tn"]
-        if max(p, n) > COMB and min(p, n) < 0.7 * max(p, n):
-            votes["tff" if p < n else "bff"] += 1
-    return votes
-
-
-def _segments(labels: list[str], start: int) -> list[Segment]:
-    n = len(labels)
-    kinds: list[str] = []
-    phases: list[int | None] = []
-    for i in range(n):
-        lo, hi = max(0, i - WINDOW // 2), min(n, i + WINDOW // 2)
-        win = Counter(labels[lo:hi])
-        moving = hi - lo - win["static"]
-        if win["interlaced"] * 2 >= max(moving, 1) and win["interlaced"] >= 3:
-            kinds.append("interlaced")
-            phases.append(None)
-        elif win["telecine"] >= 2 and win["interlaced"] * 2 < max(moving, 1):
-            kinds.append("telecine")
-            tele = [j for j in range(lo, hi) if labels[j] == "telecine"]
-            # the first of a pair of combed frames (j with j-1 not combed)
-            firsts = [j for j in tele if j - 1 not in tele]
-            phases.append(Counter((start + j) % 5 for j in firsts).most_common(1)[0][0])
-        else:
-            kinds.append("progressive")
-            phases.append(None)
+def _segments(path: list[int], weight: np.ndarray, start: int) -> list[Segment]:
+    """Runs of the path as segments; a boundary inside a run of frames without evidence (a
+    still, a fade through black) moves to the middle of that run."""
     segs: list[Segment] = []
-    for i in range(n):
-        k, ph = kinds[i], phases[i]
-        if segs and segs[-1].kind == k and (k != "telecine" or segs[-1].phase == ph):
+    for i, st in enumerate(path):
+        name = STATES[st]
+        kind = name if st < 2 else "telecine"
+        phase = int(name[1]) if st >= 2 else None
+        if segs and segs[-1].kind == kind and segs[-1].phase == phase:
             segs[-1].end = start + i + 1
         else:
-            segs.append(Segment(start=start + i, end=start + i + 1, kind=k, phase=ph))  # type: ignore[arg-type]
-    # Merge short runs into the longer neighbour (boundary noise of the smoothing window).
-    changed = True
-    while changed and len(segs) > 1:
-        changed = False
-        for i, s in enumerate(segs):
-            if s.end - s.start >= MIN_SEGMENT:
-                continue
-            left = segs[i - 1] if i > 0 else None
-            right = segs[i + 1] if i + 1 < len(segs) else None
-            if right is None or (left is not None and _len(left) >= _len(right)):
-                into = left
-            else:
-                into = right
-            assert into is not None
-            into.start, into.end = min(into.start, s.start), max(into.end, s.end)
-            del segs[i]
-            changed = True
-            break
-    merged: list[Segment] = []
-    for s in segs:
-        if merged and merged[-1].kind == s.kind and merged[-1].phase == s.phase:
-            merged[-1].end = s.end
-        else:
-            merged.append(s)
-    _refine(merged, labels, start)
-    # A telecine phase counts from each segment's own start.
-    for s in merged:
-        if s.phase is not None:
-            s.phase = (s.phase - s.start) % 5
-    return merged
-
-
-def _len(s: Segment) -> int:
-    return s.end - s.start
-
-
-_SUPPORT = {
-    "telecine": ("telecine", "progressive"),
-    "interlaced": ("interlaced",),
-    "progressive": ("progressive",),
-}
-
-
-def _refine(segs: list[Segment], labels: list[str], start: int) -> None:
-    """Move each boundary (within a window) to where the frame labels agree best with the kinds
-    on either side: the smoothing window blurs boundaries by up to half its width."""
+            segs.append(Segment(start=start + i, end=start + i + 1, kind=kind, phase=phase))  # type: ignore[arg-type]
+    quiet = weight < 0.25
     for left, right in zip(segs, segs[1:], strict=False):
-        lo = max(left.start + 1, left.end - WINDOW)
-        hi = min(right.end - 1, left.end + WINDOW)
+        b = left.end - start
+        lo, hi = b, b
+        while lo > left.start - start + 1 and quiet[lo - 1]:
+            lo -= 1
+        while hi < right.end - start - 1 and quiet[hi]:
+            hi += 1
+        if hi > lo and (quiet[b - 1] or quiet[min(b, len(quiet) - 1)]):
+            left.end = right.start = start + (lo + hi + 1) // 2
+    for s in segs:
+        if s.phase is not None:
+            s.phase = (s.phase - s.start) % 5  # counted from the segment's own start
+    return segs
 
-        def score(x: int, left: Segment = left, right: Segment = right, lo: int = lo,
-                  hi: int = hi) -> int:  # fmt: skip
-            a = sum(labels[i - start] in _SUPPORT[left.kind] for i in range(lo - 1, x))
-            b = sum(labels[i - start] in _SUPPORT[right.kind] for i in range(x, hi + 1))
-            return a + b
 
-        best = max(range(lo, hi + 1), key=lambda x: (score(x), -abs(x - left.end)), default=None)
-        if best is not None:
-            left.end = right.start = best
+_IDET_FRAME = re.compile(r"frame:(\d+)")
+_IDET_KEY = re.compile(r"lavfi\.idet\.(repeated|single)\.current_frame=(\w+)")
 
 
-_IDET = re.compile(r"lavfi\.idet\.(repeated|single)\.current_frame=(\w+)")
+def _idet_frames(text: str) -> list[tuple[str, str]]:
+    """ffmpeg idet's per-frame verdicts: (repeated field: neither/top/bottom, single-frame:
+    tff/bff/progressive/undetermined)."""
+    out: list[tuple[str, str]] = []
+    for block in _IDET_FRAME.split(text)[2::2]:
+        found = dict(_IDET_KEY.findall(block))
+        out.append((found.get("repeated", "neither"), found.get("single", "undetermined")))
+    return out
 
 
 def analyse(
@@ -300,31 +376,61 @@ def analyse(
 
     with tempfile.TemporaryDirectory(prefix="restoro-cadence-") as tmp:
         log = _Path(tmp) / "idet.txt"
-        evidence = frame_evidence(_luma(path, stream, (start, end), (width, height), log))
+        # (ffmpeg may repeat the last frame of a very short span to fill its output rate)
+        luma = _luma(path, stream, (start, end), (width, height), log)
+        evidence = frame_evidence(f for _, f in zip(range(end - start), luma, strict=False))
         text = log.read_text(errors="replace") if log.exists() else ""
-    idet: Counter[str] = Counter(f"{a}.{b}" for a, b in _IDET.findall(text))
-    votes = _order_votes(evidence)
-    if votes["tff"] + votes["bff"] >= 3 and max(votes["tff"], votes["bff"]) >= 2 * min(
-        votes["tff"], votes["bff"]
-    ):
-        order: Literal["tff", "bff", "unknown"] = "tff" if votes["tff"] >= votes["bff"] else "bff"
+    idet_frames = _idet_frames(text)
+    idet: Counter[str] = Counter()
+    for rep, single in idet_frames:
+        idet[f"repeated.{rep}"] += 1
+        idet[f"single.{single}"] += 1
+    count = len(evidence["tff"])
+    if not count:
+        return CadenceMap(start=start, end=end, segments=[], field_order="unknown", votes={},
+                          idet=dict(sorted(idet.items())))  # fmt: skip
+    runs = {}
+    for order in ("tff", "bff"):
+        feats, weight = _normalised(evidence[order])
+        cost = _costs(feats, weight, idet_frames, order, start)
+        path_, total = _viterbi(cost)
+        runs[order] = (path_, total, weight, cost, _costs(feats, weight, [], order, start))
+    # The field order: the one whose best path costs less. Progressive pictures look the same
+    # either way; only interlaced and telecined frames tell.
+    votes: Counter[str] = Counter()
+    for i in range(count):
+        bt, bb = runs["tff"][3][i][1:].min(), runs["bff"][3][i][1:].min()
+        if abs(bt - bb) > 0.25:
+            votes["tff" if bt < bb else "bff"] += 1
+    diff = runs["bff"][1] - runs["tff"][1]
+    if abs(diff) > ORDER_MARGIN:
+        order: Literal["tff", "bff", "unknown"] = "tff" if diff > 0 else "bff"
     else:
         order = "unknown"
     use = order if order != "unknown" else (declared if declared in ("tff", "bff") else "tff")
-    labels = [classify(ev, use) for ev in evidence]
-    counts = Counter(labels)
-    segs = _segments(labels, start) if labels else []
+    path_, _total, weight, _cost, cost = runs[use]
+    segs = _segments(path_, weight, start)
+    counts: Counter[str] = Counter()  # restoro's own per-frame verdicts (idet's are beside)
+    for i in range(count):
+        # a frame's own class: the kind whose best state beats the others' clearly (a whole
+        # film frame of a 3:2 cycle, its fourth position, is progressive on its own)
+        tele = min(cost[i, 2 + k] for k in range(5) if (start + i - k) % 5 != 3)
+        by_kind = sorted([(cost[i, 0], "progressive"), (cost[i, 1], "interlaced"),
+                          (tele, "telecine")])  # fmt: skip
+        clear = weight[i] >= 0.25 and by_kind[1][0] - by_kind[0][0] >= CLEAR
+        counts[by_kind[0][1] if clear else "static"] += 1
     warnings = []
     if order != "unknown" and declared in ("tff", "bff") and declared != order:
         warnings.append(
             f"the field order is declared {declared} but the picture says {order} "
             f"({votes[order]} frames vote {order}, {votes[declared]} vote {declared})"
         )
-    moving = counts["telecine"] + counts["interlaced"]
+    moving = sum(s.end - s.start for s in segs if s.kind != "progressive")
     if declared == "progressive" and moving > max(3, (end - start) // 10):
         warnings.append(
-            f"the stream is flagged progressive but {moving} of {end - start} frames are combed "
-            f"({counts['telecine']} telecine, {counts['interlaced']} interlaced)"
+            f"the stream is flagged progressive but {moving} of {end - start} frames are "
+            f"interlaced or telecined ({counts['telecine']} telecine, {counts['interlaced']} "
+            "interlaced by their own evidence)"
         )
     return CadenceMap(
         start=start,

@@ -54,17 +54,22 @@ def check_caption_file(
     timecode: str,
     offset_ms: int = 0,
     error: bool = False,
+    trim: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics (cue count, findings per check) and findings for the caption file at ``path``
     (programme time, 0 = the title's first frame); ``label`` names the track in messages.
     Findings (as JSON, each with its ``timecode``) are warnings, errors with ``error`` (the
-    manifest's ``fail_on_captions``)."""
+    manifest's ``fail_on_captions``). ``trim``: the title is cut from its source with
+    ``range:`` (its start in source seconds); the cues are checked as delivered, moved and cut
+    to the title (``restoro.deliver.captions.io.cut_to_title``)."""
     from restoro.deliver.captions.checks import check_cues
-    from restoro.deliver.captions.io import retime
+    from restoro.deliver.captions.io import cut_to_title, retime
 
     rate = Fraction(frame_rate)
     try:
         cues = retime(authored_cues(path), offset_ms)
+        if trim is not None:
+            cues = cut_to_title(cues, Fraction(trim), frames / rate)[0]
     except Exception as exc:  # noqa: BLE001 - an unreadable delivered file is the finding
         bad = Finding(CHECK_ID, "error", f"{label}: does not parse: {exc}")
         return {"cues": 0}, [bad.to_json()]

@@ -161,6 +161,7 @@ def movie_qc(spec: ActionSpec, ctx: RunContext) -> dict[str, Any]:
         m, fs = check_caption_file(
             ctx.blob(digest), label=c["label"], frames=params.frames,
             frame_rate=params.frame_rate, timecode=params.timecode, offset_ms=c["offset_ms"],
+            trim=c.get("trim"),
             error=params.fail_on_captions,
         )  # fmt: skip
         captions[c["label"]] = m

@@ -302,7 +302,7 @@ def caption_metrics(
     for c, path in zip(p.get("captions", []), captions, strict=True):
         m, fs = check(
             path, label=c["label"], frames=p["frames"], frame_rate=p["frame_rate"],
-            timecode=p["timecode"], offset_ms=c["offset_ms"],
+            timecode=p["timecode"], offset_ms=c["offset_ms"], trim=c.get("trim"),
             error=p.get("fail_on_captions", False),
         )  # fmt: skip
         out[c["label"]] = m

@@ -26,11 +26,13 @@ _IMF_CODECS = {"2e": "jpeg2000", "prores": "prores"}
 
 def caption_tracks(ws: Workspace, title: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The title's caption tracks as QC params (label, offset) and their stored digests."""
-    from restoro.deliver.audio_graph import store_file
+    from restoro.deliver.audio_graph import caption_trim, store_file
 
     params, digests = [], []
+    trim = caption_trim(ws, title)  # a trimmed title's captions are checked as cut to it
     for i, c in enumerate(ws.manifest.titles[title].captions):
-        params.append({"label": f"captions {i} ({c.language} {c.kind})", "offset_ms": c.offset_ms})
+        label = f"captions {i} ({c.language} {c.kind})"
+        params.append({"label": label, "offset_ms": c.offset_ms, **trim})
         digests.append(store_file(ws, c.path))
     return params, digests
 

@@ -70,7 +70,7 @@ class IngestParams(StageParams):
 
 class Ingest(Stage):
     id: ClassVar[str] = "ingest"
-    version: ClassVar[int] = 2  # 2: FFVHuff intermediates
+    version: ClassVar[int] = 2  # 2: FFVHuff intermediates; cadence analysis v2 (CADENCE_VERSION)
     Params: ClassVar[type[StageParams]] = IngestParams
     descriptor: ClassVar[StageDescriptor] = StageDescriptor(tools=("ffmpeg",))
 

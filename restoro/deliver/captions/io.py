@@ -213,6 +213,42 @@ def fit_to_programme(cues: list[Cue], end: Fraction, name: str) -> list[Cue]:
     return [c if c.end <= end else Cue(c.begin, end, c.lines) for c in cues]
 
 
+def cut_to_title(cues: list[Cue], start: Fraction, end: Fraction) -> tuple[list[Cue], int]:
+    """Cues timed on the source, for a title trimmed to the source's seconds [``start``,
+    ``start + end``): moved to the title's time and cut to [0, ``end``) (a cue straddling
+    either end is clipped to it); returns (the cues, how many fell outside and were dropped)."""
+    out = []
+    for c in cues:
+        b, e = max(c.begin - start, Fraction(0)), min(c.end - start, end)
+        if e > b:
+            out.append(Cue(b, e, c.lines))
+    return out, len(cues) - len(out)
+
+
+def place_cues(
+    cues: list[Cue], end: Fraction, name: str, trim: str | None = None
+) -> tuple[list[Cue], list[str]]:
+    """The cues of a title of ``end`` seconds, and notices for the build's warnings.
+
+    ``trim`` (the title's range start in source seconds, a fraction string) says the title
+    is cut from its source with ``range:``: the caption file is timed on the source, so its
+    cues are moved and cut to the title and those outside it dropped, with a notice counting
+    them (never an error). Without it the file is the title's own and a cue starting after
+    the end is an error (``fit_to_programme``).
+    """
+    if trim is None:
+        return fit_to_programme(cues, end, name), []
+    kept, dropped = cut_to_title(cues, Fraction(trim), end)
+    notices = []
+    if dropped:
+        notices.append(
+            f"caption {name}: {dropped} of {len(cues)} cues lie outside the title's range "
+            f"(source {float(Fraction(trim)):.3f} s to {float(Fraction(trim) + end):.3f} s) "
+            "and were dropped"
+        )
+    return kept, notices
+
+
 def _clock(t: Fraction, sep: str) -> str:
     ms = int(t * 1000 + Fraction(1, 2))
     h, rest = divmod(ms, 3_600_000)
@@ -268,10 +304,22 @@ def to_scc(cues: list[Cue], *, frame_rate: str = "29.97DF", start_tc: str | None
     config = SccWriterConfiguration(
         force_popon=True, frame_rate=SCCFrameRate.from_value(frame_rate), start_tc=start_tc
     )
-    try:
-        return str(scc.from_model(cues_to_model(cues), config))
-    except Exception as exc:
-        raise CaptionError(f"cannot write these captions as SCC: {exc}") from exc
+    # A pop-on caption loads (two bytes a frame) before it shows: one shown at programme time 0
+    # (a cue clipped at a trimmed title's start) cannot load in time. Its display is delayed
+    # by the load time, two frames at a time, as a caption operator would.
+    step = Fraction(2002, 30000)
+    for tries in range(40):
+        try:
+            return str(scc.from_model(cues_to_model(cues), config))
+        except Exception as exc:
+            if "start earlier" not in str(exc) or not cues or tries == 39:
+                raise CaptionError(f"cannot write these captions as SCC: {exc}") from exc
+            first = cues[0]
+            if first.begin + step >= first.end:
+                cues = cues[1:]
+            else:
+                cues = [Cue(first.begin + step, first.end, first.lines), *cues[1:]]
+    raise AssertionError("unreachable")
 
 
 WRITERS = {"srt": to_srt, "vtt": to_vtt, "ttml": to_imsc, "scc": to_scc}

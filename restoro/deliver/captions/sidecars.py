@@ -7,7 +7,7 @@ import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from restoro.deliver.captions.io import fit_to_programme, read_cues, retime, to_scc, to_srt
+from restoro.deliver.captions.io import place_cues, read_cues, retime, to_scc, to_srt
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,11 +50,16 @@ def master_sidecars(
     frames: int,
     frame_rate: str,
     timecode: str,
+    trim: str | None = None,
+    notices: list[str] | None = None,
 ) -> tuple[str, str]:
     """(SRT, SCC) text for one caption file of a master of ``frames`` frames at ``frame_rate``
     starting at ``timecode``: retimed by ``offset_ms``, cut at the programme's end (a cue
-    starting after it is an error)."""
+    starting after it is an error), or with ``trim`` (a title cut from its source) cut to the
+    title's range, the dropped cues counted in ``notices``."""
     end = frames / Fraction(frame_rate)
-    cues = fit_to_programme(retime(read_cues(path), offset_ms), end, name)
+    cues, found = place_cues(retime(read_cues(path), offset_ms), end, name, trim)
+    if notices is not None:
+        notices += found
     scc_rate, start = scc_timing(timecode, frame_rate)
     return to_srt(cues), to_scc(cues, frame_rate=scc_rate, start_tc=start)

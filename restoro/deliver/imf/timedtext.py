@@ -38,12 +38,26 @@ class NotImscConvertible(InputError):
     code = "E153"
 
 
-def imsc_document(path: Path, *, offset_ms: int, language: str, where: str) -> bytes:
-    """The caption file as an IMSC1 Text Profile document, retimed by ``offset_ms``."""
-    from restoro.deliver.captions.io import CaptionError, read_cues, retime, to_imsc
+def imsc_document(
+    path: Path,
+    *,
+    offset_ms: int,
+    language: str,
+    where: str,
+    trim: tuple[Fraction, Fraction] | None = None,
+    notices: list[str] | None = None,
+) -> bytes:
+    """The caption file as an IMSC1 Text Profile document, retimed by ``offset_ms``; with
+    ``trim`` (the title's start in source seconds and its length) cut to the title, the cues
+    dropped counted in ``notices``."""
+    from restoro.deliver.captions.io import CaptionError, place_cues, read_cues, retime, to_imsc
 
     try:
         cues = retime(read_cues(path), offset_ms)
+        if trim is not None:
+            cues, found = place_cues(cues, trim[1], path.name, str(trim[0]))
+            if notices is not None:
+                notices += found
         if not cues:
             raise CaptionError(f"{path}: no cue survives (empty file or offset)")
         doc = to_imsc(cues, language=language)
@@ -107,13 +121,18 @@ def text_track(
     duration: int,
     issued: str,
     where: str,
+    trim: str | None = None,
+    notices: list[str] | None = None,
 ) -> tuple[int, bytes]:
-    """Caption file → IMSC1 → track file; returns (duration, the IMSC document)."""
+    """Caption file → IMSC1 → track file; returns (duration, the IMSC document). ``trim``: the
+    title's range start in source seconds (the caption file is then cut to the title)."""
     import hashlib
 
     from restoro.deliver.imf.package import NAMESPACE
 
-    doc = imsc_document(caption, offset_ms=offset_ms, language=language, where=where)
+    cut = (Fraction(trim), duration / Fraction(frame_rate)) if trim is not None else None
+    doc = imsc_document(caption, offset_ms=offset_ms, language=language, where=where, trim=cut,
+                        notices=notices)  # fmt: skip
     digest = hashlib.sha1(doc).hexdigest()
     tid = uuid.uuid5(NAMESPACE, f"imsc:{digest}:{language}:{frame_rate}:{duration}:{issued}")
     n = write_timed_text_track(doc, out, tid, Fraction(frame_rate), duration, language=language,

@@ -24,7 +24,7 @@ def _audio_tracks(
 ) -> list[Track]:
     """``source``: the file the passthrough renditions read (each one's cut is described by
     ``params["passthrough"][str(index)]``)."""
-    from restoro.deliver.audio import downmix_stereo
+    from restoro.deliver.audio import DEFAULT_TRUE_PEAK, downmix_stereo
 
     renditions = params["audio"] or (
         [{"codec": "aac", "channels": 2, "bitrate": "128k", "track": 0, "passthrough": False}]
@@ -40,6 +40,8 @@ def _audio_tracks(
             tracks.append(_carried(params, i, source, out_dir, work))
             continue
         layout = params["tracks"][t]["layout"]
+        target = params["tracks"][t].get("loudness")
+        ceiling = params["tracks"][t].get("true_peak", DEFAULT_TRUE_PEAK)
         wav = audio[t]
         if a["channels"] == 2 and layout != "stereo":
             wav = work / f"downmix{i}.wav"
@@ -54,6 +56,7 @@ def _audio_tracks(
                 wav, codec=a["codec"], channels=a["channels"], bitrate=a["bitrate"],
                 fragment_seconds=min(params["segment_seconds"], 2.0), out_dir=out_dir,
                 tid=f"a{i}", language=params["tracks"][t]["language"],
+                normalise=(target, ceiling) if target is not None else None,
             )
         )  # fmt: skip
     return tracks
@@ -89,10 +92,15 @@ def _channels(layout: str) -> tuple[str, ...]:
 
 
 def _captions(
-    params: dict[str, Any], paths: list[Path], video: Track, out_dir: Path
+    params: dict[str, Any],
+    paths: list[Path],
+    video: Track,
+    out_dir: Path,
+    notices: list[str] | None = None,
 ) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str]]]:
-    """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH)."""
-    from restoro.deliver.captions.io import fit_to_programme, read_cues, retime, to_vtt
+    """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH); cues of a
+    trimmed title are cut to it (``notices`` counts those dropped)."""
+    from restoro.deliver.captions.io import place_cues, read_cues, retime, to_vtt
 
     files: list[str] = []
     hls: list[tuple[str, str, str]] = []
@@ -103,7 +111,9 @@ def _captions(
         bounds.append(bounds[-1] + s.duration)
     for i, (path, cap) in enumerate(zip(paths, params["captions"], strict=True)):
         cues = retime(read_cues(path), cap["offset_ms"])
-        cues = fit_to_programme(cues, end, cap["name"])
+        cues, found = place_cues(cues, end, cap["name"], cap.get("trim"))
+        if notices is not None:
+            notices += found
         tid = f"subs{i}"
         names = []
         for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False), 1):
@@ -145,7 +155,8 @@ def build_package(
         for rid in sorted(videos, key=lambda k: int(k[1:]))
     ]
     atracks = _audio_tracks(params, audio, out_dir, work, source)
-    cap_files, hls_subs, dash_subs = _captions(params, captions, vtracks[0], out_dir)
+    notices: list[str] = []
+    cap_files, hls_subs, dash_subs = _captions(params, captions, vtracks[0], out_dir, notices)
     files: list[str] = []
     for t in [*vtracks, *atracks]:
         files += [t.init, *(s.name for s in t.segments)]
@@ -173,9 +184,11 @@ def build_package(
                 "width": t.width,
                 "height": t.height,
                 "segments": len(t.segments),
+                **{k: t.extra[k] for k in ("loudness", "true_peak", "target") if k in t.extra},
             }
             for t in [*vtracks, *atracks]
         ],  # fmt: skip
         "duration": float(vtracks[0].duration),
+        **({"notices": notices} if notices else {}),
     }
     return files, meta

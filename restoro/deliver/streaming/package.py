@@ -190,9 +190,14 @@ def package_audio(
     language: str,
     copy: bool = False,
     input_format: str | None = None,
+    normalise: tuple[float, float] | None = None,
 ) -> Track:
     """Encode (or, with ``copy``, carry) an audio track into fMP4 fragments; ``input_format``
-    names the demuxer of a raw elementary stream (``ac3``, ``eac3``)."""
+    names the demuxer of a raw elementary stream (``ac3``, ``eac3``). ``normalise`` (target
+    LUFS, true-peak ceiling dBTP): the encoded rendition itself is measured and brought to
+    the target under the ceiling (``restoro.deliver.audio.normalise_encode``)."""
+    from restoro.deliver.audio import measure_file, normalise_encode
+
     with tempfile.TemporaryDirectory(prefix="restoro-pkg-") as tmp:
         frag = Path(tmp) / "frag.mp4"
         if copy:
@@ -203,12 +208,26 @@ def package_audio(
             enc += ["-ac", str(channels), "-ar", "48000"]
         # (E-)AC-3 sample entries need a parsed first packet: delay the (empty) moov until then.
         flags = "+empty_moov+default_base_moof" + ("+delay_moov" if codec != "aac" else "")
-        run_ffmpeg(
-            [*(["-f", input_format] if input_format else []), "-i", str(wav),
-             "-map", "0:a:0", *enc, "-movflags", flags,
-             "-frag_duration", str(int(fragment_seconds * 1_000_000)),
-             *bitexact_args(), "-f", "mp4", str(frag)]
-        )  # fmt: skip
-        return _write(
+
+        def encode(af: str | None = None) -> None:
+            run_ffmpeg(
+                [*(["-f", input_format] if input_format else []), "-i", str(wav),
+                 "-map", "0:a:0", *(["-af", af] if af else []), *enc, "-movflags", flags,
+                 "-frag_duration", str(int(fragment_seconds * 1_000_000)),
+                 *bitexact_args(), "-f", "mp4", str(frag)]
+            )  # fmt: skip
+
+        figures: dict[str, Any] = {}
+        if normalise is not None and not copy:
+            fmt = ["-f", input_format] if input_format else None
+            figures = normalise_encode(
+                encode, lambda: measure_file(frag), target=normalise[0], ceiling=normalise[1],
+                mix=measure_file(wav, input_format=fmt),
+            )  # fmt: skip
+        else:
+            encode()
+        track = _write(
             out_dir, tid, frag.read_bytes(), kind="audio", channels=channels, language=language
         )
+        track.extra.update(figures)
+        return track
