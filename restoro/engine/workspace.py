@@ -140,17 +140,12 @@ class Workspace:
             names.update(c.source for c in title.captions if c.source)
         return sorted(names)
 
-<<<<<<< HEAD
     def preflight(
         self, titles: list[str], deliverables: list[str] | None = None
     ) -> dict[str, SourceState]:
         """Check and probe every source the titles use, then the manifest against the media,
         then what the titles and ``deliverables`` (None: all, as ``validate`` checks) read."""
-=======
-    def preflight(self, titles: list[str]) -> dict[str, SourceState]:
-        """Check and probe every source the titles use, then the manifest against the media."""
         from restoro.deliver.audio_graph import audio_stream_diagnostics
->>>>>>> h-audio
         from restoro.manifest.validate import check_against_media
 
         errors: list[InputError] = []
@@ -167,16 +162,13 @@ class Workspace:
             raise SourceErrors(errors)
         facts = {n: s.facts for n, s in self.sources.items()}
         diags = check_against_media(self.loaded, facts)
-<<<<<<< HEAD
+        diags += audio_stream_diagnostics(self, titles)
         if not diags:  # side files, streams, crops, models: all before the first action
             from restoro.manifest.inputs import check_inputs
 
             infos = {n: s.info for n, s in self.sources.items()}
             found = check_inputs(self.loaded, titles, infos, deliverables)
             diags = sorted(found, key=lambda x: (x.line, x.col))
-=======
-        diags += audio_stream_diagnostics(self, titles)
->>>>>>> h-audio
         if diags:
             raise ManifestError(diags)
         self.embedded_captions(titles)

@@ -58,6 +58,8 @@ def check_inputs(
             if info is None:
                 continue
             streams = {a.index: a for a in info.audio}
+            if track.stream is None:  # chosen by language (deliver.audio_graph checks that)
+                continue
             if track.stream not in streams:
                 have = ", ".join(f"{a.index} ({a.codec}, {a.layout})" for a in info.audio)
                 out.append(
@@ -390,7 +392,14 @@ def _audio_renditions(
         info = sources.get(name)
         if info is None:
             continue
-        stream = track.stream if track else (info.audio[0].index if info.audio else -1)
+        stream = track.stream if track else None
+        if stream is None and track is not None and track.language.lower() != "und":
+            # The first stream in the track's language (primary subtag against the tag).
+            lang = track.language.lower().split("-")[0]
+            tagged = [a.index for a in info.audio if (a.language or "").lower()[:2] == lang]
+            stream = tagged[0] if tagged else None
+        if stream is None:
+            stream = info.audio[0].index if info.audio else -1
         codec = {s.index: s.codec for s in info.audio}.get(stream)
         if codec is not None and codec not in ("ac3", "eac3"):
             out.append(
