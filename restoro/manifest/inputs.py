@@ -71,6 +71,8 @@ def check_inputs(
                     )
                 )
         for i, cap in enumerate(t.captions):
+            if cap.source:  # embedded in a source: workspace.embedded_captions checks it
+                continue
             path: JsonPath = (*base, "captions", i, "path")
             problems = _side_file(loaded, cap.path, path, "caption file")
             if not problems:
