@@ -396,6 +396,7 @@ class Builder:
         reason: str = "",
         key: str = "",
         seconds: float = 0.0,
+        cpu_s: float = 0.0,
         error: str = "",
         hint: str = "",
         key_json: dict[str, Any] | None = None,
@@ -410,6 +411,7 @@ class Builder:
             reason=reason,
             key=key,
             seconds=seconds,
+            cpu_s=cpu_s,
             error=error,
             hint=hint,
             key_json=key_json,
@@ -426,6 +428,7 @@ class Builder:
             reason=reason,
             key=key,
             seconds=round(seconds, 3),
+            **({"cpu_s": round(cpu_s, 3)} if cpu_s else {}),
             **({"error": error} if error else {}),
         )
 
@@ -509,6 +512,7 @@ class Builder:
             reason=reason if ex.ran else "",
             key=key,
             seconds=time.monotonic() - t0,
+            cpu_s=ex.cpu_s,
         )
         return result
 
