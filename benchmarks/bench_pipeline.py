@@ -39,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -88,17 +89,29 @@ def cpu_children() -> float:
 def measured(cmd: list[str]) -> dict[str, Any]:
     """Run ``cmd`` as a child process: wall, CPU of it and its descendants, load, output."""
     load0 = os.getloadavg()[0]
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(2.0):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     c0 = cpu_children()
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     cpu = cpu_children() - c0
+    done.set()
+    sampler.join()
+    mean = statistics.mean(samples) if samples else os.getloadavg()[0]
     if res.returncode != 0:
         sys.exit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-4000:]}")
     return {
         "wall_s": wall,
         "cpu_s": cpu,
-        "load": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "load": [round(load0, 2), round(os.getloadavg()[0], 2), round(mean, 2)],
         "stdout": res.stdout,
     }
 
@@ -221,13 +234,13 @@ def bench_noop_project(root: Path, shots: int, repeat: int) -> dict[str, Any]:
         r = restoro("build", "-f", str(manifest), "--json")
         summary = next(e for e in reversed(r["events"]) if e.get("event") == "summary")
         assert summary["executed"] == 0, summary
-        runs.append((r["wall_s"], r["cpu_s"]))
+        runs.append((r["wall_s"], r["cpu_s"], r["load"][-1]))
     return {
         "shots": shots,
         "first_build_wall_s": first["wall_s"],
-        "wall_s": statistics.median(w for w, _ in runs),
-        "wall_min_s": min(w for w, _ in runs),
-        "cpu_s": statistics.median(c for _, c in runs),
+        "wall_s": statistics.median(r[0] for r in runs),
+        "wall_min_s": min(r[0] for r in runs),
+        "cpu_s": statistics.median(r[1] for r in runs),
         "runs": runs,
     }
 
@@ -242,31 +255,44 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
-        "ffmpeg": subprocess.run(
-            [ffmpeg_exe(), "-version"], capture_output=True, text=True
-        ).stdout.splitlines()[0],
+        "ffmpeg": " ".join(
+            subprocess.run(
+                [ffmpeg_exe(), "-version"], capture_output=True, text=True
+            ).stdout.split()[:3]
+        ),
     }
+
+
+def load(values: list[float]) -> str:
+    """``start–end`` of the 1-minute load average, with the mean over the run when sampled."""
+    text = f"{values[0]}–{values[1]}"
+    return text + (f" (mean {values[2]})" if len(values) > 2 else "")
 
 
 def markdown(res: dict[str, Any]) -> str:
     m = res["machine"]
     lines = [
-        f"Source: hybrid 480i 29.97, {res['source_frames']} frames ({res['segments']}), "
-        "AC-3 5.1. Machine: "
-        f"{m['cpu']}, {m['cores']} cores, Python {m['python']}; {m['ffmpeg']}. "
-        f"restoro `--jobs {res['jobs']}`.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; {m['ffmpeg']}.",
         "",
-        "| raster | restoro CPU-s | restoro wall s | ffmpeg CPU-s | ffmpeg wall s "
-        "| CPU ratio | wall ratio | frames (restoro/ffmpeg) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    if res["rasters"]:
+        lines += [
+            f"Source: hybrid 480i 29.97, {res['source_frames']} frames ({res['segments']}), "
+            f"AC-3 5.1. restoro `--jobs {res['jobs']}`.",
+            "",
+        ]
+        lines += [
+            "| raster | restoro CPU-s | restoro wall s | ffmpeg CPU-s | ffmpeg wall s "
+            "| CPU ratio | wall ratio | frames (restoro/ffmpeg) | load avg (restoro run) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
     for r in res["rasters"]:
         lines.append(
             f"| {r['raster']} | {r['restoro']['cpu_s']:.1f} | {r['restoro']['wall_s']:.1f} "
             f"| {r['ffmpeg']['cpu_s']:.1f} | {r['ffmpeg']['wall_s']:.1f} "
             f"| **{r['ratio_cpu']:.2f}x** | {r['ratio_wall']:.2f}x "
             f"| {r['frames']['restoro']}/{r['frames']['ffmpeg']} "
-            f"| {r['restoro']['load'][0]}–{r['restoro']['load'][1]} |"
+            f"| {load(r['restoro']['load'])} |"
         )
     for r in res["rasters"]:
         total = r["restoro"]["cpu_s"]
@@ -306,7 +332,8 @@ def markdown(res: dict[str, Any]) -> str:
             "",
             f"No-op build, {nop['shots']} shots (fresh process each, median of "
             f"{len(nop['runs'])}): wall **{nop['wall_s']:.3f} s** (min {nop['wall_min_s']:.3f}), "
-            f"CPU {nop['cpu_s']:.3f} s (goal ≤ 0.5 s).",
+            f"CPU {nop['cpu_s']:.3f} s (goal ≤ 0.5 s); load average "
+            f"{', '.join(str(r[2]) for r in nop['runs'])}.",
         ]
     return "\n".join(lines)
 
@@ -330,20 +357,19 @@ def main() -> None:
         w, h = (int(v) for v in r.lower().split("x"))
         if not (args.skip_4k and w * h > 1920 * 1080):
             rasters.append((w, h))
-    src = root / "media" / f"hybrid-{args.frames}.mpg"
-    truth_file = src.with_suffix(".json")
-    if not src.exists() or not truth_file.exists():
-        print(f"making the {args.frames}-frame source ...", file=sys.stderr, flush=True)
-        total, truth = make_source(src, args.frames)
-        truth_file.write_text(json.dumps([[t.kind, t.start, t.end] for t in truth]))
-    segments = json.loads(truth_file.read_text())
-    res: dict[str, Any] = {
-        "machine": machine(),
-        "jobs": args.jobs,
-        "source_frames": segments[-1][2],
-        "segments": ", ".join(f"{k} {e - s}" for k, s, e in segments),
-        "rasters": [bench_raster(root, src, r, args.jobs, not args.skip_rebuild) for r in rasters],
-    }
+    res: dict[str, Any] = {"machine": machine(), "jobs": args.jobs, "rasters": []}
+    if rasters:
+        src = root / "media" / f"hybrid-{args.frames}.mpg"
+        truth_file = src.with_suffix(".json")
+        if not src.exists() or not truth_file.exists():
+            print(f"making the {args.frames}-frame source ...", file=sys.stderr, flush=True)
+            _, truth = make_source(src, args.frames)
+            truth_file.write_text(json.dumps([[t.kind, t.start, t.end] for t in truth]))
+        segments = json.loads(truth_file.read_text())
+        res["source_frames"] = segments[-1][2]
+        res["segments"] = ", ".join(f"{k} {e - s}" for k, s, e in segments)
+        rebuild = not args.skip_rebuild
+        res["rasters"] = [bench_raster(root, src, r, args.jobs, rebuild) for r in rasters]
     if not args.skip_noop:
         res["noop"] = bench_noop_project(root / "noop", args.noop_shots, args.noop_repeat)
     res["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
