@@ -120,3 +120,46 @@ def test_cli_refuses_a_store_it_cannot_write(workspace: Path) -> None:
     assert "the store at /sys/restoro-store is not writable" in r.stderr
     assert not (workspace.parent / "out").exists()
     assert not (workspace.parent / ".restoro").exists()
+
+
+BURN_CHILD = "import time\nwhile time.process_time() < 0.4: pass"
+
+
+def test_cpu_seconds_of_an_action_count_its_threads_and_child_processes(tmp_path: Path) -> None:
+    """``cpu_s`` adds the action's own threads and the processes it waited for (ffmpeg), and
+    not time it spent waiting; the ``ac/`` entry stays free of it."""
+    import threading
+    import time
+
+    from restoro.engine.actions import RUNNERS, RunOutput
+    from restoro.engine.execute import run_spec
+    from restoro.engine.graph import ActionSpec
+
+    def burn(spec: ActionSpec, ctx: object) -> RunOutput:
+        def spin() -> None:
+            t0 = time.thread_time()
+            while time.thread_time() - t0 < 0.3:
+                pass
+
+        helper = threading.Thread(target=spin)
+        helper.start()
+        subprocess.run([sys.executable, "-c", BURN_CHILD], check=True)
+        helper.join()
+        return RunOutput(meta={"n": 1})
+
+    def idle(spec: ActionSpec, ctx: object) -> RunOutput:
+        time.sleep(0.7)  # wall time, no CPU: must not count
+        return RunOutput(meta={"n": 2})
+
+    RUNNERS["test-burn"], RUNNERS["test-idle"] = burn, idle
+    store = Store(tmp_path / "s")
+    try:
+        busy = run_spec(ActionSpec("t/burn", "test-burn", 1, {}, {}), store, {}, "cpu")
+        calm = run_spec(ActionSpec("t/idle", "test-idle", 1, {}, {}), store, {}, "cpu")
+        assert busy.ran and busy.cpu_s >= 0.65, busy.cpu_s  # 0.4 s child + 0.3 s thread
+        assert calm.ran and calm.cpu_s < 0.3 and calm.seconds >= 0.7, calm.cpu_s
+        entry = (store.ac / busy.key[:2] / f"{busy.key[2:]}.json").read_text()
+        assert "cpu" not in entry
+    finally:
+        del RUNNERS["test-burn"], RUNNERS["test-idle"]
+        store.close()

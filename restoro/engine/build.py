@@ -399,6 +399,7 @@ class Builder:
         reason: str = "",
         key: str = "",
         seconds: float = 0.0,
+        cpu_s: float = 0.0,
         error: str = "",
         hint: str = "",
         key_json: dict[str, Any] | None = None,
@@ -413,6 +414,7 @@ class Builder:
             reason=reason,
             key=key,
             seconds=seconds,
+            cpu_s=cpu_s,
             error=error,
             hint=hint,
             key_json=key_json,
@@ -429,6 +431,7 @@ class Builder:
             reason=reason,
             key=key,
             seconds=round(seconds, 3),
+            **({"cpu_s": round(cpu_s, 3)} if cpu_s else {}),
             **({"error": error} if error else {}),
         )
 
@@ -518,6 +521,7 @@ class Builder:
             reason=reason if ex.ran else "",
             key=key,
             seconds=time.monotonic() - t0,
+            cpu_s=ex.cpu_s,
         )
         return result
 

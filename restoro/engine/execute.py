@@ -55,6 +55,21 @@ class ExecResult:
     takeovers: int = 0
     """Expired leases (dead workers) this call took over."""
     result: ActionResult | None = None
+    cpu_s: float = 0.0
+    """CPU seconds (user + system) of this process and its reaped child processes while the
+    call ran: the action's own with one action at a time (``--jobs 1``), otherwise including
+    whatever ran beside it. Never part of the action's key or ``ac/`` entry."""
+
+
+def process_cpu() -> float:
+    """CPU seconds used so far by this process (all threads) and its waited-for children."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: no per-process accounting
+        return time.process_time()
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def load_runners() -> None:
@@ -127,6 +142,7 @@ def run_spec(
     from restoro.engine.store import ActionResult
 
     t0 = time.monotonic()
+    cpu0 = process_cpu()
     key, key_json, _ = spec.key_text()
 
     def finished() -> ActionResult | None:
@@ -190,7 +206,13 @@ def run_spec(
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
     return ExecResult(
-        key, True, time.monotonic() - t0, pid=os.getpid(), takeovers=takeovers, result=result
+        key,
+        True,
+        time.monotonic() - t0,
+        pid=os.getpid(),
+        takeovers=takeovers,
+        result=result,
+        cpu_s=process_cpu() - cpu0,
     )
 
 

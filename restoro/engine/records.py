@@ -47,6 +47,9 @@ class ActionRecord:
     reason: str = ""
     key: str = ""
     seconds: float = 0.0
+    cpu_s: float = 0.0
+    """For an action this build ran here: CPU seconds of the build process and its child
+    processes while it ran (``ExecResult.cpu_s``); 0 otherwise."""
     error: str = ""
     hint: str = field(default="", repr=False)
     """The failure's hint (for a worker failure: host and the tail of its log)."""
