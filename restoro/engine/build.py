@@ -558,7 +558,7 @@ class Builder:
                 path = paths[0]
                 self.report.files.extend(str(p) for p in paths)
                 self.report.outputs[d] = str(out_dir)
-                main_output = next(iter(res.outputs))
+                main_output = self._kind(d).primary(res)
                 entry = {
                     "path": str(path.relative_to(self.ws.root))
                     if path.is_relative_to(self.ws.root)
