@@ -150,3 +150,63 @@ def test_noop_rebuilds_keep_lock_provenance_and_outputs_byte_identical(
     assert (tmp_path / "restoro.lock").read_text() != lock_text  # the deliverables changed
     _assert_status_clean(tmp_path)
     _assert_noop_rebuild(manifest)
+
+
+@pytest.mark.slow
+def test_next_build_removes_temporary_files_of_interrupted_exports(
+    tmp_path: Path, media: Path
+) -> None:
+    """What a build killed mid-export leaves (``.NAME.<pid>.tmp`` of a dead pid beside an output
+    or the lockfile, an old store-export ``.part``) goes; a live pid's file, a fresh ``.part``
+    and files not named as restoro names its temporaries stay."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    manifest = _workspace(tmp_path, media)
+    manifest.write_text(MANIFEST.split("  imf:")[0] + "qc: {}\n", encoding="utf-8")
+    assert build(manifest).failed == 0
+    out = tmp_path / "out" / "master"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    gone = [
+        out / f".ep1.provenance.json.{dead_pid}.tmp",
+        out / f".ep1.mov.{dead_pid}.tmp",
+        out / "sub" / f".seg_00001.m4s.{dead_pid}.tmp",
+        tmp_path / f".restoro.lock.{dead_pid}.tmp",
+        out / ".ep1.srt.1a2b3c4d.part",
+    ]
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        kept = [
+            out / f".ep1.mov.{live.pid}.tmp",  # a concurrent export still running
+            out / f".ep1.mov.{os.getpid()}.tmp",  # the test's own process: alive too
+            out / ".ep1.scc.5e6f7a8b.part",  # a store export copying right now
+            out / ".notes.txt",
+            out / f"ep1.mov.{dead_pid}.tmp",  # not hidden: not ours
+            out / f".ep1.mov.{dead_pid}.bak",
+            tmp_path / "media" / f".source.mkv.{dead_pid}.tmp",  # outside out/
+        ]
+        for p in gone + kept:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"half an export")
+        old = time.time() - 3600
+        os.utime(out / ".ep1.srt.1a2b3c4d.part", (old, old))
+        r = cli("build", "--json", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        events = json_lines(r.stdout)
+        (removed,) = [e for e in events if e["event"] == "temp-removed"]
+        assert sorted(removed["paths"]) == sorted(str(p) for p in gone)
+        assert not [e for e in events if e["event"] == "action" and e["status"] == "executed"]
+        assert [p for p in gone if p.exists()] == []
+        assert [p for p in kept if not p.exists()] == []
+    finally:
+        live.kill()
+        live.wait()
+    # The deliverable is intact, and status still finds every output as the lock records it.
+    r = cli("status", "--json", cwd=tmp_path)
+    (status,) = json_lines(r.stdout)
+    assert status["up_to_date"] is True
+    assert {o["state"] for o in status["outputs"]} == {"ok"}

@@ -135,6 +135,7 @@ class Builder:
             ),
             fewer_gc_passes(),
         ):
+            self._remove_interrupted_exports()
             self.ws.hash_sources()
             self._walk(sel)
             self.ws.assert_sources_unchanged()
@@ -536,6 +537,13 @@ class Builder:
         if self.opts.variant:
             base = base / "variants" / self.opts.variant
         return base / deliverable
+
+    def _remove_interrupted_exports(self) -> None:
+        from restoro.engine.materialise import remove_interrupted_exports
+
+        removed = remove_interrupted_exports(self.ws)
+        if removed:
+            self.events.emit("temp-removed", paths=[str(p) for p in removed])
 
     def _materialise(
         self, sel: Selection, results: Mapping[str, ActionResult], lock: dict[str, Any]
