@@ -48,8 +48,8 @@ def _find(el: ET.Element, name: str) -> ET.Element | None:
     return next((c for c in el.iter() if _local(c.tag) == name), None)
 
 
-def _children(el: ET.Element, name: str) -> list[ET.Element]:
-    return [c for c in el if _local(c.tag) == name]
+def _children(el: ET.Element | None, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c.tag) == name] if el is not None else []
 
 
 def _text(el: ET.Element, name: str) -> str:
@@ -74,8 +74,7 @@ def check_package(root: Path) -> list[Finding]:
         return [Finding("error", "no-assetmap", f"no ASSETMAP.xml in {root}")]
     paths: dict[str, Path] = {}
     pkls: list[Path] = []
-    for a in _children(_find(ET.parse(am_path).getroot(), "AssetList") or ET.Element("x"),
-                       "Asset"):  # fmt: skip
+    for a in _children(_find(ET.parse(am_path).getroot(), "AssetList"), "Asset"):
         chunk = _find(a, "Path")
         if chunk is None or not chunk.text:
             continue
@@ -91,7 +90,7 @@ def check_package(root: Path) -> list[Finding]:
         if not pkl.is_file():
             out.append(Finding("error", "missing-file", "packing list is missing", pkl.name))
             continue
-        for a in _find(ET.parse(pkl).getroot(), "AssetList") or []:
+        for a in _children(_find(ET.parse(pkl).getroot(), "AssetList"), "Asset"):
             aid, name = _uuid(_text(a, "Id")), paths.get(_uuid(_text(a, "Id")))
             if name is None or not name.is_file():
                 out.append(
