@@ -378,11 +378,22 @@ class Builder:
             gpus = gpu_slots(self.opts.device)
         outcomes = LocalExecutor(jobs, gpus=gpus).run(tasks, keep_going=self.opts.keep_going)
         by_id = {n.id: n for n in pending}
+        recorded = {r.id for r in self.report.records if r.status == "failed"}
         for tid, oc in outcomes.items():
             if oc.status == "ok" and oc.result is not None:
                 done[tid] = oc.result
             elif oc.status in ("skipped", "cancelled"):
                 self._record(by_id[tid], None, "skipped", reason=oc.status)
+            elif oc.status == "failed" and tid not in recorded and oc.error is not None:
+                # It failed before its action started (making its spec): unrecorded, the
+                # build would end without error and without the outputs that need it.
+                self._record(
+                    by_id[tid],
+                    None,
+                    "failed",
+                    error=_one_line(oc.error),
+                    hint=getattr(oc.error, "hint", None) or "",
+                )
         return done
 
     def _ref(self, node_id: str) -> str:
