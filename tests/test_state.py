@@ -215,3 +215,17 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     with StateDB(path) as sdb:
         ids = [f"{n}-{i}" for n in ("p", "q") for i in range(300)]
         assert len(sdb.get_refs(ids)) == 600
+
+
+def test_a_dropped_statedb_closes_its_connection(tmp_path: Path) -> None:
+    """Without close() (a throwaway Store in a script or test) the connection still closes when
+    the object goes, so Python 3.13 has no unclosed database to warn about."""
+    import gc
+
+    db = StateDB(tmp_path / "state.db")
+    conn = db._conn
+    conn.execute("SELECT 1")
+    del db
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        conn.execute("SELECT 1")
