@@ -32,7 +32,7 @@ def temp_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
 
 
-def _replace(dst: Path, write: Callable[[Path], None]) -> None:
+def _replace(dst: Path, write: Callable[[Path], object]) -> None:
     tmp = temp_path(dst)
     try:
         write(tmp)
