@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,15 +145,15 @@ def test_pending_writes_visible_inside_batch(db: StateDB) -> None:
     with db.batch():
         db.set_refs({"x": "1"})
         assert db.get_ref("x") == "1"
-        with sqlite3.connect(db.path) as other:  # not committed yet
+        with closing(sqlite3.connect(db.path)) as other:  # not committed yet
             assert other.execute("SELECT count(*) FROM refs").fetchone()[0] == 0
-    with sqlite3.connect(db.path) as other:
+    with closing(sqlite3.connect(db.path)) as other:
         assert other.execute("SELECT key FROM refs").fetchall() == [("1",)]
 
 
 def test_old_schema_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
         conn.execute("INSERT INTO meta VALUES ('schema', '0')")
         conn.execute("CREATE TABLE refs (action_id TEXT, key TEXT, extra INT)")
@@ -160,7 +161,7 @@ def test_old_schema_is_dropped(tmp_path: Path) -> None:
     with StateDB(path) as sdb:
         sdb.set_refs({"a": "b"})
         assert sdb.get_ref("a") == "b"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "oldstuff" not in tables
         assert conn.execute("SELECT value FROM meta").fetchone() == (str(state_mod.SCHEMA),)
@@ -214,3 +215,17 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     with StateDB(path) as sdb:
         ids = [f"{n}-{i}" for n in ("p", "q") for i in range(300)]
         assert len(sdb.get_refs(ids)) == 600
+
+
+def test_a_dropped_statedb_closes_its_connection(tmp_path: Path) -> None:
+    """Without close() (a throwaway Store in a script or test) the connection still closes when
+    the object goes, so Python 3.13 has no unclosed database to warn about."""
+    import gc
+
+    db = StateDB(tmp_path / "state.db")
+    conn = db._conn
+    conn.execute("SELECT 1")
+    del db
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        conn.execute("SELECT 1")

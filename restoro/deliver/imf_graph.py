@@ -289,12 +289,13 @@ def materialise(
     shots: list[ShotEntry],
     variant: str | None,
 ) -> list[Path]:
-    """Copy track files and documents into ``out_dir/<title>/`` (skipping external ones)."""
+    """Copy track files and documents into ``out_dir/<title>/`` (skipping external ones); the
+    CPL first, as the lock records the first path with the primary output's digest."""
     from restoro.engine.materialise import export, provenance, write_json
 
     pkg = out_dir / title
     written = []
-    for key, name in sorted(result.meta["names"].items()):
+    for key, name in sorted(result.meta["names"].items(), key=lambda kv: (kv[0] != "cpl", kv)):
         if key in result.outputs:
             written.append(export(ws, result.outputs[key].digest, pkg / name))
     for digest, name in result.meta.get("tracks", []):
@@ -305,4 +306,4 @@ def materialise(
     return written
 
 
-register(DeliverableKind("imf", imf_nodes, materialise))
+register(DeliverableKind("imf", imf_nodes, materialise, primary=lambda r: "cpl"))

@@ -252,4 +252,4 @@ def materialise(
     return [out, *sidecars]
 
 
-register(DeliverableKind("prores", prores_nodes, materialise))
+register(DeliverableKind("prores", prores_nodes, materialise, primary=lambda r: "master"))

@@ -2,7 +2,11 @@
 the store. Built-in kinds are listed here; a kind module registers itself when imported.
 
 A kind's ``nodes`` returns the title's nodes for one deliverable, the last of which has the id
-``f"{title}/{deliverable}"`` and is what ``materialise`` receives.
+``f"{title}/{deliverable}"`` and is what ``materialise`` receives; ``materialise`` returns the
+files it wrote, the primary output's first. The kind's ``primary`` names the output
+whose digest stands for the deliverable in ``restoro.lock`` and the provenance sidecar; never the
+first in dict order, which differs between a fresh result (the runner's order) and one read back
+from the store (sorted).
 """
 
 from __future__ import annotations
@@ -35,12 +39,18 @@ _KINDS: dict[str, DeliverableKind] = {}
 _loaded = False
 
 
+def first_output(result: ActionResult) -> str:
+    """The default primary output: the only one, or else the first by name."""
+    return min(result.outputs)
+
+
 @dataclass(frozen=True)
 class DeliverableKind:
     kind: str
     nodes: NodesFn
     materialise: MaterialiseFn
     uses_audio: bool = True
+    primary: Callable[[ActionResult], str] = first_output
 
 
 def register(kind: DeliverableKind) -> DeliverableKind:

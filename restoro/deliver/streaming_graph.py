@@ -218,18 +218,22 @@ def materialise(
     shots: list[ShotEntry],
     variant: str | None,
 ) -> list[Path]:
-    """Export the package to ``out_dir/<title>/`` (main playlist or MPD first)."""
+    """Export the package to ``out_dir/<title>/`` (main playlist or MPD first, then by name)."""
     from restoro.engine.materialise import export, provenance, write_json
 
     base = out_dir / title
-    paths = [export(ws, o.digest, base / name) for name, o in result.outputs.items()]
-    main = [p for p in paths if p.name in ("master.m3u8", "manifest.mpd")]
-    meta = provenance(
-        ws, deliverable, title, result, shots, variant, output=next(iter(result.outputs))
-    )
+    main = package_main(result)
+    names = [main, *sorted(n for n in result.outputs if n != main)]
+    paths = [export(ws, result.outputs[n].digest, base / n) for n in names]
+    meta = provenance(ws, deliverable, title, result, shots, variant, output=main)
     write_json(out_dir / f"{title}.provenance.json", meta)
-    return main + [p for p in paths if p not in main]
+    return paths
 
 
-register(DeliverableKind("hls", streaming_nodes, materialise))
-register(DeliverableKind("dash", streaming_nodes, materialise))
+def package_main(result: ActionResult) -> str:
+    """The package's entry point: the HLS master playlist or the DASH MPD."""
+    return "master.m3u8" if "master.m3u8" in result.outputs else "manifest.mpd"
+
+
+register(DeliverableKind("hls", streaming_nodes, materialise, primary=package_main))
+register(DeliverableKind("dash", streaming_nodes, materialise, primary=package_main))

@@ -138,6 +138,7 @@ class Builder:
             ),
             fewer_gc_passes(),
         ):
+            self._remove_interrupted_exports()
             self.ws.hash_sources()
             self._walk(sel)
             self.ws.assert_sources_unchanged()
@@ -380,11 +381,22 @@ class Builder:
             gpus = gpu_slots(self.opts.device)
         outcomes = LocalExecutor(jobs, gpus=gpus).run(tasks, keep_going=self.opts.keep_going)
         by_id = {n.id: n for n in pending}
+        recorded = {r.id for r in self.report.records if r.status == "failed"}
         for tid, oc in outcomes.items():
             if oc.status == "ok" and oc.result is not None:
                 done[tid] = oc.result
             elif oc.status in ("skipped", "cancelled"):
                 self._record(by_id[tid], None, "skipped", reason=oc.status)
+            elif oc.status == "failed" and tid not in recorded and oc.error is not None:
+                # It failed before its action started (making its spec): unrecorded, the
+                # build would end without error and without the outputs that need it.
+                self._record(
+                    by_id[tid],
+                    None,
+                    "failed",
+                    error=_one_line(oc.error),
+                    hint=getattr(oc.error, "hint", None) or "",
+                )
         return done
 
     def _ref(self, node_id: str) -> str:
@@ -550,6 +562,13 @@ class Builder:
             base = base / "variants" / self.opts.variant
         return base / deliverable
 
+    def _remove_interrupted_exports(self) -> None:
+        from restoro.engine.materialise import remove_interrupted_exports
+
+        removed = remove_interrupted_exports(self.ws)
+        if removed:
+            self.events.emit("temp-removed", paths=[str(p) for p in removed])
+
     def _materialise(
         self, sel: Selection, results: Mapping[str, ActionResult], lock: dict[str, Any]
     ) -> None:
@@ -571,7 +590,7 @@ class Builder:
                 path = paths[0]
                 self.report.files.extend(str(p) for p in paths)
                 self.report.outputs[d] = str(out_dir)
-                main_output = next(iter(res.outputs))
+                main_output = self._kind(d).primary(res)
                 entry = {
                     "path": str(path.relative_to(self.ws.root))
                     if path.is_relative_to(self.ws.root)

@@ -8,7 +8,6 @@ only when its content changes. It carries its own schema version; ``UPGRADES[n]`
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from restoro.engine.keys import pretty_json
@@ -62,13 +61,6 @@ def read_lockfile(path: Path) -> dict[str, Any]:
 
 def write_lockfile(path: Path, data: dict[str, Any]) -> bool:
     """Write atomically when the content differs; returns whether the file changed."""
-    text = render(data)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return True
+    from restoro.engine.materialise import write_text
+
+    return write_text(path, render(data))

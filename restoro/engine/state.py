@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,9 @@ class StateDB:
         self._blob_rows: dict[str, Row] | None = None
         self._pending: dict[str, dict[str, Row | str]] = {"files": {}, "blobs": {}, "refs": {}}
         self._conn = self._open()
+        # Dropped without close() (say, a throwaway Store), it still closes its connection,
+        # quietly: Python 3.13 warns about an unclosed one. Unflushed rows are only cache.
+        self._close_conn = weakref.finalize(self, self._conn.close)
 
     # -- connection and schema -------------------------------------------------------------
 
@@ -123,7 +127,7 @@ class StateDB:
         """Write pending rows and close the connection."""
         with self._lock:
             self.flush()
-            self._conn.close()
+            self._close_conn()
 
     def __enter__(self) -> StateDB:
         return self

@@ -148,9 +148,12 @@ def _deliverable_node(
             timing["fail_on_captions"] = True
 
     def make(deps: Results) -> ActionSpec:
+        from restoro.deliver import registry
         from restoro.qc.deliverable import DeliverableCheck
 
         res = deps[main]
+        kind = registry.get(spec.kind)
+        assert kind is not None
         tracks = [
             {k: deps[a].meta.get(k) for k in ("loudness", "target", "true_peak", "ceiling")}
             for a in audio
@@ -173,7 +176,7 @@ def _deliverable_node(
             version=QC_VERSION,
             params=params,
             inputs={
-                "delivered": res.outputs[next(iter(res.outputs))].digest,
+                "delivered": res.outputs[kind.primary(res)].digest,
                 **({"captions": cap_digests} if caps else {}),
             },
             title=title,

@@ -49,8 +49,8 @@ def _find(el: ET.Element, name: str) -> ET.Element | None:
     return next((c for c in el.iter() if _local(c.tag) == name), None)
 
 
-def _children(el: ET.Element, name: str) -> list[ET.Element]:
-    return [c for c in el if _local(c.tag) == name]
+def _children(el: ET.Element | None, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c.tag) == name] if el is not None else []
 
 
 def _text(el: ET.Element, name: str) -> str:
