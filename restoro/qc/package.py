@@ -28,12 +28,22 @@ DECODERS = {"h264": {"h264"}, "hevc": {"hevc"}, "av1": {"av1", "libdav1d", "liba
 
 
 def stage(root: Path, files: list[tuple[str, Path]]) -> None:
-    """Link each blob into ``root`` under its package name."""
+    """Hard-link each blob into ``root`` under its package name (a copy across filesystems).
+
+    Not a symbolic link: the package checks refuse links that lead out of a package, as a
+    delivered package must not hold any.
+    """
+    import os
+    import shutil
+
     for name, blob in files:
         dst = root / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.exists():
-            dst.symlink_to(blob)
+            try:
+                os.link(blob, dst)
+            except OSError:
+                shutil.copyfile(blob, dst)
 
 
 def decode_stream(path: Path, kind: str) -> dict[str, Any]:
