@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import wave
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,8 @@ class Case:
     edits: tuple[tuple[str, str], ...] = ()
     manifest: str | bytes | None = None
     files: dict[str, Any] = field(default_factory=dict)
+    needs_torch: bool = False
+    """Reading the planted model file takes PyTorch and spandrel (the ai extra)."""
     at: str | None = None
     arg: str | None = None
     file_only: bool = False
@@ -615,6 +618,7 @@ MEDIA_CASES = [
         files={"models/m.pth": "not a model\n"},
         edits=(("model: bicubic", "model: models/m.pth"),),
         at="models/m.pth",
+        needs_torch=True,
     ),
     Case(
         "model-pickle",
@@ -623,6 +627,7 @@ MEDIA_CASES = [
         files={"models/.keep": ""},
         edits=(("model: bicubic", "model: models/m.pth"),),
         at="models/m.pth",
+        needs_torch=True,
     ),
     Case(
         "model-unknown-architecture",
@@ -631,6 +636,7 @@ MEDIA_CASES = [
         files={"models/.keep": ""},
         edits=(("model: bicubic", "model: models/m.pth"),),
         at="models/m.pth",
+        needs_torch=True,
     ),
 ]
 
@@ -915,6 +921,9 @@ def _check(case: Case, root: Path, manifest: Path, rc: int, out: str, err: str) 
 def test_bad_input_is_refused_before_work(
     case: Case, tmp_path: Path, tiny_source: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    if case.needs_torch:
+        pytest.importorskip("torch")
+        pytest.importorskip("spandrel")
     root = tmp_path / "project"
     manifest = _project(root, tiny_source, case)
     before = _tree(root)
@@ -966,6 +975,8 @@ def test_the_model_messages_name_the_manifest_path_not_the_store(
 ) -> None:
     """A pickle torch refuses: named as the manifest names it, without torch's advice to
     load it with weights_only=False (arbitrary code)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("spandrel")
     case = next(c for c in MEDIA_CASES if c.id == "model-pickle")
     root = tmp_path / "p"
     manifest = _project(root, tiny_source, case)
@@ -973,6 +984,30 @@ def test_the_model_messages_name_the_manifest_path_not_the_store(
     assert rc == 2
     assert "weights_only" not in err and "arbitrary code" not in err, err
     assert ".restoro" not in err and "cas/" not in err, err
+
+
+def test_a_model_file_without_the_ai_extra_says_what_to_install(
+    tmp_path: Path,
+    tiny_source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without PyTorch and spandrel a model file is refused at plan time, naming the extra."""
+    monkeypatch.setitem(sys.modules, "spandrel", None)  # import spandrel → ImportError
+    case = Case(
+        "model-no-ai-extra",
+        r"models/m\.pth: model files need PyTorch and spandrel",
+        files={"models/m.pth": b"PK\x03\x04 stands in for a torch archive"},
+        edits=(("model: bicubic", "model: models/m.pth"),),
+        at="models/m.pth",
+    )
+    root = tmp_path / "p"
+    manifest = _project(root, tiny_source, case)
+    before = _tree(root)
+    rc, out, err = run_cli(["plan", "-f", str(manifest)], capsys)
+    _check(case, root, manifest, rc, out, err)
+    assert "restoro[ai]" in err, err
+    assert _tree(root) == before
 
 
 @pytest.fixture

@@ -97,7 +97,16 @@ def _torch_reason(kind: str, exc: Exception) -> str:
 
 def load_descriptor(path: Path) -> tuple[Any, dict[str, str]]:
     """A spandrel ImageModelDescriptor for the file, and the file's metadata."""
-    from spandrel import ModelLoader, UnsupportedModelError
+    try:
+        import torch  # noqa: F401
+        from spandrel import ModelLoader, UnsupportedModelError
+    except ImportError as exc:
+        raise InputError(
+            f"{path}: model files need PyTorch and spandrel, which are not installed "
+            f"({exc.name or exc})",
+            hint="install the ai extra: python3 -m pip install 'restoro[ai]' (or use a "
+            "classical kernel: lanczos, spline36, bicubic)",
+        ) from None
 
     sd, meta = read_state_dict(path)
     if not any(hasattr(v, "shape") for v in sd.values()) and not any(
