@@ -96,6 +96,10 @@ def test_import_copies_the_title_across_its_vobs_bit_exact(disc: Path, tmp_path:
     ]
     got = [(round(c.begin * NTSC), round(c.end * NTSC), c.lines) for c in cues]
     assert got == want
+    # angle 1 named is the title as it plays
+    a1 = tmp_path / "a1.mkv"
+    import_title(disc, 1, None, a1, "test", angle=1)
+    assert a1.read_bytes() == a.read_bytes()
     # chapter 2 alone
     c2 = tmp_path / "c2.mkv"
     import_title(disc, 1, (2, 2), c2, "test")
@@ -261,6 +265,7 @@ def test_an_episode_cut_from_a_title_gets_its_own_stretch_of_captions(
         ({"title": "\n    title: 1\n    chapters: [1, 3]"}, "title 1 of the disc"),
         ({"title": "\n    title: 2", "channel": ", channel: 1"}, "no closed captions on CC1"),
         ({"title": "\n    title: 1", "channel": ", channel: 3"}, "channels: CC1"),
+        ({"title": "\n    title: 2\n    angle: 2"}, "has no camera angle 2"),
     ],
 )
 def test_bad_disc_input_exits_2(disc: Path, tmp_path: Path, edit: dict, needle: str) -> None:
@@ -313,5 +318,5 @@ def test_not_a_disc_is_a_clear_error(disc: Path, tmp_path: Path) -> None:
     manifest.write_text(text.replace("path: fake.iso", "path: plain.vob\n    title: 1"))
     res = cli("plan", "-f", str(manifest))
     out = res.stdout + res.stderr
-    assert res.returncode == 2 and "title:/chapters: read a DVD-Video disc" in out, out
+    assert res.returncode == 2 and "title:/chapters:/angle: read a DVD-Video disc" in out, out
     assert "Traceback" not in out

@@ -200,10 +200,10 @@ class Workspace:
 
         if path.exists() and is_disc(path):
             path = self._import_disc(name, path, where)
-        elif src.title is not None or src.chapters is not None:
+        elif src.title is not None or src.chapters is not None or src.angle is not None:
             raise MediaError(
-                f"source {name!r}: title:/chapters: read a DVD-Video disc, and {src.path} is not "
-                "one",
+                f"source {name!r}: title:/chapters:/angle: read a DVD-Video disc, and {src.path} "
+                "is not one",
                 location=where,
                 code="E304",
                 hint="point path: at the folder holding VIDEO_TS, at VIDEO_TS, or at an .iso",
@@ -330,14 +330,16 @@ class Workspace:
                 "chapters": list(chapters) if chapters else None,
                 "tools": tools,
             }
+            if src.angle is not None:  # absent otherwise: keys made before the field hold
+                key_json["angle"] = src.angle
 
             def make(tmp: Path, number: int = number) -> None:
                 pick_title(disc, number, label)  # a title not on the disc: name those that are
-                import_title(disc, number, chapters, tmp, label)
+                import_title(disc, number, chapters, tmp, label, src.angle)
 
             return self._made_file(key_json, make, ".mkv")
         except MediaError as exc:
-            field = {"E305": "title", "E306": "chapters"}.get(exc.code, "path")
+            field = {"E305": "title", "E306": "chapters", "E308": "angle"}.get(exc.code, "path")
             line, col = self.loaded.locate(("sources", name, field))
             exc.location = exc.location or f"{self.loaded.path}:{line}:{col}"
             raise

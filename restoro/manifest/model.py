@@ -66,6 +66,12 @@ class Source(_Model):
         Annotated[list[Annotated[int, Field(ge=1, le=99)]], Field(min_length=2, max_length=2)]
         | None
     ) = Field(None, description="DVD-Video disc: [first, last] chapters of the title to read.")
+    angle: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="DVD-Video disc: the camera angle of a multi-angle title (default 1).",
+    )
 
     @model_validator(mode="after")
     def _chapter_order(self) -> Source:

@@ -237,13 +237,21 @@ def _restamp(dest: Path) -> None:
 
 
 def import_title(
-    path: Path, number: int, chapters: tuple[int, int] | None, dest: Path, label: str
+    path: Path,
+    number: int,
+    chapters: tuple[int, int] | None,
+    dest: Path,
+    label: str,
+    angle: int | None = None,
 ) -> None:
-    """Stream-copy title ``number`` (chapters ``[first, last]``) of the disc into ``dest``
-    (Matroska): video and every audio stream, languages kept, no re-encode, bit-exact."""
+    """Stream-copy title ``number`` (chapters ``[first, last]``, camera ``angle``) of the disc
+    into ``dest`` (Matroska): video and every audio stream, languages kept, no re-encode,
+    bit-exact."""
     args = ["-loglevel", "error", "-xerror", "-f", "dvdvideo", "-title", str(number)]
     if chapters is not None:
         args += ["-chapter_start", str(chapters[0]), "-chapter_end", str(chapters[1])]
+    if angle is not None:
+        args += ["-angle", str(angle)]
     args += ["-i", str(disc_root(path)), "-map", "0:v:0", "-map", "0:a?", "-c", "copy",
              "-fflags", "+bitexact", "-map_chapters", "-1",
              "-f", "matroska", "-y", str(dest)]  # fmt: skip
@@ -252,6 +260,12 @@ def import_title(
         _restamp(dest)
         return
     log = _log(proc)
+    if angle is not None and f"Angle {angle} not found" in log:
+        raise MediaError(
+            f"{label}: title {number} of the disc {path} has no camera angle {angle}",
+            code="E308",
+            hint="leave angle: out for a title shot from one angle (angle 1)",
+        )
     if chapters is not None and "Chapter (PTT) range" in log:
         count = len(chapter_starts(path, number))
         raise MediaError(
