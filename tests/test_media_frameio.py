@@ -107,6 +107,26 @@ def test_validate_rejects_another_layout(tmp_path: Path) -> None:
         validate_intermediate(path, 3)
 
 
+def test_compact_intermediates_round_to_12_bits(tmp_path: Path, frames: list[np.ndarray]) -> None:
+    import av
+
+    from restoro.media.frameio import COMPACT, from_12bit, to_12bit
+
+    a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
+    write_frames(a, SD_601, iter(frames), COMPACT)
+    write_frames(b, SD_601, iter(frames), COMPACT)
+    assert a.read_bytes() == b.read_bytes()
+    validate_intermediate(a, 10)
+    with av.open(str(a)) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.name, ctx.pix_fmt) == ("ffv1", "gbrp12le")
+    for want, got in zip(frames, read_frames(a), strict=True):
+        np.testing.assert_array_equal(got, from_12bit(to_12bit(want)))
+        assert np.abs(got.astype(np.int64) - want).max() <= 9  # half a 12-bit step, rounded
+    edges = np.array([0, 8, 9, 65526, 65527, 65535], np.uint16)
+    assert from_12bit(to_12bit(edges)).tolist() == [0, 0, 16, 65519, 65535, 65535]
+
+
 def test_legacy_ffv1_intermediates_still_read(tmp_path: Path, frames: list[np.ndarray]) -> None:
     import restoro.media.frameio as frameio
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import av
 import numpy as np
 import pytest
 from buildkit import build, executed
@@ -65,6 +66,64 @@ def _workspace(tmp_path: Path, source: Path, model: str, scale: int) -> Path:
     return manifest
 
 
+@pytest.mark.slow
+def test_lossless_intermediates_keep_16_bits_after_a_model(
+    tmp_path: Path, tiny_source: Path
+) -> None:
+    manifest = _workspace(tmp_path, tiny_source, "realesr-animevideov3", 2)
+    text = manifest.read_text()
+    manifest.write_text(text.replace("project: ai\n", "project: ai\nintermediates: lossless\n"))
+    assert build(manifest, device="cpu").failed == 0
+    from restoro.engine.workspace import Workspace
+
+    ws = Workspace(manifest)
+    try:
+        chains = [r for r in ws.store.iter_actions() if r.key_json.get("stage") == "chain"]
+        assert chains
+        for r in chains:
+            assert "intermediate" not in r.key_json["params"]
+            with av.open(str(ws.store.blob_path(r.outputs["frames"].digest))) as c:
+                ctx = c.streams.video[0].codec_context
+                assert (ctx.name, ctx.pix_fmt) == ("ffvhuff", "gbrp16le")
+    finally:
+        ws.close()
+
+
+@pytest.mark.slow
+def test_a_filter_chain_after_a_model_reads_its_12_bit_cache_point(
+    tmp_path: Path, tiny_source: Path
+) -> None:
+    """model | lanczos: the second chain's input is 12-bit, so it streams (read_frames widens
+    the samples) instead of leaving the 12 → 16-bit step to ffmpeg."""
+    from restoro.engine.workspace import Workspace
+    from restoro.media.ffilter import filter_frames
+    from restoro.media.frames import FrameFormat
+
+    manifest = _workspace(tmp_path, tiny_source, "realesr-animevideov3", 2)
+    text = manifest.read_text().replace(
+        "scale: 2}", "scale: 2}\n    - {stage: upscale, model: lanczos, scale: 2}"
+    )
+    manifest.write_text(text)
+    assert build(manifest, device="cpu").failed == 0
+    ws = Workspace(manifest)
+    try:
+        chains = [r for r in ws.store.iter_actions() if r.key_json.get("stage") == "chain"]
+        second = [r for r in chains if "intermediate" not in r.key_json["params"]]
+        assert len(chains) == 4 and len(second) == 2
+        for r in second:
+            src = ws.store.blob_path(r.key_json["inputs"]["frames"])
+            fmt = FrameFormat.model_validate(r.key_json["params"]["format"])
+            out = fmt.model_copy(update={"width": fmt.width * 2, "height": fmt.height * 2})
+            graph = f"zscale=w={out.width}:h={out.height}:filter=lanczos:dither=none"
+            want = list(filter_frames(read_frames(src), fmt, graph, out))
+            got = list(read_frames(ws.store.blob_path(r.outputs["frames"].digest)))
+            assert len(got) == len(want) == 3
+            for a, b in zip(want, got, strict=True):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        ws.close()
+
+
 def _chain_outputs(manifest: Path) -> dict[str, bytes]:
     """Every upscale chain's output frames (bytes), by shot, read back from the store."""
     from restoro.engine.workspace import Workspace
@@ -100,8 +159,14 @@ def test_animevideov3_x2_build_end_to_end(tmp_path: Path, tiny_source: Path) -> 
             assert any(k.startswith("model:upscale") for k in r.key_json["inputs"])
             assert r.meta["format"]["width"] == 96 and r.meta["format"]["height"] == 64
             assert r.meta["stages"]["upscale"]["architecture"] == "Compact"
-            frames = list(read_frames(ws.store.blob_path(r.outputs["frames"].digest)))
+            blob = ws.store.blob_path(r.outputs["frames"].digest)
+            frames = list(read_frames(blob))
             assert len(frames) == 3 and frames[0].shape == (64, 96, 3)
+            # A cache point after a model is 12-bit FFV1 by default (intermediates: auto).
+            assert r.key_json["params"]["intermediate"] == "ffv1-12"
+            with av.open(str(blob)) as c:
+                ctx = c.streams.video[0].codec_context
+                assert (ctx.name, ctx.pix_fmt) == ("ffv1", "gbrp12le")
     finally:
         ws.close()
     # A second build runs nothing; deleting the store and rebuilding gives identical bytes.

@@ -198,7 +198,13 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     ends at the shot's boundaries. Stages may leave a JSON-able summary in
     ``ctx.extra["meta"]``; it is recorded in the action's meta under ``stages``.
     """
-    from restoro.media.frameio import FrameWriter, count_frames, read_frames
+    from restoro.media.frameio import (
+        CODEC,
+        FrameWriter,
+        count_frames,
+        read_frames,
+        sample_format,
+    )
     from restoro.media.frames import FrameFormat
     from restoro.stages import registry
     from restoro.stages.base import FrameStage, StageContext
@@ -241,18 +247,21 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         frames = stage.process(frames, params, sctx)
         fmt = stage.output_format(params, fmt)
     out = ctx.temp(".mkv")
-    if filters and all(f is not None for f in filters):
+    src = ctx.blob(spec.inputs["frames"])
+    if filters and all(f is not None for f in filters) and sample_format(src) == "gbrp16le":
         # Every stage is an ffmpeg filter: one transcode, no frame crosses into Python (the
-        # stages' generators above are never started). Same bytes as streaming them.
+        # stages' generators above are never started). Same bytes as streaming them. (A
+        # 12-bit input streams: ffmpeg's own 12 → 16-bit step is not ``from_12bit``'s.)
         from restoro.media.ffilter import transcode
 
-        transcode(ctx.blob(spec.inputs["frames"]), ",".join(filters), fmt, out)  # type: ignore[arg-type]
+        transcode(src, ",".join(filters), fmt, out)  # type: ignore[arg-type]
         count = count_frames(out)
         ctx.progress(count)
     else:
         if overlap:
             frames = _threaded(frames, depth=4)
-        with FrameWriter(out, fmt) as writer:
+        codec = spec.params.get("intermediate", CODEC)
+        with FrameWriter(out, fmt, codec) as writer:
             for frame in frames:
                 writer.write(frame)
                 ctx.progress(writer.count)

@@ -443,6 +443,13 @@ def shot_nodes(
             }
             if seed is not None:
                 params["seed"] = seed
+            networks = [k for k in models if not k.startswith("model:lut")]  # a LUT is no model
+            if networks and ws.manifest.intermediates == "auto":
+                # A cache point after a model: 12-bit FFV1 keeps a season's store in bounds.
+                # (Absent otherwise, so the keys of other chains are as they were.)
+                from restoro.media.frameio import COMPACT
+
+                params["intermediate"] = COMPACT
             fps = tool_fingerprints(tools)
             if models:  # CPU and CUDA give different pixels from one model
                 from restoro.models.device import fingerprint

@@ -458,6 +458,12 @@ class Manifest(_Model):
     restoro: Literal[1] = Field(description="Manifest schema version; this restoro reads 1.")
     project: Slug = Field(description="Project name (a slug: letters, digits, '.', '_', '-').")
     output: str = Field("out", description="Where deliverables go, relative to the manifest.")
+    intermediates: Literal["auto", "lossless"] = Field(
+        "auto",
+        description="How cache points are stored. auto: 16-bit lossless FFVHuff, except after a "
+        "model, where 12-bit FFV1 (lossless at 12 bits; ~2 MB a 4K-class frame against ~10) "
+        "keeps a season's store in bounds; lossless: 16-bit FFVHuff everywhere.",
+    )
     sources: dict[Name, Source] = Field(default_factory=dict, description="Media by name.")
     pipelines: dict[Name, list[StageEntry]] = Field(
         default_factory=dict, description="Named stage chains; each starts with ingest."

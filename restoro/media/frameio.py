@@ -33,10 +33,18 @@ if TYPE_CHECKING:
 FORMAT_TAG = "RESTORO_FORMAT"
 CODEC = "ffvhuff"
 CODEC_ARGS = ["-c:v", CODEC, "-pred", "plane", "-context", "0", "-threads", "2"]
+COMPACT = "ffv1-12"
+"""12-bit FFV1 (range coder, slice CRCs): for cache points after a model, where the store's
+size matters more than ~0.2 s of coding a 4K-class frame (performance.md)."""
+COMPACT_ARGS = [
+    "-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
+    "-coder", "range_def", "-context", "0", "-threads", "2",
+]  # fmt: skip
 """Every frame is coded alone with static tables, so the bytes do not depend on threads. The
 plane predictor (gradient) beats ``left`` on upscaled pictures: 10.2 against 13.7 MB for a
 2880x1920 lanczos x4 frame, and codes faster (performance.md)."""
 READABLE_CODECS = ("ffvhuff", "ffv1")
+SAMPLE_FORMATS = ("gbrp16le", "gbrp12le")
 """Intermediates restoro reads: FFV1 was the format before ingest 2 / chain 2."""
 # RGB intermediates are tagged as such: the YCbCr matrix they came from lives in FORMAT_TAG.
 _RGB_TAGS = ["-colorspace", "rgb", "-color_range", "pc"]
@@ -60,25 +68,39 @@ def tag_filters(fmt: FrameFormat) -> str:
     )
 
 
-def output_args(fmt: FrameFormat, path: Path) -> list[str]:
-    """ffmpeg output options for an intermediate of ``gbrp16le`` frames in format ``fmt``."""
+def output_args(fmt: FrameFormat, path: Path, codec: str = CODEC) -> list[str]:
+    """ffmpeg output options for an intermediate of ``gbrp16le`` frames in format ``fmt``
+    (``gbrp12le`` ones for ``COMPACT``)."""
     return [
-        *CODEC_ARGS, *_colour_args(fmt), *bitexact_args(),
+        *(COMPACT_ARGS if codec == COMPACT else CODEC_ARGS), *_colour_args(fmt), *bitexact_args(),
         "-metadata:s:v:0", f"{FORMAT_TAG}={fmt.model_dump_json()}", "-f", "matroska", str(path),
     ]  # fmt: skip
 
 
-class FrameWriter:
-    """Write RGB uint16 frames of format ``fmt`` to an intermediate at ``path``."""
+def to_12bit(frame: np.ndarray) -> np.ndarray:
+    """16-bit samples to 12 bits, rounded to nearest (``round(x * 4095 / 65535)``)."""
+    return ((frame.astype(np.uint32) * 4095 + 32767) // 65535).astype(np.uint16)
 
-    def __init__(self, path: Path, fmt: FrameFormat) -> None:
+
+def from_12bit(data: np.ndarray) -> np.ndarray:
+    """12-bit samples to 16 bits by bit replication (0 → 0, 4095 → 65535)."""
+    return (data << 4) | (data >> 8)
+
+
+class FrameWriter:
+    """Write RGB uint16 frames of format ``fmt`` to an intermediate at ``path``: FFVHuff, or
+    with ``codec=COMPACT`` 12-bit FFV1 (the frames rounded to 12 bits)."""
+
+    def __init__(self, path: Path, fmt: FrameFormat, codec: str = CODEC) -> None:
         self.path = Path(path)
         self.fmt = fmt
         self.count = 0
+        self.compact = codec == COMPACT
+        pix = "gbrp12le" if self.compact else "gbrp16le"
         args = [
-            "-f", "rawvideo", "-pix_fmt", "gbrp16le", "-s", f"{fmt.width}x{fmt.height}",
+            "-f", "rawvideo", "-pix_fmt", pix, "-s", f"{fmt.width}x{fmt.height}",
             "-framerate", fmt.frame_rate, "-i", "pipe:0",
-            "-vf", tag_filters(fmt), *output_args(fmt, self.path),
+            "-vf", tag_filters(fmt), *output_args(fmt, self.path, codec),
         ]  # fmt: skip
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pipe = popen_ffmpeg(args)
@@ -93,6 +115,8 @@ class FrameWriter:
                 f"frame {self.count} is {frame.dtype}{list(frame.shape)}, "
                 f"expected uint16{list(shape)}"
             )
+        if self.compact:
+            frame = to_12bit(frame)
         planes = np.stack((frame[..., 1], frame[..., 2], frame[..., 0])).astype("<u2", copy=False)
         self._pipe.write(np.ascontiguousarray(planes).data.cast("B"))
         self.count += 1
@@ -124,9 +148,11 @@ class FrameWriter:
             self._abort()
 
 
-def write_frames(path: Path, fmt: FrameFormat, frames: Iterator[np.ndarray]) -> int:
+def write_frames(
+    path: Path, fmt: FrameFormat, frames: Iterator[np.ndarray], codec: str = CODEC
+) -> int:
     """Write all ``frames`` to a new intermediate; return how many were written."""
-    with FrameWriter(path, fmt) as writer:
+    with FrameWriter(path, fmt, codec) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.count
@@ -153,11 +179,12 @@ def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded ``gbrp16le`` frame → (H, W, 3) uint16 RGB."""
-    if frame.format.name != "gbrp16le":
+    """A decoded ``gbrp16le`` (or 12-bit ``gbrp12le``) frame → (H, W, 3) uint16 RGB."""
+    if frame.format.name not in SAMPLE_FORMATS:
         raise StageError(f"intermediate frames are {frame.format.name}, expected gbrp16le")
     g, b, r = (_plane(frame, i) for i in range(3))
-    return np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+    rgb = np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+    return from_12bit(rgb) if frame.format.name == "gbrp12le" else rgb
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
@@ -168,6 +195,13 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
             yield frame_to_rgb(frame)
+
+
+def sample_format(path: Path) -> str:
+    """The intermediate's sample layout: ``gbrp16le``, or ``gbrp12le`` for a compact one."""
+    container = _open(Path(path))
+    with container:
+        return str(container.streams.video[0].codec_context.pix_fmt)
 
 
 def read_format(path: Path) -> FrameFormat:
@@ -206,7 +240,7 @@ def validate_intermediate(path: Path, expected_frames: int | None = None) -> Non
             codec = stream.codec_context.name
             if codec not in READABLE_CODECS:
                 raise StageError(f"intermediate {path} is {codec}, not {CODEC}")
-            if stream.codec_context.pix_fmt != "gbrp16le":
+            if stream.codec_context.pix_fmt not in SAMPLE_FORMATS:
                 raise StageError(
                     f"intermediate {path} holds {stream.codec_context.pix_fmt}, not gbrp16le"
                 )
