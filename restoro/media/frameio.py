@@ -1,13 +1,15 @@
-"""Lossless working-frame intermediates: FFVHuff (all-intra, static tables) in Matroska.
+"""Working-frame intermediates: FFVHuff (lossless, all-intra, static tables) in Matroska, or
+12-bit FFV1 for cache points after a model (``COMPACT``; see docs/engine.md).
 
 FFVHuff, not FFV1: at 16 bits per channel FFV1's range coder costs about 0.25 s to encode and
-0.33 s to decode one 1440x1080 frame on one core, FFVHuff 0.015 s and 0.03 s, for files about
-20 % larger (docs/performance.md). Integrity at rest is the store's digest, checked on every
-read; what an action just wrote is checked from the container (codec, layout, frame count) and
-its last frame decoded, not by decoding every frame again.
+0.33 s to decode one 1440x1080 frame on one core, FFVHuff 0.015 s and 0.03 s, for larger
+files (1.2x on a noisy picture, 2.3x on a smooth upscaled one; docs/performance.md).
+Integrity at rest is the store's digest, checked on every read; what an action just wrote is
+checked from the container (codec, layout, frame count) and its last frame decoded, not by
+decoding every frame again.
 
-Frames are RGB uint16 (H, W, 3). FFVHuff stores them as planar ``gbrp16le`` — plane order G, B,
-R — so the writer reorders planes itself and pipes raw planes into ffmpeg: no swscale in the
+Frames are RGB uint16 (H, W, 3), stored as planar ``gbrp16le`` (``gbrp12le``) — plane order G,
+B, R — so the writer reorders planes itself and pipes raw planes into ffmpeg: no swscale in the
 path, nothing that could round. The file carries its ``FrameFormat`` as a Matroska tag, so an
 intermediate describes itself (``read_format``). Output bytes depend only on the frames and the
 format (bitexact muxing, fixed slice count).
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 FORMAT_TAG = "RESTORO_FORMAT"
 CODEC = "ffvhuff"
 CODEC_ARGS = ["-c:v", CODEC, "-pred", "plane", "-context", "0", "-threads", "2"]
+"""Every frame is coded alone with static tables, so the bytes do not depend on threads. The
+plane predictor (gradient) beats ``left`` on upscaled pictures: 10.2 against 13.7 MB for a
+2880x1920 lanczos x4 frame, and codes faster (performance.md)."""
 COMPACT = "ffv1-12"
 """12-bit FFV1 (range coder, slice CRCs): for cache points after a model, where the store's
 size matters more than ~0.2 s of coding a 4K-class frame (performance.md)."""
@@ -40,12 +45,9 @@ COMPACT_ARGS = [
     "-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
     "-coder", "range_def", "-context", "0", "-threads", "2",
 ]  # fmt: skip
-"""Every frame is coded alone with static tables, so the bytes do not depend on threads. The
-plane predictor (gradient) beats ``left`` on upscaled pictures: 10.2 against 13.7 MB for a
-2880x1920 lanczos x4 frame, and codes faster (performance.md)."""
 READABLE_CODECS = ("ffvhuff", "ffv1")
+"""Intermediates restoro reads: FFV1 16-bit was the format before ingest 2 / chain 2."""
 SAMPLE_FORMATS = ("gbrp16le", "gbrp12le")
-"""Intermediates restoro reads: FFV1 was the format before ingest 2 / chain 2."""
 # RGB intermediates are tagged as such: the YCbCr matrix they came from lives in FORMAT_TAG.
 _RGB_TAGS = ["-colorspace", "rgb", "-color_range", "pc"]
 
