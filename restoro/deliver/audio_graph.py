@@ -15,6 +15,8 @@ from restoro.engine.graph import ActionSpec
 from restoro.engine.nodes import Node, Results, tool_fingerprints
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from restoro.engine.workspace import Workspace
 
 AUDIO_VERSION = 2
@@ -111,18 +113,26 @@ def resolve_stream(ws: Workspace, title: str, track: int) -> int:
         return tr.stream
     if not streams:
         raise InputError(f"source {name!r} has no audio stream", location=where)
-    # A source whose streams carry no language tags: the language only labels the track.
-    if tr.language.lower() != "und" and any(s.language for s in streams):
-        for s in streams:
-            if language_matches(tr.language, s.language):
-                return s.index
+    index = pick_stream(tr, streams)
+    if index is None:
         raise InputError(
             f"source {name!r} has no audio stream in language {tr.language!r} "
             f"(audio streams: {listing})",
             location=where,
             hint="give one of those languages, or the stream index as `stream`",
         )
-    return streams[0].index
+    return index
+
+
+def pick_stream(track: Any, streams: Sequence[Any]) -> int | None:
+    """The audio stream (of ``streams``, a probe's ``info.audio``) a track without ``stream``
+    takes: the first in its ``language`` when that is not ``und`` and the source tags its
+    streams with languages (else the language only labels the track), else the first; None
+    when no stream is in the language."""
+    if track.language.lower() != "und" and any(s.language for s in streams):
+        wanted = (s.index for s in streams if language_matches(track.language, s.language))
+        return next(wanted, None)
+    return streams[0].index if streams else None
 
 
 def audio_stream_diagnostics(ws: Workspace, titles: list[str]) -> list[Any]:

@@ -394,14 +394,14 @@ def _audio_renditions(
         info = sources.get(name)
         if info is None:
             continue
-        stream = track.stream if track else None
-        if stream is None and track is not None and track.language.lower() != "und":
-            # The first stream in the track's language (primary subtag against the tag).
-            lang = track.language.lower().split("-")[0]
-            tagged = [a.index for a in info.audio if (a.language or "").lower()[:2] == lang]
-            stream = tagged[0] if tagged else None
-        if stream is None:
+        if track is None:
             stream = info.audio[0].index if info.audio else -1
+        elif track.stream is None:  # by language, as the build picks it
+            from restoro.deliver.audio_graph import pick_stream
+
+            stream = pick_stream(track, info.audio)
+        else:
+            stream = track.stream
         codec = {s.index: s.codec for s in info.audio}.get(stream)
         if codec is not None and codec not in ("ac3", "eac3"):
             out.append(
