@@ -15,19 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from restoro.errors import StageError, ToolError
-from restoro.media.ffmpeg import _failure, full_argv, run_ffmpeg
+from restoro.media.ffmpeg import failure, full_argv, run_ffmpeg
+from restoro.media.frameio import from_planes, output_args, tag_filters, to_planes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from restoro.media.frames import FrameFormat
-
-
-def _planes(frame: np.ndarray) -> bytes:
-    """(H, W, 3) RGB → planar G, B, R little-endian bytes (``gbrp16le``)."""
-    planes = np.stack((frame[..., 1], frame[..., 2], frame[..., 0])).astype("<u2", copy=False)
-    return np.ascontiguousarray(planes).tobytes()
 
 
 def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> Iterator[bytes]:
@@ -86,7 +81,7 @@ def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> 
     if failure:
         raise failure[0]
     if code != 0:
-        raise _failure(code, argv, b"".join(err))
+        raise failure(code, argv, b"".join(err))
 
 
 def filter_frames(
@@ -101,16 +96,14 @@ def filter_frames(
         "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",
     ]  # fmt: skip
     w, h = out_fmt.width, out_fmt.height
-    for buf in raw_pipe((_planes(f) for f in frames), args, w * h * 6, f"filter {graph!r}"):
-        g, b, r = np.frombuffer(buf, dtype="<u2").reshape(3, h, w)
-        yield np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+    sent = (to_planes(f).tobytes() for f in frames)
+    for buf in raw_pipe(sent, args, w * h * 6, f"filter {graph!r}"):
+        yield from_planes(*np.frombuffer(buf, dtype="<u2").reshape(3, h, w))
 
 
 def transcode(src: Path, graph: str, out_fmt: FrameFormat, out: Path) -> None:
     """Intermediate ``src`` through the filter ``graph`` to a new intermediate of ``out_fmt``,
     in one ffmpeg run (no frame crosses into Python)."""
-    from restoro.media.frameio import output_args, tag_filters
-
     args = [
         "-i", str(src), "-map", "0:v:0", "-filter_threads", "1",
         "-vf", f"{graph},format=gbrp16le,{tag_filters(out_fmt)}", "-fps_mode", "passthrough",

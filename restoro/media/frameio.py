@@ -89,6 +89,18 @@ def from_12bit(data: np.ndarray) -> np.ndarray:
     return (data << 4) | (data >> 8)
 
 
+def to_planes(frame: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB → contiguous planes G, B, R of little-endian 16-bit words (``gbrp16le``
+    and ``gbrp12le`` order and layout)."""
+    planes = np.stack((frame[..., 1], frame[..., 2], frame[..., 0])).astype("<u2", copy=False)
+    return np.ascontiguousarray(planes)
+
+
+def from_planes(g: np.ndarray, b: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Planes G, B, R → (H, W, 3) uint16 RGB."""
+    return np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+
+
 class FrameWriter:
     """Write RGB uint16 frames of format ``fmt`` to an intermediate at ``path``: FFVHuff, or
     with ``codec=COMPACT`` 12-bit FFV1 (the frames rounded to 12 bits)."""
@@ -119,8 +131,7 @@ class FrameWriter:
             )
         if self.compact:
             frame = to_12bit(frame)
-        planes = np.stack((frame[..., 1], frame[..., 2], frame[..., 0])).astype("<u2", copy=False)
-        self._pipe.write(np.ascontiguousarray(planes).data.cast("B"))
+        self._pipe.write(to_planes(frame).data.cast("B"))
         self.count += 1
 
     def close(self) -> None:
@@ -184,8 +195,7 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     """A decoded ``gbrp16le`` (or 12-bit ``gbrp12le``) frame → (H, W, 3) uint16 RGB."""
     if frame.format.name not in SAMPLE_FORMATS:
         raise StageError(f"intermediate frames are {frame.format.name}, expected gbrp16le")
-    g, b, r = (_plane(frame, i) for i in range(3))
-    rgb = np.stack((r, g, b), axis=-1).astype(np.uint16, copy=False)
+    rgb = from_planes(*(_plane(frame, i) for i in range(3)))
     return from_12bit(rgb) if frame.format.name == "gbrp12le" else rgb
 
 
