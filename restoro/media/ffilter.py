@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from restoro.errors import StageError, ToolError
-from restoro.media.ffmpeg import failure, full_argv, run_ffmpeg
+from restoro.media.ffmpeg import ffmpeg_error, full_argv, run_ffmpeg
 from restoro.media.frameio import from_planes, output_args, tag_filters, to_planes
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> 
     if failure:
         raise failure[0]
     if code != 0:
-        raise failure(code, argv, b"".join(err))
+        raise ffmpeg_error(code, argv, b"".join(err))
 
 
 def filter_frames(

@@ -100,7 +100,7 @@ def _tail(stderr: bytes) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def failure(code: int, argv: list[str], stderr: bytes) -> ToolError:
+def ffmpeg_error(code: int, argv: list[str], stderr: bytes) -> ToolError:
     """ToolError for a failed ffmpeg run; a full disk is said in words, with the output path
     (ffmpeg itself exits with a bare status, e.g. 228, and says it only in its log)."""
     tail = _tail(stderr)
@@ -137,7 +137,7 @@ def run_ffmpeg_log(args: list[str], *, input: bytes | None = None) -> str:
     except OSError as exc:
         raise ToolError(f"cannot run ffmpeg: {exc}", argv=argv, log_tail="") from exc
     if proc.returncode != 0:
-        raise failure(proc.returncode, argv, proc.stderr)
+        raise ffmpeg_error(proc.returncode, argv, proc.stderr)
     return proc.stderr.decode("utf-8", "replace")
 
 
@@ -184,7 +184,7 @@ class FfmpegPipe:
         self._reader.join()
         self._close_stderr()
         if code != 0:
-            raise failure(code, self.argv, b"".join(self._stderr))
+            raise ffmpeg_error(code, self.argv, b"".join(self._stderr))
 
     def kill(self) -> None:
         """Abort without raising (used when the producer side failed)."""
