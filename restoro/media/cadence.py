@@ -171,26 +171,42 @@ def frame_evidence(frames: Iterator[np.ndarray]) -> dict[str, np.ndarray]:
     import numpy as np
 
     rows: list[list[float]] = []
+    # Weaves by (frame of the top field, frame of the bottom field): a frame's ``n`` is the
+    # next frame's ``p`` and its ``r`` the previous frame's ``q``, so each is computed once.
+    weaves: dict[tuple[int, int], float] = {}
     it = iter(frames)
     prev, cur = None, next(it, None)
     nxt = next(it, None) if cur is not None else None
+    i = 0
     while cur is not None:
         before = prev if prev is not None else (nxt if nxt is not None else cur)
         after = nxt if nxt is not None else before
+        b_i = i - 1 if prev is not None else (i + 1 if nxt is not None else i)
+        a_i = i + 1 if nxt is not None else b_i
+        pics = {i: cur, b_i: before, a_i: after}
+
+        def weave(t: int, b: int, pics: dict[int, np.ndarray] = pics) -> float:
+            if (t, b) not in weaves:
+                weaves[(t, b)] = _weave_mse(pics[t][0::2], pics[b][1::2])
+            return weaves[(t, b)]
+
         top, bottom = cur[0::2], cur[1::2]
         rows.append(
             [
-                _weave_mse(top, bottom),
-                _weave_mse(top, before[1::2]),
-                _weave_mse(after[0::2], bottom),
-                _weave_mse(top, after[1::2]),
-                _weave_mse(before[0::2], bottom),
+                weave(i, i),
+                weave(i, b_i),
+                weave(a_i, i),
+                weave(i, a_i),
+                weave(b_i, i),
                 _mse(top, before[0::2]),
                 _mse(bottom, before[1::2]),
             ]
         )
+        for key in [k for k in weaves if min(k) < i]:
+            del weaves[key]
         prev, cur = cur, nxt
         nxt = next(it, None) if nxt is not None else None
+        i += 1
     tff = np.array(rows, dtype=np.float64).reshape(-1, len(EVIDENCE))
     return {"tff": tff, "bff": tff[:, _BFF]}
 
