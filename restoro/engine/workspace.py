@@ -346,15 +346,15 @@ class Workspace:
 
     def embedded_captions(self, used: list[str]) -> None:
         """Point every ``captions: [{source: ...}]`` track of the ``used`` titles at a caption file
-        extracted from that source's video, in the title's programme time (see
+        extracted from that source's video, timed on the source like a caption file (a title's
+        ``range:`` cuts it at delivery, as it cuts any caption file: see
         ``restoro.deliver.captions.embedded``); MediaError when the source carries none."""
         from restoro.deliver.captions.embedded import EXTRACT_VERSION, extract_all, title_captions
         from restoro.deliver.captions.io import to_srt
-        from restoro.manifest.resolve import title_span
+        from restoro.engine.materialise import write_text
 
         titles = dict(self.manifest.titles)
         changed = False
-        facts = {n: s.facts for n, s in self.sources.items()}
         for tname, t in self.manifest.titles.items():
             if tname not in used or not any(c.source for c in t.captions):
                 continue
@@ -391,17 +391,11 @@ class Workspace:
                         if found
                         else "give the captions as a file (path:)",
                     )
-                start, end = (
-                    title_span(self.manifest, tname, facts) if c.source == t.source else (0, None)
-                )
-                cues = title_captions(
-                    found[str(channel)], start=start, end=end, frame_rate=state.facts.frame_rate
-                )
+                rate = state.facts.frame_rate
+                cues = title_captions(found[str(channel)], start=0, frame_rate=rate)
                 out = self.store_path / "embedded" / f"{tname}.{i}.cc{channel}.srt"
                 out.parent.mkdir(parents=True, exist_ok=True)
-                text = to_srt(cues)
-                if not out.exists() or out.read_text(encoding="utf-8") != text:
-                    out.write_text(text, encoding="utf-8")
+                write_text(out, to_srt(cues))
                 caps[i] = c.model_copy(update={"path": str(out)})
                 changed = True
             titles[tname] = t.model_copy(update={"captions": caps})
