@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
             path = root / f"{name}-{args.seed}-{args.size}-q{args.quality}.mpg"
             if not path.exists():
                 write_clip(clip, path, quality=args.quality)
-            h, w = clip.frames[0].shape
             t0 = time.perf_counter()
             cmap = analyse(path, 0, width=w, height=h, start=0, end=len(clip.frames),
                            declared=order)  # fmt: skip

@@ -30,8 +30,8 @@ def report(exc: BaseException) -> int:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, RestoroError):
         print(exc.render(), file=sys.stderr)
-    elif isinstance(exc, OSError) and disk_full(exc):
-        print(f"error[E510]: {disk_full(exc)}", file=sys.stderr)
+    elif isinstance(exc, OSError) and (full := disk_full(exc)):
+        print(f"error[E510]: {full}", file=sys.stderr)
         print(
             "  hint: free space on that disk (or raise the quota), then run again; finished "
             "actions are cached",

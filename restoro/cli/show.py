@@ -316,7 +316,7 @@ def show_cache_verify(ws: Workspace, *, as_json: bool) -> bool:
     else:
         for p in problems:
             print(f"quarantined: {p}")
-        legacy = getattr(rep, "actions_legacy", 0)
+        legacy = rep.actions_legacy
         if legacy:
             print(
                 f"{legacy} entries predate entry checksums (schema 1): their key fields and "

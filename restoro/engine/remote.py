@@ -23,7 +23,6 @@ live on the object store too (``restoro.engine.remote_leases``).
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import time
@@ -41,6 +40,7 @@ from restoro.engine.remote_objects import (
     storage_options,
 )
 from restoro.engine.store import (
+    _KEY_MATCH,
     STORE_SCHEMA,
     ActionResult,
     EntryError,
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT = 3.0
 _HEX = frozenset("0123456789abcdef")
-_KEY_MATCH = re.compile(r"[0-9a-f]{32}").fullmatch
 Fetched = Literal["ok", "missing", "corrupt"]
 
 

@@ -288,10 +288,7 @@ class Workspace:
             result = found.result
         self.made_keys.add(key)
         digest = result.outputs["file"].digest
-        path = store.blob_path(digest)
-        if not path.exists() and hasattr(store, "fetch"):
-            store.fetch(digest, result.outputs["file"].size)
-        return path
+        return store.blob_path(digest)  # a remote store fetches a blob it lacks
 
     def _import_disc(self, name: str, disc: Path, where: str) -> Path:
         """The title (and chapters) the source names, imported from the disc (see

@@ -162,7 +162,7 @@ def check_package(root: Path) -> list[Finding]:
     paths: dict[str, Path] = {}
     pkls: list[Path] = []
     asset_list = _find(am, "AssetList")
-    for a in _children(asset_list, "Asset") if asset_list is not None else []:
+    for a in _children(asset_list, "Asset"):
         chunk = _find(a, "Path")
         if chunk is None or not chunk.text:
             continue
