@@ -182,13 +182,14 @@ def _text_nodes(
     d = ws.manifest.deliverables[deliverable]
     duration = sum(s.end - s.start for s, _f, _r in shots)
     ids, kinds = [], []
+    trim = caption_trim(ws, title)
     for i, cap in enumerate(ws.manifest.titles[title].captions):
         tid = f"{title}/{deliverable}/text/{i}"
         spec = ActionSpec(
             id=tid, stage="imf-text", version=1,
             params={"offset_ms": cap.offset_ms, "language": cap.language, "frame_rate": rate,
                     "duration": duration, "issued": d.issue_date or DEFAULT_ISSUE_DATE,
-                    "where": f"titles.{title}.captions[{i}]", **caption_trim(ws, title)},
+                    "where": f"titles.{title}.captions[{i}]", **trim},
             inputs={"caption": store_file(ws, cap.path)}, title=title, variant=variant,
         )  # fmt: skip
 

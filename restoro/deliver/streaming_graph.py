@@ -73,11 +73,12 @@ def streaming_nodes(
     tracks = track_params(ws, title)
     captions = []
     if d.subtitles:  # type: ignore[union-attr]
+        trim = caption_trim(ws, title)
         for c in ws.manifest.titles[title].captions:
             captions.append(
                 {"digest": store_file(ws, c.path), "language": c.language, "kind": c.kind,
                  "offset_ms": c.offset_ms, "name": Path(c.path).name,
-                 **caption_trim(ws, title)}
+                 **trim}
             )  # fmt: skip
     carried, carried_src = _passthrough(ws, title, d.audio, tracks)  # type: ignore[union-attr]
     mid = f"{title}/{deliverable}"

@@ -632,13 +632,7 @@ def gpu_slots(device: str) -> int:
         return 0
     if device.startswith("cuda"):
         return 1
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return 0
-    import torch
-
-    return 1 if torch.cuda.is_available() else 0
+    return min(_cuda_devices(), 1)
 
 
 def check_device(device: str, *, local: bool = True) -> None:

@@ -16,13 +16,12 @@ telecine, the pulldown phase: the index mod 5 (in the clip) of the first combed 
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from restoro.media.ffmpeg import bitexact_args, full_argv
+from restoro.media.ffmpeg import bitexact_args, run_ffmpeg
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -243,11 +242,7 @@ def write_clip(clip: Clip, path: Path, *, quality: int = 3) -> Path:
         *bitexact_args("+ildct+ilme"), "-y", str(path),
     ]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        full_argv(args), input=b"".join(f.tobytes() for f in clip.frames), capture_output=True
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.decode(errors="replace")[-800:])
+    run_ffmpeg(args, input=b"".join(f.tobytes() for f in clip.frames))
     return path
 
 
