@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -48,11 +47,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_noop  # noqa: E402
+from bench_qc import CODE, cpu_children  # noqa: E402
 
 from restoro.media.ffmpeg import ffmpeg_exe  # noqa: E402
+from restoro.media.frameio import count_frames  # noqa: E402
 from restoro.testing.synth import make_hybrid, telecine_frames  # noqa: E402
-
-CODE = "import sys; from restoro.cli.app import main; sys.exit(main(sys.argv[1:]))"
 
 MANIFEST = """\
 restoro: 1
@@ -79,11 +78,6 @@ OVERRIDE = """\
       - shots: ["{shot}"]
         params: {{upscale: {{model: spline36}}}}
 """
-
-
-def cpu_children() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
 
 
 def measured(cmd: list[str]) -> dict[str, Any]:
@@ -163,13 +157,6 @@ def ffmpeg_cmd(src: Path, raster: tuple[int, int], out: Path) -> list[str]:
         "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
         "-c:a", "pcm_s24le", "-ar", "48000", "-f", "mov", str(out),
     ]  # fmt: skip
-
-
-def count_frames(path: Path) -> int:
-    import av
-
-    with av.open(str(path)) as c:
-        return c.streams.video[0].frames
 
 
 def bench_raster(

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from restoro.media.ffmpeg import ffmpeg_exe
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_qc import cpu_children  # noqa: E402
+
+from restoro.media.ffmpeg import run_ffmpeg  # noqa: E402
 
 MANIFEST = """\
 restoro: 1
@@ -49,12 +52,10 @@ deliverables:
 def make_source(path: Path, frames: int) -> None:
     """A moving test picture with grain, 720x480 at 24 fps, 8-bit 4:2:0 FFV1 (lossless)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-         "-i", "testsrc2=size=720x480:rate=24,noise=alls=8:allf=t", "-frames:v", str(frames),
-         "-c:v", "ffv1", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
+    run_ffmpeg([
+        "-f", "lavfi", "-i", "testsrc2=size=720x480:rate=24,noise=alls=8:allf=t",
+        "-frames:v", str(frames), "-c:v", "ffv1", "-pix_fmt", "yuv420p", str(path),
+    ])  # fmt: skip
 
 
 def run(root: Path, cores: int) -> tuple[float, float]:
@@ -65,13 +66,11 @@ def run(root: Path, cores: int) -> tuple[float, float]:
     cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:cores])
     argv = ["taskset", "-c", cpus, sys.executable, "-m", "restoro.cli.app", "build",
             "--no-qc", "--jobs", str(cores)]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = cpu_children()
     t0 = time.perf_counter()
     subprocess.run(argv, cwd=root, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu_children() - before
 
 
 def main() -> None:
