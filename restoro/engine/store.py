@@ -15,6 +15,7 @@ recomputes the key. Anything that fails is quarantined and the action runs again
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -698,6 +699,7 @@ class Store:
         """
         report = VerifyReport()
         planned: dict[str, str] | None = None
+        good: dict[str, int] = {}  # digest → size of every blob that checked out
         with self.state.batch():
             for path, digest in self._blob_files():
                 report.blobs_checked += 1
@@ -706,6 +708,9 @@ class Store:
                     status = "corrupt"
                 else:
                     status = self._check_blob(digest, None, path, full=full)
+                if status == "ok" and digest is not None:
+                    with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                        good[digest] = path.stat().st_size
                 if status == "corrupt":
                     report.blobs_bad += 1
                     report.problems.append(f"blob {path.relative_to(self.root)}: corrupt")
@@ -722,22 +727,12 @@ class Store:
                     problem = entry_problem(rel, e, planned.get(path.parent.name + path.stem))
                 else:
                     report.actions_legacy += legacy
-                    sizes = {o.digest: self._blob_size(o.digest) for o in result.outputs.values()}
-                    problem = output_problem(rel, result, sizes)
+                    problem = output_problem(rel, result, good)
                 if problem:
                     report.actions_bad += 1
                     report.problems.append(problem)
                     self._quarantine(path, problem)
         return report
-
-    def _blob_size(self, digest: str) -> int | None:
-        """The size of a blob that hashes to its digest (stat cache); None if missing or bad."""
-        if self._check_blob(digest, None) != "ok":
-            return None
-        try:
-            return self.blob_path(digest).stat().st_size
-        except FileNotFoundError:
-            return None
 
     def gc(self, keep: set[str]) -> GcReport:
         """Delete action entries not in ``keep``, then unreferenced blobs, then stale temp files.
