@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from restoro import __version__
 from restoro.engine.keys import pretty_json
-from restoro.errors import CorruptEntry
+from restoro.engine.store import export_temp as temp_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,11 +24,6 @@ if TYPE_CHECKING:
     from restoro.engine.nodes import ShotEntry
     from restoro.engine.store import ActionResult
     from restoro.engine.workspace import Workspace
-
-
-def temp_path(dst: Path) -> Path:
-    """Where ``dst`` is written before its rename: hidden, beside it, named by our pid."""
-    return dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
 
 
 def _replace(dst: Path, write: Callable[[Path], object]) -> None:
@@ -43,13 +37,9 @@ def _replace(dst: Path, write: Callable[[Path], object]) -> None:
 
 def export(ws: Workspace, digest: str, out: Path) -> Path:
     """Copy a verified blob to ``out`` unless ``out`` already holds exactly those bytes."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists() and ws.store.state.file_digest(out) == digest:
         return out
-    if not ws.store.verify_blob(digest):
-        raise CorruptEntry(f"blob {digest} is missing or corrupt", hint="rebuild it")
-    _replace(out, lambda tmp: shutil.copyfile(ws.store.blob_path(digest), tmp))
-    return out
+    return ws.store.export(digest, out)
 
 
 def write_text(dst: Path, text: str) -> bool:

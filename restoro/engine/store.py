@@ -59,6 +59,12 @@ _CHECKSUM_LEN = len(_CHECKSUM_HEAD) + len(DIGEST_PREFIX) + 32 + 2
 LookupStatus = Literal["hit", "absent", "output-missing", "corrupt"]
 
 
+def export_temp(dst: Path) -> Path:
+    """Where ``dst`` outside the store is written before its rename: hidden, beside it, named
+    by our pid (so a later build can tell a dead writer's leftovers)."""
+    return dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+
+
 @dataclass(frozen=True)
 class Output:
     """One output of an action: a blob digest and its size in bytes."""
@@ -485,12 +491,15 @@ class Store:
         return data
 
     def export(self, digest: str, dest: Path) -> Path:
-        """Copy a verified blob to ``dest`` atomically (writable copy; the blob stays put)."""
+        """Copy a verified blob to ``dest`` atomically (writable copy; the blob stays put).
+
+        The copy is made as ``.NAME.<pid>.tmp`` beside ``dest``: what a killed export leaves,
+        the next build removes (``restoro.engine.materialise``)."""
         if not self.verify_blob(digest):
             raise CorruptEntry(f"blob {digest} is missing or corrupt", hint="rebuild it")
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+        part = export_temp(dest)
         try:
             shutil.copyfile(self.blob_path(digest), part)
             os.replace(part, dest)
