@@ -50,6 +50,8 @@ class Builder:
         self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
         self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
+        self.results: dict[str, ActionResult] = {}
+        """Every node's result known after the walk, by node id (in a plan: the cached ones)."""
         self.qc_pack: QcPack | None = None
         self.dry = False
         self._farm: Any = None
@@ -232,6 +234,7 @@ class Builder:
             self.qc_pack.load()
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver) + len(qc))
         done2 = self._run_nodes(per_shot + deliver + qc)
+        self.results = {**done, **done2}
         for n in deliver:  # e.g. IMF: "audio track 0 is 44100 Hz: resampled to 48 kHz"
             res = done2.get(n.id)
             for notice in res.meta.get("notices", []) if res is not None else []:
