@@ -55,6 +55,10 @@ class Builder:
         self.qc_pack: QcPack | None = None
         self.dry = False
         self._farm: Any = None
+        self.shots_only = False
+        """Plan or build the shots only, no deliverable (what a review looks at)."""
+        self.approvals: Any = None
+        """The deliverables that follow reviews (restoro/review/masters.py), after the walk."""
 
     # -- selection ----------------------------------------------------------------------------
     def select(self) -> Selection:
@@ -165,6 +169,8 @@ class Builder:
             )
         if qc_failed is not None:
             raise qc_failed
+        if self.approvals is not None:
+            self.approvals.raise_refused()
         return self.report
 
     # -- the walk -----------------------------------------------------------------------------
@@ -180,6 +186,9 @@ class Builder:
         done = self._run_nodes(analysis)
 
         lock = self._read_lock()
+        from restoro.review.masters import Approvals
+
+        approvals = self.approvals = Approvals(self, sel)
         per_shot: list[N.Node] = []
         deliver: list[N.Node] = []
         title_shots: dict[str, list[tuple[N.Shot, str, Any]]] = {}
@@ -202,18 +211,22 @@ class Builder:
                 "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
             }
             entries = []
+            own = sel.shots is not None or approvals.own_shots(title)
             for shot in shots:
                 if sel.shots is not None and shot.id not in sel.shots:
                     continue
                 nodes, final_id, rs = N.shot_nodes(
                     ws, title, shot, variant, ingest_res, device=self.opts.device
                 )
-                per_shot += nodes
+                per_shot += nodes if own else []
                 entries.append((shot, final_id, rs))
             title_shots[title] = entries
             self._resolved[title] = entries
         self._check_shot_refs(known_ids, sel)
-        if sel.shots is None:
+        reviewed: dict[str, ActionResult] = {}
+        if sel.shots is None and not self.shots_only:
+            ingests = {t: done[ids[t][0]] for t in title_shots}
+            reviewed = approvals.run(title_shots, ingests)
             for title in sel.titles:
                 if title not in title_shots:
                     continue
@@ -221,19 +234,24 @@ class Builder:
                 a, b = ingest_res.key_json["params"]["span"]
                 picture = (ingest_res.meta["frames"], ingest_res.meta["format"]["frame_rate"])
                 audio = audio_nodes(ws, title, (a, b), picture)
-                wanted = [d for d in sel.deliverables if self._delivers(d, title)]
+                made_of = {
+                    d: approvals.entries(title, d, title_shots[title])
+                    for d in sel.deliverables
+                    if self._delivers(d, title)
+                }
+                wanted = {d: e for d, e in made_of.items() if e is not None}  # None: refused
                 if any(self._kind(d).uses_audio for d in wanted):
                     deliver += audio
-                for d in wanted:
+                for d, entries in wanted.items():
                     deliver += self._kind(d).nodes(
-                        ws, title, d, title_shots[title], [a.id for a in audio], variant
+                        ws, title, d, entries, [a.id for a in audio], variant
                     )
         qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
         if qc:
             self.qc_pack = QcPack(ws.store, self._ref(QC_PACK_ID))
             self.qc_pack.load()
         self.events.emit("phase", name="shots", actions=len(per_shot) + len(deliver) + len(qc))
-        done2 = self._run_nodes(per_shot + deliver + qc)
+        done2 = self._run_nodes(per_shot + deliver + qc, reviewed)
         self.results = {**done, **done2}
         for n in deliver:  # e.g. IMF: "audio track 0 is 44100 Hz: resampled to 48 kHz"
             res = done2.get(n.id)
@@ -317,13 +335,17 @@ class Builder:
                     )
 
     # -- running nodes ------------------------------------------------------------------------
-    def _run_nodes(self, nodes: list[N.Node]) -> dict[str, ActionResult]:
+    def _run_nodes(
+        self, nodes: list[N.Node], given: Mapping[str, ActionResult] | None = None
+    ) -> dict[str, ActionResult]:
+        """Run ``nodes``; their deps are among them or in ``given`` (results of an earlier
+        phase, also returned)."""
         if not nodes:
-            return {}
+            return dict(given or {})
         refs = self.ws.store.state.get_refs([self._ref(n.id) for n in nodes])
         self._refs.update(refs)
         if self.dry:
-            results: dict[str, ActionResult] = {}
+            results: dict[str, ActionResult] = dict(given or {})
             for n in nodes:
                 if all(d in results for d in n.deps):
                     res = self._evaluate(n, {d: results[d] for d in n.deps})
@@ -341,7 +363,7 @@ class Builder:
 
         # Fast path: cache hits are resolved here, in order, without the thread pool; only
         # misses (and what depends on them) become executor tasks.
-        done: dict[str, ActionResult] = {}
+        done: dict[str, ActionResult] = dict(given or {})
         pending: list[N.Node] = []
         for n in nodes:
             if all(d in done for d in n.deps):
@@ -587,7 +609,7 @@ class Builder:
                     title,
                     res,
                     out_dir,
-                    self._resolved.get(title, []),
+                    self.approvals.entries(title, d, self._resolved.get(title, [])),
                     self.opts.variant,
                 )
                 path = paths[0]

@@ -298,6 +298,30 @@ class Variant(_Model):
     description: str | None = Field(None, description="What this variant is for.")
 
 
+# Review and approval (docs/review.md, "Approved masters"): on every deliverable kind.
+SelectField = Annotated[
+    Literal["approved"] | None,
+    Field(
+        description="approved: assemble each shot from the variant its approval in "
+        "restoro.review.yaml names (an unapproved shot is an error, or uses fallback)."
+    ),
+]
+FallbackField = Annotated[
+    Name | None,
+    Field(
+        description="With select: the variant (or base, the build without --variant) an "
+        "unapproved shot uses."
+    ),
+]
+RequireApprovalField = Annotated[
+    bool,
+    Field(
+        description="Refuse to build this deliverable while a shot of its titles is "
+        "unreviewed, rejected or needs review."
+    ),
+]
+
+
 class ProresDeliverable(_Model):
     """A ProRes MOV mezzanine master per title."""
 
@@ -312,6 +336,9 @@ class ProresDeliverable(_Model):
     )
     frame_rate: FrameRate | None = Field(None, description="Output frame rate; default: title's.")
     titles: list[str] | None = Field(None, description="Titles to deliver; default: all.")
+    select: SelectField = None
+    fallback: FallbackField = None
+    require_approval: RequireApprovalField = False
 
 
 class ImfDeliverable(_Model):
@@ -345,6 +372,9 @@ class ImfDeliverable(_Model):
         "one package per title inside): build supplemental packages that reference its "
         "unchanged track files instead of carrying them.",
     )
+    select: SelectField = None
+    fallback: FallbackField = None
+    require_approval: RequireApprovalField = False
 
 
 class Rendition(_Model):
@@ -390,6 +420,9 @@ class StreamingDeliverable(_Model):
         description="CRF for every rendition of these shots (by id), e.g. for a grainy shot; "
         "only those shots re-encode.",
     )
+    select: SelectField = None
+    fallback: FallbackField = None
+    require_approval: RequireApprovalField = False
 
 
 Deliverable = Annotated[

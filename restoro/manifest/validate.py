@@ -98,6 +98,7 @@ def validate_references(
             ref("sources", c.source, m.sources, (*base, "captions", i, "source"))
     for vname, v in m.variants.items():
         out += _check_params_map(v.params, ("variants", vname, "params"), smap)
+    out += _check_review(m, smap)
     for dname, deliv in m.deliverables.items():
         seen: set[str] = set()
         for i, tname in enumerate(deliv.titles or []):
@@ -121,6 +122,51 @@ def validate_references(
                     f"{dname!r} names both a title and a deliverable",
                     "build targets must be unambiguous: rename one of them",
                     at_key=True,
+                )
+            )
+    return out
+
+
+def _check_review(m: Manifest, smap: d.SourceMap) -> list[Diagnostic]:
+    """Approvals (docs/review.md): ``base`` names the build without ``--variant``, so no variant
+    may take it (E222); ``fallback`` needs ``select`` (E213) and names a variant or ``base``."""
+    from restoro.review.decisions import BASE
+
+    out: list[Diagnostic] = []
+    if BASE in m.variants:
+        out.append(
+            smap.diag(
+                ("variants", BASE),
+                d.E_RESERVED,
+                f"a variant cannot be named {BASE!r}: reviews use it for the build without "
+                "--variant",
+                "rename the variant",
+                at_key=True,
+            )
+        )
+    for dname, deliv in m.deliverables.items():
+        fb = deliv.fallback
+        if fb is None:
+            continue
+        path = ("deliverables", dname, "fallback")
+        if deliv.select is None:
+            out.append(
+                smap.diag(
+                    path,
+                    d.E_NEEDS_KEY,
+                    "fallback is used only with select: approved",
+                    "add select: approved, or remove fallback",
+                    at_key=True,
+                )
+            )
+        if fb != BASE and fb not in m.variants:
+            out.append(
+                smap.diag(
+                    path,
+                    d.E_UNKNOWN_REF,
+                    f"unknown variant {fb!r}",
+                    d.did_you_mean(fb, [*m.variants, BASE])
+                    or f"define it under variants:, or use {BASE} (the build without --variant)",
                 )
             )
     return out

@@ -54,6 +54,7 @@ def variant_outputs(
         targets=tuple(titles), variant=build_variant(label), device=device, qc=False
     )
     b = Builder(ws, opts)
+    b.shots_only = True  # no deliverable: nothing of theirs is looked up
     b.plan()
     out: dict[str, list[ShotOutput]] = {}
     for title, entries in b._resolved.items():
