@@ -13,14 +13,19 @@ from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotati
 
 def qc_build(ws: Any, variant: str | None, jobs: int, device: str) -> tuple[Any, Any]:
     """Build ``variant`` with QC; returns the builder and the QcFailed error (or None)."""
+    import sys
+
     from restoro.engine.build import Builder, BuildOptions
     from restoro.qc.verdict import QcFailed
+    from restoro.review.masters import ApprovalRefused
 
     b = Builder(ws, BuildOptions(variant=variant, jobs=jobs, device=device, qc=True))
     try:
         b.build()
     except QcFailed as exc:
         return b, exc
+    except ApprovalRefused as exc:  # a master waiting for approvals is no QC finding
+        print(f"warning: {exc.message}", file=sys.stderr)
     return b, None
 
 
@@ -55,6 +60,12 @@ def run_qc_report(
                     info["image"] = rel
                 rows[r.id] = info
         cmp = (compare, rows)
+    from restoro.review.summary import review_statuses
+
+    by_title: dict[str, list[str]] = {}
+    for r in shots:
+        by_title.setdefault(r.title, []).append(r.id)
+    review = review_statuses(ws, by_title, device=device)
     html_path, json_path = write_report(
         out,
         ws.store,
@@ -63,6 +74,7 @@ def run_qc_report(
         shots=shots,
         delivs=delivs,
         compare=cmp,
+        review={sid: st for row in review.values() for sid, st in row.items()},
     )
     return html_path, json_path, failed
 

@@ -131,6 +131,7 @@ def show_status(b: Builder, report: BuildReport, *, as_json: bool) -> None:
             )
     c = _counts(report)
     up_to_date = c["run"] == 0 and c["pending"] == 0 and all(o["state"] == "ok" for o in outputs)
+    review = _review_counts(b)
     if as_json:
         _line(
             {
@@ -138,16 +139,31 @@ def show_status(b: Builder, report: BuildReport, *, as_json: bool) -> None:
                 "up_to_date": up_to_date,
                 **c,
                 "shots": report.shots,
+                "review": review,
                 "outputs": outputs,
             }
         )
         return
     for title, n in sorted(report.shots.items()):
         print(f"{title}: {n} shots")
+        if title in review:
+            counts = ", ".join(f"{v} {k}" for k, v in review[title].items())
+            print(f"  review: {counts}")
     for o in outputs:
         print(f"{o['deliverable']}/{o['title']}: {o['path']} ({o['state']})")
     state = "up to date" if up_to_date else "out of date"
     print(f"{state}: {c['cached']} cached, {c['run']} to run, {c['pending']} waiting on them")
+
+
+def _review_counts(b: Builder) -> dict[str, dict[str, int]]:
+    """Per title with known shots: how many are unreviewed, approved, rejected, need review."""
+    from restoro.review.summary import count_statuses, review_statuses
+
+    shots = {t: [s.id for s, _f, _r in entries] for t, entries in b._resolved.items() if entries}
+    if not shots:
+        return {}
+    statuses = review_statuses(b.ws, shots, device=b.opts.device)
+    return {t: count_statuses(row) for t, row in sorted(statuses.items())}
 
 
 def show_shots(ws: Workspace, title: str, *, as_json: bool, thumbnails: bool = False) -> None:

@@ -13,8 +13,10 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from restoro.qc.collect import COLUMNS
+from restoro.review.links import DEFAULT_BASE, shot_url
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from restoro.engine.store import Store
@@ -132,8 +134,12 @@ def write_report(
     shots: list[ShotRow],
     delivs: list[DeliverableRow],
     compare: tuple[str, dict[str, dict[str, Any]]] | None = None,
+    review: Mapping[str, str] | None = None,
+    review_base: str = DEFAULT_BASE,
 ) -> tuple[Path, Path]:
-    """Write ``report.html``, ``report.json`` and the images under ``out``."""
+    """Write ``report.html``, ``report.json`` and the images under ``out``. Each shot links to
+    its page on the review server at ``review_base`` (``restoro review``) and shows its review
+    status from ``review`` (shot id → status; unreviewed when absent)."""
     from restoro.qc.plots import plot_title
 
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +161,16 @@ def write_report(
         "project": project,
         "variant": variant,
         "summary": {"shots": len(shots), **counts, "deliverables_failing": dfail},
-        "shots": [r.to_json() for r in shots],
+        "shots": [
+            {
+                **r.to_json(),
+                "review": {
+                    "status": (review or {}).get(r.id, "unreviewed"),
+                    "url": shot_url(r.id, review_base),
+                },
+            }
+            for r in shots
+        ],
         "deliverables": [d.to_json() for d in delivs],
         "plots": plots,
     }
@@ -189,16 +204,20 @@ def _html(
         f"<span class='badge pass'>{s['pass']} passing</span>"
         f"<span>{s['deliverables_failing']} of {len(delivs)} deliverables failing</span></p>",
         "<h2>Shots</h2><table class='sortable' id='shots'><thead><tr>",
-        "<th>status</th><th>shot</th><th>timecode</th><th>frames</th><th>tags</th>"
+        "<th>status</th><th>shot</th><th>review</th><th>timecode</th><th>frames</th><th>tags</th>"
         "<th>pipeline</th>",
         *[f"<th>{e(label)}</th>" for _c, _m, label in COLUMNS],
         "<th>findings</th><th>thumbnail</th><th>worst frame: source | output | diff</th>",
         "</tr></thead><tbody>",
     ]
+    reviews = {row["id"]: row["review"] for row in data["shots"]}
     for r in shots:
+        rv = reviews[r.id]
         cells = [
             f'<td data-v="{_STATUS_ORDER[r.status]}"><span class="badge">{r.status}</span></td>',
             _cell(r.id),
+            f'<td data-v="{e(rv["status"])}"><a class="review" href="{e(rv["url"])}">'
+            f"{e(rv['status'])}</a></td>",
             _cell(r.timecode),
             _cell(f"{r.start}-{r.end - 1}"),
             _cell(", ".join(r.tags)),
