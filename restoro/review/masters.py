@@ -3,9 +3,10 @@
 A deliverable with ``select: approved`` is assembled shot by shot from the variant each shot's
 approval in ``restoro.review.yaml`` names; a shot without a valid approval (unreviewed,
 rejected, or needs review because the approved variant's output changed since) uses the
-deliverable's ``fallback`` variant, or refuses the deliverable. ``require_approval: true``
-refuses the deliverable while a shot of its titles has no valid approval (without ``select``:
-no valid approval of the variant being built).
+deliverable's ``fallback`` variant, or refuses the deliverable. ``select`` applies to the build
+without ``--variant``; a ``--variant V`` build makes V's own version of the deliverable (what the
+review compares). ``require_approval: true`` refuses the deliverable while a shot of its titles
+has no valid approval (without ``select``: no valid approval of the variant being built).
 
 The variants' shot chains join the build's graph under node ids prefixed ``<label>:`` (``safe:
 ep1@00:00:01:00/grain``). Their action keys are those of the variant's own build (a key never
