@@ -147,6 +147,8 @@ def plan(
 
     s = _settings(manifest, jobs=jobs, device=device)
     b = _builder(manifest, targets, variant, s.jobs, s.device, s.store)
+    if not json:
+        b.events.subscribe(_quiet_waiting)  # e.g. a master that waits for approvals
     report = b.plan()
     show_plan(report, as_json=json)
 

@@ -157,7 +157,7 @@ class Approvals:
             self.b.events.emit(
                 "warning",
                 title=r.deliverable,
-                message=f"not built: {len(r.shots)} shot"
+                message=f"{'would not be' if self.b.dry else 'not'} built: {len(r.shots)} shot"
                 f"{'s' if len(r.shots) != 1 else ''} without a valid approval ({r.why}): {listed}",
             )
         return done
