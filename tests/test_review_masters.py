@@ -320,3 +320,22 @@ def test_qc_report_links_every_shot_to_its_review_page(
         "approved: clean</a>" in page
     )
     assert page.count('<a class="review" href="http://127.0.0.1:8765/shots/') == 3
+
+
+@pytest.mark.slow
+def test_a_streaming_package_selects_too(tmp_path: Path, built: Path) -> None:
+    ladder = "[{codec: h264, height: 120, bitrate: 300k}]"
+    web = f"  web: {{kind: hls, ladder: {ladder}, select: approved}}\n"
+    m = project(tmp_path, built, more=web)
+    for label in ("safe", "clean"):
+        build(m, variant=label, targets=["web"])
+    digests = outputs(m)
+    for shot, label in zip(SHOTS, ("clean", "safe", "clean"), strict=True):
+        approve(m, shot, label, digests[shot][label])
+    report = build(m, targets=["web"])
+    # The renditions' chunks are the variants' own: only the packaging runs.
+    assert list(executed(report)) == ["ep1/web"]
+    chunks = {r.id: r.key for r in report.records if r.stage and "/web/" in r.id}
+    safe = build(m, variant="safe", targets=["web"])
+    same = {r.id: r.key for r in safe.records if r.id in chunks}
+    assert [chunks[i] == same[i] for i in sorted(chunks)] == [False, True, False]
