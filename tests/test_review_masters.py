@@ -174,6 +174,11 @@ def test_select_approved_takes_each_shot_from_its_variant(tmp_path: Path, built:
     assert list(executed(again)) == ["ep1/master"]
     got2 = frames(tmp_path / "out" / "master" / "ep1.mov")
     assert got2[:24] == got[:24] and got2[24:] == frames(chunk_path(m, "clean", SHOTS[2]))
+    # Every shot approved clean: the very master the clean build made, from the cache.
+    approve(m, SHOTS[0], "clean", digests[SHOTS[0]]["clean"])
+    assert executed(build(m)) == {}
+    clean_master = tmp_path / "out" / "variants" / "clean" / "master" / "ep1.mov"
+    assert (tmp_path / "out" / "master" / "ep1.mov").read_bytes() == clean_master.read_bytes()
 
 
 @pytest.mark.slow
