@@ -118,11 +118,14 @@ class ReviewSession:
         self.order: list[str] = []
         self.entries: dict[str, D.Entry] = {}
         self.lock = threading.RLock()
+        self._manifest_sig = _signature(ws.manifest_path)
 
     # -- reading -------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Plan the variants again and re-read the review file."""
+        """Plan the variants again (re-reading the manifest when it changed) and re-read the
+        review file."""
         with self.lock:
+            self._reload_manifest()
             entries = D.load(self.review_file)
             wanted = list(self.labels)
             known = {D.BASE, *self.ws.manifest.variants}
@@ -143,6 +146,21 @@ class ReviewSession:
                         if o.shot.id in rows:
                             st.qc[label] = rows[o.shot.id]
             self.shots, self.order, self.entries = shots, order, entries
+
+    def _reload_manifest(self) -> None:
+        from restoro.engine.workspace import Workspace
+
+        sig = _signature(self.ws.manifest_path)
+        if sig == self._manifest_sig:
+            return
+        new = Workspace(self.ws.manifest_path)
+        try:
+            check_labels(new, self.labels)
+        except BaseException:
+            new.close()
+            raise
+        old, self.ws, self._manifest_sig = self.ws, new, sig
+        old.close()
 
     def _plan(self, label: str) -> tuple[dict[str, list[ShotOutput]], dict[str, ShotRow]]:
         from restoro.engine.build import Builder, BuildOptions
@@ -233,6 +251,11 @@ class ReviewSession:
             )
             self.entries = D.record(self.review_file, entry)
             return entry
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
 
 
 class DecisionError(ValueError):
