@@ -5,6 +5,7 @@ refused, a client that is not loopback needs the token, and malformed POSTs chan
 from __future__ import annotations
 
 import json
+import socket
 import warnings
 from typing import TYPE_CHECKING
 
@@ -238,8 +239,13 @@ def test_malformed_posts_are_refused_and_change_nothing(session: ReviewSession) 
     assert SHOTS[1] not in D.load(session.review_file)
 
 
-def test_review_command_refuses_unknown_variants_and_titles(project: Path) -> None:
+def test_review_command_refuses_unknown_variants_titles_and_a_taken_port(project: Path) -> None:
     r = cli("review", "-f", str(project), "--compare", "safe", "grainy", "--port", "0")
     assert r.returncode == 2 and "unknown variant 'grainy'" in r.stderr
     r = cli("review", "ep7", "-f", str(project), "--port", "0")
     assert r.returncode == 2 and "unknown title 'ep7'" in r.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = cli("review", "-f", str(project), "--port", str(taken.getsockname()[1]))
+    assert r.returncode == 2 and "error[E269]: cannot listen on 127.0.0.1:" in r.stderr

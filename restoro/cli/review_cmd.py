@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -10,17 +11,15 @@ from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotati
 from restoro.review.links import DEFAULT_HOST, DEFAULT_PORT
 
 
-def bind(host: str, port: int) -> object:
+def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (port 0: any free one); InputError when taken."""
-    import socket
-
     from restoro.errors import InputError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise InputError(
-            f"--host {host}: {exc.strerror}", code="E261", hint="give an address or a name"
+            f"--host {host}: {exc.strerror}", code="E269", hint="give an address or a name"
         ) from None
     family, kind, proto, _name, addr = infos[0]
     sock = socket.socket(family, kind, proto)
@@ -31,7 +30,7 @@ def bind(host: str, port: int) -> object:
         sock.close()
         raise InputError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-            code="E261",
+            code="E269",
             hint="another program (or another restoro review) uses it: pick another --port",
         ) from None
     sock.listen(64)
@@ -40,8 +39,6 @@ def bind(host: str, port: int) -> object:
 
 
 def page_url(host: str, port: int, token: str | None) -> str:
-    import socket
-
     shown = host
     if host in ("0.0.0.0", "::", ""):
         shown = socket.gethostname()
@@ -88,17 +85,22 @@ def register(app: typer.Typer) -> None:
         from restoro.review.session import open_session
 
         pair = tuple(compare) if compare and all(compare) else None
-        session = open_session(
-            find_manifest(manifest),
-            compare=pair,
-            reviewer=reviewer,
-            titles=(title,) if title else (),
-            device=device,
-        )
+        path = find_manifest(manifest)
+        sock = bind(host, port)  # a port in use is refused before the plans
+        try:
+            session = open_session(
+                path,
+                compare=pair,
+                reviewer=reviewer,
+                titles=(title,) if title else (),
+                device=device,
+            )
+        except BaseException:
+            sock.close()
+            raise
         try:
             token = None if is_loopback(host) else new_token()
-            sock = bind(host, port)
-            real_port = sock.getsockname()[1]  # type: ignore[attr-defined]
+            real_port = sock.getsockname()[1]
             app_ = make_app(session, token=token)
             config = uvicorn.Config(app_, log_level="warning", access_log=False, lifespan="off")
             server = uvicorn.Server(config)
@@ -115,4 +117,5 @@ def register(app: typer.Typer) -> None:
                 pass
             print("review stopped", flush=True)
         finally:
+            sock.close()
             session.ws.close()
