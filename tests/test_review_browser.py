@@ -184,6 +184,20 @@ def test_wipe_view_loads_both_videos_in_step(server: tuple[str, Any], page: Any)
     clip = page.eval_on_selector("#stage .wipe video[data-role=clean]", "v => v.style.clipPath")
     pct = float(re.fullmatch(r"inset\(0(?:px)? 0(?:px)? 0(?:px)? ([\d.]+)%\)", clip).group(1))  # type: ignore[union-attr]
     assert 24 <= pct <= 26, clip
+    # Play for a moment and pause: the videos ran together and stop on one frame.
+    page.keyboard.press("Home")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.querySelector('#play').textContent === 'pause'")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#stage video')).every(v => v.currentTime > 0.1)"
+    )
+    page.keyboard.press(" ")
+    page.wait_for_function(VIDEOS_READY, arg=2)
+    frames = page.eval_on_selector_all(
+        "#stage video", "vs => vs.map(v => Math.floor(v.currentTime * 30000 / 1001))"
+    )
+    shown = int(page.inner_text("#frame-no").split()[1]) - 1
+    assert frames == [shown, shown], (frames, shown)
     page.keyboard.press("Shift+ArrowRight")
     assert page.inner_text("#frame-no") == "frame 12 / 12"  # clamped at the last frame
     page.keyboard.press("Home")

@@ -5,11 +5,16 @@ refused, a client that is not loopback needs the token, and malformed POSTs chan
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
+import subprocess
+import sys
 import warnings
 from typing import TYPE_CHECKING
 
 import av
+import httpx
 import pytest
 from buildkit import build, cli
 from reviewkit import make_review_project
@@ -249,3 +254,44 @@ def test_review_command_refuses_unknown_variants_titles_and_a_taken_port(project
         taken.listen()
         r = cli("review", "-f", str(project), "--port", str(taken.getsockname()[1]))
     assert r.returncode == 2 and "error[E269]: cannot listen on 127.0.0.1:" in r.stderr
+
+
+def _local_address() -> str | None:
+    """An address of this machine that is not loopback (the outgoing interface's), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        addr = s.getsockname()[0]
+    return None if addr.startswith("127.") else addr
+
+
+def test_review_command_on_another_host_needs_its_token(project: Path) -> None:
+    addr = _local_address()
+    if addr is None:
+        pytest.skip("this machine has no address but loopback")
+    code = "import sys; from restoro.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    args = ["review", "-f", str(project), "--host", addr, "--port", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        m = re.match(r"review page: (http://[\d.]+:\d+/)\?token=([\w-]{20,})$", line.strip())
+        assert m, line
+        base, token = m.groups()
+        # Connecting to the machine's own address: the client is not loopback either.
+        assert httpx.get(base + "api/shots").status_code == 403
+        assert httpx.get(base + "api/shots?token=" + token[:-1]).status_code == 403
+        with httpx.Client() as c:
+            r = c.get(base + "?token=" + token)
+            assert r.status_code == 200 and "restoro review" in r.text
+            assert c.get(base + "api/shots").json()["labels"] == ["safe", "clean"]  # cookie
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        for f in (proc.stdout, proc.stderr):
+            if f is not None:
+                f.close()
