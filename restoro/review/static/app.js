@@ -63,6 +63,10 @@ async function loadList() {
   tags.replaceChildren(el("option", {value: "", text: "all"}),
     ...S.data.tags.map((t) => el("option", {value: t, text: t})));
   tags.value = S.data.tags.includes(keep) ? keep : "";
+  const titles = $("#filter-title");
+  titles.replaceChildren(el("option", {value: "", text: "all"}),
+    ...S.data.titles.map((t) => el("option", {value: t, text: t})));
+  $("#title-filter").hidden = S.data.titles.length < 2;
   const missing = S.data.not_analysed;
   $("#not-analysed").hidden = !missing.length;
   $("#not-analysed").textContent = missing.length
@@ -71,6 +75,7 @@ async function loadList() {
 
 function readFilters() {
   const q = new URLSearchParams(location.search);
+  $("#filter-title").value = q.get("title") || "";
   $("#filter-status").value = q.get("status") || "";
   $("#filter-tag").value = q.get("tag") || "";
   $("#filter-qc").value = q.get("qc") || "";
@@ -78,7 +83,9 @@ function readFilters() {
 
 function filterQuery() {
   const q = new URLSearchParams();
-  for (const [k, id] of [["status", "#filter-status"], ["tag", "#filter-tag"], ["qc", "#filter-qc"]]) {
+  const filters = [["title", "#filter-title"], ["status", "#filter-status"], ["tag", "#filter-tag"],
+    ["qc", "#filter-qc"]];
+  for (const [k, id] of filters) {
     if ($(id).value) q.set(k, $(id).value);
   }
   const s = q.toString();
@@ -87,7 +94,8 @@ function filterQuery() {
 
 function applyFilters() {
   const st = $("#filter-status").value, tag = $("#filter-tag").value, qc = $("#filter-qc").value;
-  S.rows = S.data.shots.filter((s) =>
+  const title = $("#filter-title").value;
+  S.rows = S.data.shots.filter((s) => (!title || s.title === title) &&
     (!st || statusKind(s.status) === st) && (!tag || s.tags.includes(tag)) &&
     (!qc || (s.qc && s.qc.status === qc)));
   const counts = {};
@@ -609,7 +617,7 @@ async function start() {
   }
   readFilters();
   applyFilters();
-  for (const id of ["#filter-status", "#filter-tag", "#filter-qc"]) {
+  for (const id of ["#filter-title", "#filter-status", "#filter-tag", "#filter-qc"]) {
     $(id).addEventListener("change", () => {
       history.replaceState(history.state, "", location.pathname + filterQuery());
       S.sel = 0;
