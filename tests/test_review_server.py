@@ -186,6 +186,10 @@ def test_a_client_that_is_not_loopback_needs_the_token(session: ReviewSession) -
     assert client(session, host="10.1.2.3").get("/api/shots").status_code == 403
     rebound = TestClient(make_app(session), base_url="http://evil.example:8765")
     assert rebound.get("/api/shots").status_code == 403
+    # A DNS name rebound to this machine needs the token even when bound elsewhere.
+    rebound = TestClient(make_app(session, token=token), base_url="http://evil.example:8765")
+    assert rebound.get("/api/shots").status_code == 403
+    assert rebound.get("/api/shots?token=" + token).status_code == 200
 
 
 JSON = {"content-type": "application/json"}

@@ -4,10 +4,10 @@ Requests name shots and variants, never paths: every shot id is looked up among 
 shots and every variant among the compared ones, and media come from store blobs whose digests
 the session's plans gave (``restoro.review.proxies``). The page's own files are a fixed table.
 
-Safety: bound to loopback, requests must come from loopback with a loopback ``Host`` (no DNS
-rebinding); bound elsewhere, a random token is required (``?token=`` once, then a cookie) from
-any client that is not loopback. A POST must be ``application/json`` and, when the browser
-sends an ``Origin``, from this server's own origin.
+Safety: a request from a loopback client with a loopback ``Host`` (not a rebound DNS name) is
+let through; bound to loopback, nothing else is; bound elsewhere, every other request needs the
+random token (``?token=`` once, then a cookie). A POST must be ``application/json`` and, when
+the browser sends an ``Origin``, from this server's own origin.
 """
 
 from __future__ import annotations
@@ -80,12 +80,12 @@ class Guard:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = (scope.get("client") or ("", 0))[0]
+        local = is_loopback(client) and _host_name(headers.get("host", "")) in LOOPBACK_NAMES
         set_cookie = False
-        if self.token is None:
-            ok = is_loopback(client) and _host_name(headers.get("host", "")) in LOOPBACK_NAMES
-            why = "this server answers only on loopback (it was started without --host)"
-        elif is_loopback(client):
+        if local:  # this machine, by a loopback name (a rebound DNS name is not one)
             ok, why = True, ""
+        elif self.token is None:
+            ok, why = False, "this server answers only on loopback (it was started without --host)"
         else:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])
             cookie = _cookie(headers.get("cookie", ""), TOKEN_COOKIE)
@@ -96,11 +96,9 @@ class Guard:
             await _plain(403, f"forbidden: {why}\n")(scope, receive, send)
             return
         if scope["method"] == "POST":
-            problem = _post_problem(headers)
-            if problem:
-                await _plain(403 if "origin" in problem else 415, problem + "\n")(
-                    scope, receive, send
-                )
+            refused = _post_problem(headers)
+            if refused is not None:
+                await _plain(refused[0], refused[1] + "\n")(scope, receive, send)
                 return
         if not set_cookie:
             await self.app(scope, receive, send)
@@ -127,16 +125,18 @@ def _cookie(header: str, name: str) -> str:
     return ""
 
 
-def _post_problem(headers: dict[str, str]) -> str:
+def _post_problem(headers: dict[str, str]) -> tuple[int, str] | None:
+    """Why a POST is refused (status, message), or None: not JSON (a form or plain-text POST
+    another site could send without asking), or from another origin."""
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        return "a POST must be application/json"
+        return 415, "a POST must be application/json"
     origin = headers.get("origin")
     if origin is not None:
         netloc = origin.split("://", 1)[-1]
         if netloc != headers.get("host", ""):
-            return f"cross-origin POST refused (origin {origin})"
-    return ""
+            return 403, f"cross-origin POST refused (origin {origin})"
+    return None
 
 
 def _error(status: int, message: str) -> JSONResponse:
