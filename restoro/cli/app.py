@@ -383,6 +383,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restoro.cli.cache_sync_cmd",
     "restoro.cli.qc_cmd",
     "restoro.cli.check_cmd",
+    "restoro.cli.review_cmd",
 )
 
 
