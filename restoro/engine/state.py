@@ -309,7 +309,7 @@ class StateDB:
                 row = self._entry_rows.get(key)
         if row is None or row[:4] != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
             return None
-        return row[4]
+        return row[4] if isinstance(row[4], bytes) else None  # a foreign row: read the file
 
     def remember_entry(self, key: str, st: os.stat_result, data: bytes) -> None:
         """Index ``data``, just verified as action ``key``'s entry, read from a file with stat
