@@ -116,3 +116,35 @@ def test_malformed_digests_refused(bad: str) -> None:
     assert not is_digest(bad)
     with pytest.raises(ValueError):
         digest_hex(bad)
+
+
+def test_fast_key_path_matches_the_careful_one_on_random_structures() -> None:
+    """``key_text``'s fast paths (leaves taken without a call, orjson when no non-integral float)
+    give exactly the text, key and dict of the careful normalisation with ``json.dumps``."""
+    import random
+
+    from restoro.engine.keys import _normalise, key_text
+
+    rnd = random.Random(12)
+    leaves: list[object] = [1, -7, 2**70, 1.0, 0.5, 1e-7, 3.25e20, 2.0**60, "a.b", "ü", True]
+    leaves += [False, None, (1, 2.0), []]
+
+    def gen(depth: int) -> object:
+        c = rnd.random()
+        if depth > 3 or c < 0.5:
+            return rnd.choice(leaves)
+        if c < 0.75:
+            return {f"{rnd.choice('abxyz')}{i}": gen(depth + 1) for i in range(rnd.randint(0, 4))}
+        items = [gen(depth + 1) for _ in range(rnd.randint(0, 4))]
+        return items if rnd.random() < 0.8 else tuple(items)
+
+    for _ in range(3000):
+        fields = {"params": gen(0), "inputs": gen(0)}
+        key, hashed, text = key_text(fields)
+        careful = _normalise({"scheme": KEY_SCHEME, **fields}, "$")
+        ref = json.dumps(
+            careful, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        assert text == ref
+        assert key == xxhash.xxh3_128_hexdigest(ref.encode("utf-8"))
+        assert hashed == careful and json.dumps(hashed) == json.dumps(careful)

@@ -192,8 +192,7 @@ def build(
     store: StoreURL = None,
 ) -> None:
     """Build deliverables, running only what changed."""
-    from restoro.cli.render import JsonLines, RichProgress, summary_line
-    from restoro.engine.ray_executor import parse_resources
+    from restoro.cli.render import JsonLines, summary_line
     from restoro.errors import UsageError
 
     if executor not in (None, "local", "ray"):
@@ -211,7 +210,7 @@ def build(
         device=device,
         store=store,
         ray_address=ray_address,
-        ray_resources=parse_resources(ray_resource) if ray_resource else None,
+        ray_resources=_ray_resources(ray_resource) if ray_resource else None,
     )
     b = _builder(
         manifest,
@@ -235,6 +234,8 @@ def build(
         b.build()
         return
     if sys.stderr.isatty():
+        from restoro.cli.progress_view import RichProgress
+
         with RichProgress() as view:
             b.events.subscribe(view)
             report = b.build()
@@ -242,6 +243,12 @@ def build(
         b.events.subscribe(_quiet_waiting)
         report = b.build()
     print(summary_line(report.executed, report.cached, report.failed, report.outputs))
+
+
+def _ray_resources(items: list[str]) -> dict[str, float]:
+    from restoro.engine.ray_executor import parse_resources  # only here: ~6 ms to import
+
+    return parse_resources(items)
 
 
 def _quiet_waiting(ev: dict[str, Any]) -> None:

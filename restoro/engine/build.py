@@ -576,9 +576,11 @@ class Builder:
         return report
 
     def _flush_refs(self) -> None:
+        state = self.ws.store.state
         if self._new_refs:
-            self.ws.store.state.set_refs(self._new_refs)
+            state.set_refs(self._new_refs)
             self._new_refs = {}
+        state.flush()  # also the ac/ index rows this build's lookups learned
 
     # -- outputs ------------------------------------------------------------------------------
     def _out_dir(self, deliverable: str) -> Any:

@@ -81,21 +81,27 @@ def key_of(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, hashed
 
 
+_LEAVES = frozenset((str, int, bool, type(None)))
+
+
 def _fast_floats(obj: Any, floats: list[float]) -> Any:
     """Normalise plain JSON values by exact type (no path strings: the common case, fast), and
-    collect the non-integral floats kept; anything unusual goes to the careful path."""
+    collect the non-integral floats kept; anything unusual goes to the careful path.
+
+    Strings, integers, booleans and None inside a container are taken as they are without a
+    call (most of a key's values: a no-op build normalises thousands of keys)."""
     t = type(obj)
-    if t is str or t is bool or obj is None or t is int:
-        return obj
     if t is dict:
         out = {}
         for k, v in obj.items():
             if type(k) is not str:
                 raise _Unusual
-            out[k] = _fast_floats(v, floats)
+            out[k] = v if type(v) in _LEAVES else _fast_floats(v, floats)
         return out
     if t is list or t is tuple:
-        return [_fast_floats(v, floats) for v in obj]
+        return [v if type(v) in _LEAVES else _fast_floats(v, floats) for v in obj]
+    if t in _LEAVES:
+        return obj
     if t is float and math.isfinite(obj):
         if obj.is_integer():
             return int(obj)

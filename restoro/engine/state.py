@@ -4,6 +4,12 @@ A file's digest is remembered with its stat tuple and reused while the tuple is 
 40 GB source is hashed once and a CAS blob that nobody touched is verified with one ``stat``.
 The database is a cache: an unknown schema or an unreadable file is dropped and recreated.
 
+It also indexes ``ac/`` entries (table ``entries``): the bytes of an entry that a lookup read
+and verified, with the entry file's stat tuple. While the file's stat tuple is unchanged a lookup
+takes the bytes from here instead of reading the file (``restoro.engine.store``; the checksum is
+still checked); any write to the file (an edit, a rewrite, a replace) changes its ctime, so the
+file is read and verified again. The whole index is read in one query, like the blob rows.
+
 Timestamps have a coarse granularity (a kernel tick), so a file rewritten within the same tick
 as it was hashed keeps its stat tuple. Like git's "racy clean" rule, a result is not remembered
 while the file's timestamps are younger than ``racy_window_ns``.
@@ -30,6 +36,13 @@ SCHEMA = 1
 _FLUSH_AT = 2000
 _CHUNK = 500  # host parameters per query, well under SQLite's limit
 
+# Added to schema 1 without a bump (a bump would drop the files table: every source rehashed);
+# created where it is missing, and older restoro ignores it.
+_ENTRIES = (
+    "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, ino INTEGER, size INTEGER,"
+    " mtime_ns INTEGER, ctime_ns INTEGER, data BLOB NOT NULL)"
+)
+
 _TABLES = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE files (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
@@ -37,9 +50,11 @@ _TABLES = (
     "CREATE TABLE blobs (path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER,"
     " ctime_ns INTEGER, digest TEXT NOT NULL)",
     "CREATE TABLE refs (action_id TEXT PRIMARY KEY, key TEXT NOT NULL)",
+    _ENTRIES,
 )
 
 Row = tuple[int, int, int, int, str]  # ino, size, mtime_ns, ctime_ns, digest
+EntryRow = tuple[int, int, int, int, bytes]  # ino, size, mtime_ns, ctime_ns, entry bytes
 
 
 def _row(st: os.stat_result, digest: str) -> Row:
@@ -56,7 +71,9 @@ class StateDB:
         self._lock = threading.RLock()
         self._batch_depth = 0
         self._blob_rows: dict[str, Row] | None = None
+        self._entry_rows: dict[str, EntryRow] | None = None
         self._pending: dict[str, dict[str, Row | str]] = {"files": {}, "blobs": {}, "refs": {}}
+        self._pending_entries: dict[str, EntryRow] = {}
         self._conn = self._open()
         # Dropped without close() (say, a throwaway Store), it still closes its connection,
         # quietly: Python 3.13 warns about an unclosed one. Unflushed rows are only cache.
@@ -114,6 +131,7 @@ class StateDB:
         except sqlite3.OperationalError:
             pass  # no meta table: new or foreign database
         if version == str(SCHEMA):
+            conn.execute(_ENTRIES)
             return
         names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
         for (name,) in names:
@@ -154,7 +172,8 @@ class StateDB:
         """Commit buffered writes in one transaction."""
         with self._lock:
             files, blobs, refs = (self._pending[t] for t in ("files", "blobs", "refs"))
-            if not (files or blobs or refs):
+            entries = self._pending_entries
+            if not (files or blobs or refs or entries):
                 return
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -165,6 +184,10 @@ class StateDB:
                         [(p, *r) for p, r in rows.items()],
                     )
                 conn.executemany("INSERT OR REPLACE INTO refs VALUES (?, ?)", list(refs.items()))
+                conn.executemany(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)",
+                    [(k, *r) for k, r in entries.items()],
+                )
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite already rolled back on a full disk
@@ -174,6 +197,7 @@ class StateDB:
                 raise
             for rows in self._pending.values():
                 rows.clear()
+            entries.clear()
 
     def _write(self, table: str, name: str, value: Row | str) -> None:
         with self._lock:
@@ -265,6 +289,54 @@ class StateDB:
                 part = names[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))
                 self._conn.execute(f"DELETE FROM blobs WHERE path IN ({marks})", part)
+
+    # -- the ac/ index ---------------------------------------------------------------------
+
+    def known_entry(self, key: str, st: os.stat_result) -> bytes | None:
+        """The bytes last verified for action ``key``'s entry, if its file (stat ``st``) has
+        not changed since (same inode, size, mtime and ctime)."""
+        with self._lock:
+            row = self._pending_entries.get(key)
+            if row is None:
+                if self._entry_rows is None:
+                    # One query for the whole index (a no-op build looks up thousands).
+                    self._entry_rows = {
+                        r[0]: tuple(r[1:])  # type: ignore[misc]
+                        for r in self._conn.execute(
+                            "SELECT key, ino, size, mtime_ns, ctime_ns, data FROM entries"
+                        )
+                    }
+                row = self._entry_rows.get(key)
+        if row is None or row[:4] != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            return None
+        return row[4] if isinstance(row[4], bytes) else None  # a foreign row: read the file
+
+    def remember_entry(self, key: str, st: os.stat_result, data: bytes) -> None:
+        """Index ``data``, just verified as action ``key``'s entry, read from a file with stat
+        ``st``. Buffered until the next flush (``close``, a batch's end): it is only a cache.
+        Not while the file is racy (a rewrite in the same tick would keep its stat tuple)."""
+        if self._racy(st, time.time_ns()):
+            return
+        row = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, bytes(data))
+        with self._lock:
+            self._pending_entries[key] = row
+            if self._entry_rows is not None:
+                self._entry_rows[key] = row
+            if len(self._pending_entries) >= _FLUSH_AT:
+                self.flush()
+
+    def forget_entries(self, keys: Iterable[str]) -> None:
+        """Drop index rows of entries that were removed or quarantined."""
+        names = list(keys)
+        with self._lock:
+            for name in names:
+                self._pending_entries.pop(name, None)
+                if self._entry_rows is not None:
+                    self._entry_rows.pop(name, None)
+            for i in range(0, len(names), _CHUNK):
+                part = names[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                self._conn.execute(f"DELETE FROM entries WHERE key IN ({marks})", part)
 
     # -- refs: the last key planned for each logical action --------------------------------
 

@@ -11,6 +11,11 @@ An ``ac/`` entry proves itself: its last member ``"checksum"`` is the xxh3-128 o
 JSON text without that member, and its ``key_json`` hashes to its key (``entry_bytes``,
 ``parse_entry``). A lookup checks the checksum (one hash over the bytes read); ``verify`` also
 recomputes the key. Anything that fails is quarantined and the action runs again.
+
+A lookup reads an entry's file once: the stat cache indexes the verified bytes with the file's
+stat tuple (``StateDB.known_entry``), so while the file is untouched a lookup costs one ``stat``,
+a dict lookup and the checksum over bytes already in memory. A changed, replaced or removed file
+misses the index and is read (and verified, or quarantined) as before.
 """
 
 from __future__ import annotations
@@ -271,6 +276,34 @@ def check_entry(key: str, data: bytes, *, full: bool = False) -> tuple[ActionRes
     return result, legacy
 
 
+def indexed_entry(key: str, data: bytes) -> ActionResult | None:
+    """The result in entry bytes from the ``ac/`` index, or None (the caller then reads the
+    file). The bytes were verified when indexed and the file's stat tuple is unchanged since; the
+    checksum is checked again here (one hash: a damaged index row is never served), the fields
+    are not re-validated."""
+    tail = _CHECKSUM_TAIL(data[-_CHECKSUM_LEN:])
+    if tail is None:
+        return None
+    if xxhash.xxh3_128_hexdigest(data[:-_CHECKSUM_LEN] + b"}") != tail.group(1).decode("ascii"):
+        return None
+    try:
+        obj = orjson.loads(data)
+        if obj["key"] != key or obj["schema"] != ACTION_SCHEMA:
+            return None
+        return ActionResult(
+            key=key,
+            action_id=obj["action_id"],
+            key_json=obj["key_json"],
+            outputs={n: Output(o["digest"], o["size"]) for n, o in obj["outputs"].items()},
+            meta=obj["meta"],
+            timings=obj["timings"],
+            created=float(obj["created"]),
+            schema=ACTION_SCHEMA,
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def parse_entry(key: str, data: bytes, *, full: bool = False) -> ActionResult:
     """The action result in an ``ac/`` entry's bytes; EntryError (a ValueError) naming what is
     wrong when it cannot be trusted as ``key``'s (see ``check_entry``)."""
@@ -429,6 +462,8 @@ class Store:
         Path(str(dest) + ".note.json").write_text(json.dumps(note, indent=1), encoding="utf-8")
         if path.is_relative_to(self.cas):
             self.state.forget_blobs([path])
+        elif path.is_relative_to(self.ac):
+            self.state.forget_entries([path.parent.name + path.stem])
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -567,16 +602,28 @@ class Store:
         With ``verify=False`` outputs are only checked to exist with the right size.
         """
         _check_key(key)
+        path = f"{self.ac}/{key[:2]}/{key[2:]}.json"
         try:
-            with open(f"{self.ac}/{key[:2]}/{key[2:]}.json", "rb") as fh:
-                raw = fh.read()
+            st = os.stat(path)
         except FileNotFoundError:
             return Lookup("absent")
-        try:
-            result = parse_entry(key, raw)
-        except ValueError as e:  # EntryError, and anything else malformed
-            self._quarantine(self._ac_path(key), f"untrusted action entry: {e}")
-            return Lookup("corrupt", detail=entry_problem(f"ac/{key[:2]}/{key[2:]}.json", e))
+        state = self.state
+        known = state.known_entry(key, st)  # the bytes verified before, if the file is untouched
+        result = indexed_entry(key, known) if known is not None else None
+        if result is None:
+            try:
+                with open(path, "rb") as fh:
+                    raw = fh.read()
+                    st = os.fstat(fh.fileno())  # the stat of the bytes read
+            except FileNotFoundError:
+                return Lookup("absent")
+            try:
+                result, legacy = check_entry(key, raw)
+            except ValueError as e:  # EntryError, and anything else malformed
+                self._quarantine(self._ac_path(key), f"untrusted action entry: {e}")
+                return Lookup("corrupt", detail=entry_problem(f"ac/{key[:2]}/{key[2:]}.json", e))
+            if not legacy:  # a legacy entry is checked by its key fields every time
+                state.remember_entry(key, st, raw)
         # No write batch here: an unchanged blob costs one stat and no write at all.
         for name, out in result.outputs.items():
             if verify:
@@ -751,6 +798,7 @@ class Store:
         report = GcReport()
         referenced: set[str] = set()
         touched: set[Path] = set()
+        gone: list[str] = []
         for path in self._ac_files():
             try:
                 result: ActionResult | None = self._read_entry(path)[0]
@@ -761,9 +809,12 @@ class Store:
                 continue
             path.unlink(missing_ok=True)
             touched.add(path.parent)
+            gone.append(path.parent.name + path.stem)
             report.actions_removed += 1
         for d in touched:  # the entries must be gone for good before their blobs go
             _fsync_dir(d)
+        if gone:
+            self.state.forget_entries(gone)
         removed: list[Path] = []
         for path, digest in self._blob_files():
             if digest in referenced:

@@ -284,8 +284,6 @@ def _check_deliverables(
 ) -> list[Diagnostic]:
     """What a deliverable needs that the manifest and the probe already tell: an App 2E
     raster, the earlier package a supplemental IMF refers to, passthrough audio streams."""
-    from restoro.deliver.imf.checks import APP_2E_RASTERS
-
     m, smap = loaded.manifest, loaded.smap
     out: list[Diagnostic] = []
     for dname, dl in m.deliverables.items():
@@ -294,6 +292,8 @@ def _check_deliverables(
         if not wanted or selected is not None and dname not in selected:
             continue
         if dl.kind == "imf":
+            from restoro.deliver.imf.checks import APP_2E_RASTERS  # only here: ~5 ms to import
+
             w, h = (int(x) for x in dl.raster.split("x"))
             if dl.application == "2e" and (w, h) not in APP_2E_RASTERS:
                 allowed = ", ".join(f"{a}x{b}" for a, b in sorted(APP_2E_RASTERS))

