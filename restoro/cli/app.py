@@ -28,7 +28,7 @@ app.add_typer(cache_app, name="cache")
 
 
 def _workspace(manifest: Path | None, store: str | None = None) -> Any:
-    from restoro.engine.workspace import Workspace, check_store, find_manifest
+    from restoro.plan.workspace import Workspace, check_store, find_manifest
 
     if store is None:
         return Workspace(find_manifest(manifest))
@@ -109,7 +109,7 @@ def probe(
 def _settings(manifest: Path | None, **flags: Any) -> Any:
     """Flags merged over ``restoro.toml`` beside the manifest and the user's config file."""
     from restoro.config import settings
-    from restoro.engine.workspace import find_manifest
+    from restoro.plan.workspace import find_manifest
 
     return settings(find_manifest(manifest), **flags)
 
@@ -123,7 +123,7 @@ def _builder(
     store: str | None = None,
     **kw: Any,
 ) -> Any:
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.build import Builder, BuildOptions
 
     ws = _workspace(manifest, store)
     return Builder(
@@ -191,8 +191,8 @@ def build(
 ) -> None:
     """Build deliverables, running only what changed."""
     from restoro.cli.render import JsonLines, RichProgress, summary_line
-    from restoro.engine.ray_executor import parse_resources
     from restoro.errors import UsageError
+    from restoro.farm.ray_executor import parse_resources
 
     if executor not in (None, "local", "ray"):
         raise UsageError(f"unknown executor {executor!r}", hint="use local or ray")

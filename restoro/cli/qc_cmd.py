@@ -13,7 +13,7 @@ from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotati
 
 def qc_build(ws: Any, variant: str | None, jobs: int, device: str) -> tuple[Any, Any]:
     """Build ``variant`` with QC; returns the builder and the QcFailed error (or None)."""
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.build import Builder, BuildOptions
     from restoro.qc.verdict import QcFailed
 
     b = Builder(ws, BuildOptions(variant=variant, jobs=jobs, device=device, qc=True))
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         device: O.Device = "auto",
     ) -> None:
         """Run the QC checks (cached) and write qc/report.html and qc/report.json."""
-        from restoro.engine.workspace import Workspace, find_manifest
+        from restoro.plan.workspace import Workspace, find_manifest
 
         ws = Workspace(find_manifest(manifest))
         try:

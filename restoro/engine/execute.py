@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 # Modules that register action runners (``@runner``); a worker imports them before running.
 RUNNER_MODULES: tuple[str, ...] = (
     "restoro.engine.actions",
-    "restoro.deliver.audio_graph",
-    "restoro.qc.graph",
+    "restoro.plan.audio",
+    "restoro.plan.qc",
 )
 
 _stores: dict[str, Store] = {}
@@ -80,18 +80,18 @@ def load_runners() -> None:
         except ModuleNotFoundError as e:
             if e.name != name:
                 raise
-    from restoro.deliver import registry
+    from restoro.plan import deliverables as registry
 
     registry.load()
 
 
 def open_store(store_url: str) -> Store:
     """The store at ``store_url`` (a path, ``file://`` or ``s3://`` URL), opened once per
-    process. An object store comes with its local cache (``restoro.engine.remote``)."""
-    from restoro.engine.remote_objects import is_remote_url
+    process. An object store comes with its local cache (``restoro.farm.remote``)."""
+    from restoro.farm.remote_objects import is_remote_url
 
     if is_remote_url(store_url):
-        from restoro.engine.remote import RemoteStore, remote_identity
+        from restoro.farm.remote import RemoteStore, remote_identity
 
         ident = remote_identity(store_url)
         with _stores_lock:

@@ -21,9 +21,9 @@ from restoro.engine.store import export_temp as temp_path
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from restoro.engine.nodes import ShotEntry
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.nodes import ShotEntry
+    from restoro.plan.workspace import Workspace
 
 
 def _replace(dst: Path, write: Callable[[Path], object]) -> None:
@@ -73,7 +73,7 @@ def provenance(
     output: str,
 ) -> dict[str, Any]:
     """What made this deliverable: restoro, the manifest, sources, and every shot's stages."""
-    from restoro.engine.nodes import describe_stage
+    from restoro.plan.nodes import describe_stage
 
     shot_rows = []
     ai = False

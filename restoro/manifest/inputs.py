@@ -397,7 +397,7 @@ def _audio_renditions(
         if track is None:
             stream = info.audio[0].index if info.audio else -1
         elif track.stream is None:  # by language, as the build picks it
-            from restoro.deliver.audio_graph import pick_stream
+            from restoro.plan.audio import pick_stream
 
             stream = pick_stream(track, info.audio)
         else:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from restoro.qc.verdict import findings
 
 if TYPE_CHECKING:
-    from restoro.engine.build import Builder
+    from restoro.plan.build import Builder
 
 # The metrics shown as table columns, in order: (check, metric, label).
 COLUMNS = (
@@ -98,7 +98,7 @@ def _image(res: Any, name: str) -> str | None:
 
 def collect(b: Builder) -> tuple[list[ShotRow], list[DeliverableRow]]:
     """The rows of a build that ran (or found cached) its QC nodes."""
-    from restoro.engine.nodes import title_timecode
+    from restoro.plan.nodes import title_timecode
 
     ws = b.ws
     shots: list[ShotRow] = []

@@ -16,8 +16,8 @@ that also talks to the object store:
 * a local cache entry is written only once the remote one exists, so a local hit implies a
   remote entry.
 
-URLs, credentials and the requests themselves are in ``restoro.engine.remote_objects``; leases
-live on the object store too (``restoro.engine.remote_leases``).
+URLs, credentials and the requests themselves are in ``restoro.farm.remote_objects``; leases
+live on the object store too (``restoro.farm.remote_leases``).
 """
 
 from __future__ import annotations
@@ -30,15 +30,6 @@ import uuid
 from typing import TYPE_CHECKING, Literal
 
 from restoro.engine.keys import digest_file, digest_hex, digest_stream, is_digest
-from restoro.engine.remote_objects import (
-    ObjectStore,
-    ac_rel,
-    cache_root,
-    cas_rel,
-    endpoint_hint,
-    parse_url,
-    storage_options,
-)
 from restoro.engine.store import (
     _KEY_MATCH,
     STORE_SCHEMA,
@@ -56,6 +47,15 @@ from restoro.engine.store import (
     planned_actions,
 )
 from restoro.errors import CorruptEntry, StoreError, UsageError
+from restoro.farm.remote_objects import (
+    ObjectStore,
+    ac_rel,
+    cache_root,
+    cas_rel,
+    endpoint_hint,
+    parse_url,
+    storage_options,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -84,7 +84,7 @@ class RemoteStore(Store):
         self._fetch_locks = [threading.Lock() for _ in range(32)]
         self._version_seen = self._version_written = False
         from restoro.engine.leases import register_backend
-        from restoro.engine.remote_leases import ObjectLeases
+        from restoro.farm.remote_leases import ObjectLeases
 
         register_backend(self.locks / "leases", ObjectLeases(self.remote))
 

@@ -5,7 +5,7 @@ stream; only cache misses come here. Each miss is queued; a dispatcher thread gr
 specs with the same resource request into batches (longest first, spread over the cluster's
 slots) and submits each batch as one Ray task with ``num_cpus`` / ``num_gpus`` / ``memory`` from
 the node and any custom resources the build asks for. Specs that run a model go instead to the
-long-lived model actors of ``restoro.engine.ray_actors``, so weights load once per actor. A
+long-lived model actors of ``restoro.farm.ray_actors``, so weights load once per actor. A
 worker runs ``execute_spec`` for each spec of its batch: it reads inputs from the store path and
 commits outputs there, so frames never travel through Ray's object store (a batch returns a few
 hundred bytes per action); its progress reaches the coordinator through a small sink actor. The
@@ -29,25 +29,25 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.execute import ExecResult
 from restoro.engine.leases import DEFAULT_TTL
-from restoro.engine.ray_actors import ModelActors
-from restoro.engine.ray_preflight import (
+from restoro.errors import BuildFailed, UsageError
+from restoro.farm.ray_actors import ModelActors
+from restoro.farm.ray_preflight import (
     check_cluster,
     check_fit,
     plan_needs,
     stage_requests,
 )
-from restoro.engine.ray_worker import ProgressSink, holds_model, run_batch
-from restoro.errors import BuildFailed, UsageError
+from restoro.farm.ray_worker import ProgressSink, holds_model, run_batch
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restoro.engine.build import BuildOptions
     from restoro.engine.events import EventBus
     from restoro.engine.graph import ActionSpec
-    from restoro.engine.nodes import Node
-    from restoro.engine.ray_actors import Actor
-    from restoro.engine.workspace import Workspace
+    from restoro.farm.ray_actors import Actor
+    from restoro.plan.build import BuildOptions
+    from restoro.plan.nodes import Node
+    from restoro.plan.workspace import Workspace
 
 DEFAULT_BATCH = 16
 LINGER_S = 0.005

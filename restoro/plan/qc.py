@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of
-from restoro.qc.package_graph import PACKAGE_KINDS, caption_tracks, package_node, title_timing
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of
+from restoro.plan.qc_package import PACKAGE_KINDS, caption_tracks, package_node, title_timing
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 QC_VERSION = 1
 # Kinds whose main output is one movie file, and the codec it must carry.
@@ -148,7 +148,7 @@ def _deliverable_node(
             timing["fail_on_captions"] = True
 
     def make(deps: Results) -> ActionSpec:
-        from restoro.deliver import registry
+        from restoro.plan import deliverables as registry
         from restoro.qc.deliverable import DeliverableCheck
 
         res = deps[main]
@@ -190,7 +190,7 @@ def _deliverable_node(
 @runner("qc")
 def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     if spec.params["scope"] in PACKAGE_KINDS:
-        from restoro.qc.package_graph import run_package_qc
+        from restoro.plan.qc_package import run_package_qc
 
         return RunOutput(meta=run_package_qc(spec, ctx))
     if spec.params["scope"] == "deliverable":

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, tool_fingerprints
+from restoro.plan.nodes import Node, Results, tool_fingerprints
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 AUDIO_VERSION = 2
 
