@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from restoro.engine.check import check_determinism, pick
 from restoro.errors import UsageError
 from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.check import check_determinism, pick
 from restoro.plan.workspace import Workspace
 from restoro.stages import registry
 from restoro.stages.base import FrameStage, StageDescriptor, StageParams

@@ -332,7 +332,7 @@ def demo(
     json: O.Json = False,
 ) -> None:
     """Make a small interlaced source, write a manifest, build a ProRes master (offline, CPU)."""
-    from restoro.demo import run_demo
+    from restoro.cli.demo import run_demo
 
     run_demo(directory, jobs=jobs, as_json=json)
 

@@ -34,7 +34,7 @@ def run_qc_report(
     device: str = "auto",
 ) -> tuple[Path, Path, Any]:
     """Build with QC, write the report; returns (html, json, QcFailed or None)."""
-    from restoro.qc.collect import collect
+    from restoro.plan.qc import collect
     from restoro.qc.compare import compare_shot
     from restoro.qc.report import _safe, write_report
 

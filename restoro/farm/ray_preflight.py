@@ -18,7 +18,7 @@ from restoro.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from restoro.plan.build import BuildOptions
+    from restoro.engine.records import BuildOptions
     from restoro.plan.workspace import Workspace
 
 MIB = 1024 * 1024

@@ -29,6 +29,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Literal
 
+from restoro.engine.execute import STORE_BACKENDS
 from restoro.engine.keys import digest_file, digest_hex, digest_stream, is_digest
 from restoro.engine.store import (
     _KEY_MATCH,
@@ -53,6 +54,7 @@ from restoro.farm.remote_objects import (
     cache_root,
     cas_rel,
     endpoint_hint,
+    is_remote_url,
     parse_url,
     storage_options,
 )
@@ -521,3 +523,13 @@ def remote_identity(url: str) -> str:
     """What makes two opens of ``url`` the same store in one process (URL, endpoint, cache)."""
     opts = storage_options()
     return f"{parse_url(url).url}|{endpoint_hint(opts)}|{cache_root(url)}|{sorted(opts)}"
+
+
+def _backend(url: str) -> tuple[str, Callable[[], Store]] | None:
+    """``restoro.engine.execute.open_store``'s way to an object-store URL."""
+    if not is_remote_url(url):
+        return None
+    return remote_identity(url), lambda: RemoteStore(url)
+
+
+STORE_BACKENDS.append(_backend)

@@ -16,6 +16,7 @@ from restoro.engine.graph import ActionSpec, reason_for
 from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
 from restoro.plan import nodes as N
+from restoro.plan import runners as _runners  # noqa: F401 - registers the action runners
 from restoro.plan.audio import audio_nodes
 from restoro.plan.qc_pack import QC_PACK_ID, QcPack
 

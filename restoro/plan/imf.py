@@ -292,7 +292,8 @@ def materialise(
 ) -> list[Path]:
     """Copy track files and documents into ``out_dir/<title>/`` (skipping external ones); the
     CPL first, as the lock records the first path with the primary output's digest."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     pkg = out_dir / title
     written = []

@@ -239,7 +239,8 @@ def materialise(
     variant: str | None,
 ) -> list[Path]:
     """Copy the master out of the store and write its provenance sidecar."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     out = export(ws, result.outputs["master"].digest, out_dir / f"{title}.mov")
     sidecars = [

@@ -59,6 +59,10 @@ def thresholds(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+def deliverable_qc_id(title: str, deliverable: str) -> str:
+    return f"{title}/{deliverable}/qc"
+
+
 def _area(raster: str) -> int:
     w, h = (int(x) for x in raster.split("x"))
     return w * h
@@ -74,8 +78,6 @@ def package_node(
     variant: str | None,
 ) -> Node:
     """The QC node of deliverable ``d`` (hls, dash or imf) of ``title``."""
-    from restoro.plan.qc import deliverable_qc_id
-
     spec = ws.manifest.deliverables[d]
     nid, main = deliverable_qc_id(title, d), f"{title}/{d}"
     skip = set(ws.manifest.qc.skip)

@@ -220,7 +220,8 @@ def materialise(
     variant: str | None,
 ) -> list[Path]:
     """Export the package to ``out_dir/<title>/`` (main playlist or MPD first, then by name)."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     base = out_dir / title
     main = package_main(result)

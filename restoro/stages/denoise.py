@@ -94,7 +94,7 @@ class Denoise(FrameStage):
         self, frames: Iterator[np.ndarray], params: DenoiseParams, ctx: StageContext
     ) -> Iterator[np.ndarray]:
         from restoro.models.infer import Options
-        from restoro.stages.upscale import run_model
+        from restoro.stages.base import run_model
 
         path = ctx.inputs.get(MODEL_INPUT)
         if path is None:
