@@ -115,28 +115,3 @@ class FrameStage(Stage):
         self, frames: Iterator[np.ndarray], params: StageParams, ctx: StageContext
     ) -> Iterator[np.ndarray]:
         """Yield output frames; must be deterministic for identical inputs."""
-
-
-def run_model(
-    frames: Iterator[np.ndarray], model_path: Any, opts: Any, ctx: StageContext, group: int = 4
-) -> Iterator[np.ndarray]:
-    """Frames through a model engine in groups (a group is one batched pass when it fits)."""
-    from restoro.models.infer import engine_for
-
-    eng = engine_for(model_path, opts)
-    ctx.extra.setdefault("meta", {}).update(
-        {"device": eng.device, "precision": eng.precision, "architecture": eng.arch}
-    )
-    buf: list[np.ndarray] = []
-    for frame in frames:
-        buf.append(frame)
-        if len(buf) == group:
-            yield from eng.run(buf)
-            buf = []
-    if buf:
-        yield from eng.run(buf)
-    plan = next(iter(eng.plan_cache.values()), None)
-    if plan is not None:
-        ctx.extra["meta"].update({"tile": plan.tile, "batch": plan.batch})
-    if eng.events:
-        ctx.extra["meta"]["events"] = list(eng.events)

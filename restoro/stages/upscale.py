@@ -15,14 +15,7 @@ from pydantic import Field, field_validator
 
 from restoro.errors import StageError
 from restoro.media.frames import MAX_SIDE
-from restoro.stages.base import (
-    FrameStage,
-    StageContext,
-    StageDescriptor,
-    StageEnv,
-    StageParams,
-    run_model,
-)
+from restoro.stages.base import FrameStage, StageContext, StageDescriptor, StageEnv, StageParams
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -165,6 +158,8 @@ class Upscale(FrameStage):
 
             yield from filter_frames(frames, ctx.fmt, graph, out)
             return
+        from restoro.models.infer import run_model
+
         path = ctx.inputs.get(MODEL_INPUT)
         if path is None:
             raise StageError(
