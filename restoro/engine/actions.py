@@ -65,7 +65,7 @@ def runner(stage: str) -> Callable[[Runner], Runner]:
     return deco
 
 
-def _threaded(it: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+def threaded(it: Iterator[Any], depth: int = 8) -> Iterator[Any]:
     """Run an iterator in its own thread behind a bounded queue (decode/encode overlap)."""
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()

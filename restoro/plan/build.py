@@ -266,7 +266,7 @@ class Builder:
     def _qc_nodes(
         self, title_shots: Mapping[str, list[N.ShotEntry]], nodes: list[N.Node], sel: Selection
     ) -> list[N.Node]:
-        """QC nodes (restoro/qc/graph.py) for the shots and deliverables of this build."""
+        """QC nodes (restoro/plan/qc.py) for the shots and deliverables of this build."""
         from restoro.plan.qc import qc_in_build, qc_nodes
 
         if self.opts.qc is False or (self.opts.qc is None and not qc_in_build(self.ws)):

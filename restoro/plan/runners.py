@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from restoro.engine import execute
-from restoro.engine.actions import RunContext, RunOutput, _threaded, runner
+from restoro.engine.actions import RunContext, RunOutput, runner, threaded
 from restoro.errors import StageError
 from restoro.plan.deliverables import BUILTIN_MODULES
 
@@ -108,7 +108,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.stages.base import FrameStage, StageContext
 
     fmt = FrameFormat.model_validate(spec.params["format"])
-    frames: Iterator[np.ndarray] = _threaded(read_frames(ctx.blob(spec.inputs["frames"])))
+    frames: Iterator[np.ndarray] = threaded(read_frames(ctx.blob(spec.inputs["frames"])))
     work = ctx.temp(".work")
     work.mkdir()
     contexts: list[tuple[str, StageContext]] = []
@@ -157,7 +157,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         ctx.progress(count)
     else:
         if overlap:
-            frames = _threaded(frames, depth=4)
+            frames = threaded(frames, depth=4)
         codec = spec.params.get("intermediate", CODEC)
         with FrameWriter(out, fmt, codec) as writer:
             for frame in frames:
