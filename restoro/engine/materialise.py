@@ -26,9 +26,14 @@ if TYPE_CHECKING:
 class Workspace(Protocol):
     """What exporting needs of a workspace: its store, root and output folder."""
 
-    store: Store
-    root: Path
-    output_dir: Path
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def output_dir(self) -> Path: ...
 
 
 def _replace(dst: Path, write: Callable[[Path], object]) -> None:
