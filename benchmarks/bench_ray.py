@@ -28,11 +28,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from restoro.engine.build import BuildOptions
 from restoro.engine.events import EventBus
 from restoro.engine.execute import run_spec
 from restoro.engine.executor import LocalExecutor, Task
 from restoro.engine.graph import ActionSpec
+from restoro.engine.records import BuildOptions
 from restoro.engine.store import Store
 from restoro.media.frameio import FrameWriter
 from restoro.media.frames import FrameFormat
@@ -94,7 +94,7 @@ def _run(specs: list[ActionSpec], root: Path, executor: str, cpus: int) -> float
     if executor == "ray":
         import ray
 
-        from restoro.engine.ray_executor import RayFarm
+        from restoro.farm.ray_executor import RayFarm
 
         if ray.is_initialized():
             ray.shutdown()

@@ -9,8 +9,8 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from restoro.engine.build import Builder, BuildOptions, BuildReport
-from restoro.engine.workspace import Workspace
+from restoro.plan.build import Builder, BuildOptions, BuildReport
+from restoro.plan.workspace import Workspace
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 from buildkit import cli
 
-from restoro.deliver.audio_graph import audio_nodes, language_matches, track_params
-from restoro.engine.workspace import Workspace
+from restoro.deliver.audio import language_matches
 from restoro.media.ffmpeg import bitexact_args, run_ffmpeg
+from restoro.plan.audio import audio_nodes, track_params
+from restoro.plan.workspace import Workspace
 from restoro.testing.synth import make_source
 
 if TYPE_CHECKING:

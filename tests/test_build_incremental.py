@@ -10,8 +10,8 @@ import av
 import pytest
 from buildkit import build, executed, plan
 
-from restoro.engine import nodes
 from restoro.media.ffmpeg import ffmpeg_exe
+from restoro.plan import nodes
 
 if TYPE_CHECKING:
     from pathlib import Path

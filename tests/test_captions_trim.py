@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from restoro.deliver.captions.io import Cue, cut_to_title, place_cues, read_cues
-from restoro.engine.build import Builder, BuildOptions
-from restoro.engine.workspace import Workspace
+from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.workspace import Workspace
 from restoro.testing.synth import make_source
 
 if TYPE_CHECKING:

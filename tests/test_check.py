@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from restoro.engine.build import Builder, BuildOptions
-from restoro.engine.check import check_determinism, pick
-from restoro.engine.workspace import Workspace
 from restoro.errors import UsageError
+from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.check import check_determinism, pick
+from restoro.plan.workspace import Workspace
 from restoro.stages import registry
 from restoro.stages.base import FrameStage, StageDescriptor, StageParams
 from tests.buildkit import build, cli, json_lines, plan, store_entries

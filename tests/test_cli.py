@@ -107,7 +107,7 @@ def test_master_is_prores_with_pcm_and_timecode(workspace: Path) -> None:
 
 
 def test_demo_example_is_the_manifest_demo_writes() -> None:
-    from restoro.demo import MANIFEST
+    from restoro.cli.demo import MANIFEST
 
     example = Path(__file__).resolve().parents[1] / "examples" / "demo" / "restoro.yaml"
     assert example.read_text(encoding="utf-8") == MANIFEST

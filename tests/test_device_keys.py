@@ -69,7 +69,7 @@ def _workspace(tmp_path: Path, source: Path, stages: list[str]) -> Path:
 
 def _chains(manifest: Path) -> dict[str, dict]:
     """The latest chain action per logical id: key fields, meta and output frames."""
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     report = plan(manifest, device="cpu")
     ws = Workspace(manifest)

@@ -8,13 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from restoro.deliver.captions.embedded import (
-    channels_present,
-    extract_all,
-    frame_pairs,
-    title_captions,
-)
+from restoro.deliver.captions.embedded import extract_all, title_captions
 from restoro.deliver.captions.io import read_cues
+from restoro.media.cc608 import channels_present, frame_pairs
 from restoro.testing.dvd import Programme, Track, make_mpeg2_cc, popon_pairs, scc_text
 
 if TYPE_CHECKING:

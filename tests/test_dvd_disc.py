@@ -18,9 +18,9 @@ from buildkit import build, cli, plan, store_entries
 
 from restoro.deliver.captions.embedded import extract_all, title_captions
 from restoro.deliver.captions.io import read_cues
-from restoro.engine.workspace import Workspace
 from restoro.media.dvd import import_title, is_disc, list_titles
 from restoro.media.probe import probe
+from restoro.plan.workspace import Workspace
 from restoro.testing.dvd import (
     Programme,
     Track,

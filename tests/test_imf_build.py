@@ -110,7 +110,7 @@ def test_supplemental_package_carries_only_changed_track_files(workspace: Path) 
 
 
 def test_app2e_forbidden_raster_is_a_clear_error() -> None:
-    from restoro.deliver.imf_graph import check_raster
+    from restoro.plan.imf import check_raster
 
     with pytest.raises(InputError, match="App 2E does not allow a 1000x500 raster") as exc:
         check_raster("imf", "1000x500", "2e")
@@ -122,9 +122,9 @@ def test_app2e_forbidden_raster_is_a_clear_error() -> None:
 def test_a_44k_source_is_resampled_with_a_build_warning(workspace: Path) -> None:
     """IMF audio is 48 kHz: a 44.1 kHz source is resampled, and the build says so as an event
     (not only in the provenance file), on the first build and on a cached one alike."""
-    from restoro.engine.build import Builder, BuildOptions
     from restoro.engine.events import EventBus
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.build import Builder, BuildOptions
+    from restoro.plan.workspace import Workspace
 
     src = workspace.parent / "media" / "source.mkv"
     tmp = src.with_name("s44.mkv")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from buildkit import cli
 
-from restoro.engine.build import Builder, BuildOptions
-from restoro.engine.workspace import Workspace
+from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.workspace import Workspace
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -109,8 +109,8 @@ COORDINATOR = """
 import json, sys
 from pathlib import Path
 from typing import Any
-from restoro.engine.build import Builder, BuildOptions
-from restoro.engine.workspace import Workspace
+from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]), store_path=Path(sys.argv[2]))
 b = Builder(ws, BuildOptions())
 import threading

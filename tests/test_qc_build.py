@@ -109,8 +109,8 @@ def qc_of(report: Any) -> dict[str, str]:
 
 def shot_meta(manifest: Path, **opts: Any) -> dict[str, dict[str, Any]]:
     """QC metas by shot id, from a (cached) build."""
-    from restoro.engine.build import Builder, BuildOptions
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.build import Builder, BuildOptions
+    from restoro.plan.workspace import Workspace
 
     ws = Workspace(manifest)
     try:
@@ -234,7 +234,7 @@ def test_safe_after_clean_reuses_every_shared_action(
 def test_qc_outputs_are_deterministic(tmp_path: Path, progressive_source: Path) -> None:
     m = make_ws(tmp_path, progressive_source)
     build(m)
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     def digests() -> dict[str, Any]:
         ws = Workspace(m)
@@ -255,9 +255,9 @@ def test_qc_outputs_are_deterministic(tmp_path: Path, progressive_source: Path) 
 def _pack(manifest: Path, report: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
     """The QC pack's key, its entries, and the metas in the QC actions' own entries (the
     report's QC keys), read straight from the store."""
-    from restoro.engine.qc_pack import QC_PACK_ID
     from restoro.engine.store import Store
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.qc_pack import QC_PACK_ID
+    from restoro.plan.workspace import Workspace
 
     keys = {r.key for r in report.records if r.stage == "qc"}
     ws = Workspace(manifest)

@@ -120,7 +120,7 @@ def test_hls_renditions_checked_and_starved_rung_fails_min_vmaf(
     tmp_path: Path, media: Path
 ) -> None:
     from restoro.cli.qc_cmd import run_qc_report
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     m = _workspace(tmp_path, media, MASTER + LADDER % "hls", qc="min_vmaf: 50")
     with pytest.raises(QcFailed) as info:
@@ -175,7 +175,7 @@ def test_dash_package_plays_segment_by_segment(tmp_path: Path, media: Path) -> N
     assert [rends[r]["frames"] for r in ("v0", "v1")] == [48, 48]
     assert "vmaf_mean" not in rends["v0"]  # no ProRes master in this build
     # A segment the MPD lists goes missing from the package: the rendition no longer plays.
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
     from restoro.qc.package import check_streaming, stage
 
     ws = Workspace(m)

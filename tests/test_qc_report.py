@@ -76,7 +76,7 @@ def test_report_json_and_files(reported: Path) -> None:
 @pytest.mark.slow
 def test_compare_is_cached_as_actions(reported: Path) -> None:
     """A second ``restoro qc --compare`` finds every comparison in the store."""
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     manifest = reported.parent.parent / "restoro.yaml"
 

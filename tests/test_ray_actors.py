@@ -16,10 +16,10 @@ from buildkit import build  # noqa: E402
 from raykit import Cluster, node_killed_mid_build, running_cluster  # noqa: E402
 from test_ray_farm import _nothing_started  # noqa: E402
 
-from restoro.engine.build import Builder, BuildOptions  # noqa: E402
 from restoro.engine.store import Store  # noqa: E402
-from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import BuildFailed, UsageError  # noqa: E402
+from restoro.plan.build import Builder, BuildOptions  # noqa: E402
+from restoro.plan.workspace import Workspace  # noqa: E402
 from restoro.stages.base import FrameStage, StageContext, StageParams  # noqa: E402
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ def test_action_fitting_on_no_node_fails_before_work(
 @pytest.mark.slow
 def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path) -> None:
     """Chain nodes carry the largest memory_mb of their stages; keys do not depend on it."""
-    from restoro.engine import nodes as N
+    from restoro.plan import nodes as N
 
     manifest = _project(tmp_path / "p", assets)
     report = build(manifest, device="cpu", executor="local")

@@ -22,11 +22,11 @@ from buildkit import build, cli, json_lines, store_entries  # noqa: E402
 from conftest import SMALL_MANIFEST  # noqa: E402
 from raykit import Cluster, free_port, node_killed_mid_build, running_cluster  # noqa: E402
 
-from restoro.engine.build import Builder, BuildOptions  # noqa: E402
-from restoro.engine.ray_preflight import describe_node  # noqa: E402
 from restoro.engine.store import Store  # noqa: E402
-from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import UsageError  # noqa: E402
+from restoro.farm.ray_preflight import describe_node  # noqa: E402
+from restoro.plan.build import Builder, BuildOptions  # noqa: E402
+from restoro.plan.workspace import Workspace  # noqa: E402
 
 TOTAL = 2 + 3 * 3 + 1 + 1  # ingest, shots, 3 × (extract, chain, chunk), audio, master
 

@@ -22,10 +22,10 @@ import yaml
 from buildkit import build
 from reviewkit import make_review_project
 
-from restoro.engine.workspace import Workspace
-from restoro.review import decisions as D
-from restoro.review.links import shot_path
+from restoro import review_file as D
+from restoro.plan.workspace import Workspace
 from restoro.review.outputs import variant_outputs
+from restoro.review_links import shot_path
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

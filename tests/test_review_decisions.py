@@ -11,8 +11,8 @@ import pytest
 from buildkit import build
 from reviewkit import make_review_project
 
-from restoro.engine.workspace import Workspace
-from restoro.review import decisions as D
+from restoro import review_file as D
+from restoro.plan.workspace import Workspace
 from restoro.review.outputs import variant_outputs
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ import pytest
 from buildkit import build, cli, executed
 from reviewkit import make_review_project
 
-from restoro.engine.workspace import Workspace
-from restoro.review import decisions as D
-from restoro.review.links import shot_url
-from restoro.review.masters import ApprovalRefused
+from restoro import review_file as D
+from restoro.plan.approvals import ApprovalRefused
+from restoro.plan.workspace import Workspace
 from restoro.review.outputs import variant_outputs
+from restoro.review_links import shot_url
 
 if TYPE_CHECKING:
     from pathlib import Path

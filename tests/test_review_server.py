@@ -19,11 +19,11 @@ import pytest
 from buildkit import build, cli
 from reviewkit import make_review_project
 
-from restoro.review import decisions as D
+from restoro import review_file as D
 from restoro.review import proxies as P
-from restoro.review.links import shot_path
 from restoro.review.server import TOKEN_COOKIE, make_app
 from restoro.review.session import ReviewSession, open_session
+from restoro.review_links import shot_path
 
 with warnings.catch_warnings():
     # starlette 1.x asks for httpx2 and warns when its test client finds httpx; it works.

@@ -74,7 +74,7 @@ def test_lossless_intermediates_keep_16_bits_after_a_model(
     text = manifest.read_text()
     manifest.write_text(text.replace("project: ai\n", "project: ai\nintermediates: lossless\n"))
     assert build(manifest, device="cpu").failed == 0
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     ws = Workspace(manifest)
     try:
@@ -95,9 +95,9 @@ def test_a_filter_chain_after_a_model_reads_its_12_bit_cache_point(
 ) -> None:
     """model | lanczos: the second chain's input is 12-bit, so it streams (read_frames widens
     the samples) instead of leaving the 12 → 16-bit step to ffmpeg."""
-    from restoro.engine.workspace import Workspace
     from restoro.media.ffilter import filter_frames
     from restoro.media.frames import FrameFormat
+    from restoro.plan.workspace import Workspace
 
     manifest = _workspace(tmp_path, tiny_source, "realesr-animevideov3", 2)
     text = manifest.read_text().replace(
@@ -126,7 +126,7 @@ def test_a_filter_chain_after_a_model_reads_its_12_bit_cache_point(
 
 def _chain_outputs(manifest: Path) -> dict[str, bytes]:
     """Every upscale chain's output frames (bytes), by shot, read back from the store."""
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     ws = Workspace(manifest)
     try:
@@ -150,7 +150,7 @@ def test_animevideov3_x2_build_end_to_end(tmp_path: Path, tiny_source: Path) -> 
     assert len(chains) == 2
     for blob in chains.values():
         assert len(blob) > 0
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     ws = Workspace(manifest)
     try:

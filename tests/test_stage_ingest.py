@@ -161,7 +161,7 @@ def test_nnedi_without_its_weights_says_where_they_come_from(
     ``missing`` (so nothing built without the weights shares a key with a real nnedi run)."""
     import importlib.metadata
 
-    from restoro.engine.nodes import reset_tool_cache, tool_fingerprints
+    from restoro.plan.nodes import reset_tool_cache, tool_fingerprints
 
     def absent(name: str) -> None:
         raise importlib.metadata.PackageNotFoundError(name)
@@ -194,7 +194,7 @@ def test_nnedi_deinterlaces_with_the_installed_weights(
     import hashlib
     import shutil
 
-    from restoro.engine.nodes import reset_tool_cache, tool_fingerprints
+    from restoro.plan.nodes import reset_tool_cache, tool_fingerprints
     from restoro.stages import ingest as ingest_mod
 
     info = probe(inter)

@@ -26,14 +26,14 @@ from buildkit import cli, executed, json_lines  # noqa: E402
 from conftest import SMALL_MANIFEST  # noqa: E402
 
 from restoro.cli.app import main  # noqa: E402
-from restoro.engine.build import Builder, BuildOptions  # noqa: E402
 from restoro.engine.keys import digest_bytes, digest_hex, key_of  # noqa: E402
 from restoro.engine.leases import HOST, LeaseInfo, claim_or_wait  # noqa: E402
-from restoro.engine.remote import RemoteStore  # noqa: E402
-from restoro.engine.remote_leases import ObjectLease, ObjectLeases  # noqa: E402
 from restoro.engine.store import ActionResult, Store, entry_bytes  # noqa: E402
-from restoro.engine.workspace import Workspace  # noqa: E402
 from restoro.errors import CorruptEntry  # noqa: E402
+from restoro.farm.remote import RemoteStore  # noqa: E402
+from restoro.farm.remote_leases import ObjectLease, ObjectLeases  # noqa: E402
+from restoro.plan.build import Builder, BuildOptions  # noqa: E402
+from restoro.plan.workspace import Workspace  # noqa: E402
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -549,8 +549,8 @@ def test_ray_build_on_the_s3_store_is_byte_identical(
 COORDINATOR = """
 import json, sys, threading
 from pathlib import Path
-from restoro.engine.build import Builder, BuildOptions
-from restoro.engine.workspace import Workspace
+from restoro.plan.build import Builder, BuildOptions
+from restoro.plan.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]), store_url=sys.argv[2])
 b = Builder(ws, BuildOptions())
 lock = threading.Lock()

@@ -122,8 +122,8 @@ def test_no_frame_after_a_cut_sees_the_shot_before(tmp_path: Path) -> None:
     the previous shot (each shot's first frame matches a run of that shot alone)."""
     from buildkit import build
 
-    from restoro.engine.workspace import Workspace
     from restoro.media.frameio import read_frames
+    from restoro.plan.workspace import Workspace
     from restoro.testing.synth import make_source
 
     (tmp_path / "media").mkdir()

@@ -28,7 +28,7 @@ app.add_typer(cache_app, name="cache")
 
 
 def _workspace(manifest: Path | None, store: str | None = None) -> Any:
-    from restoro.engine.workspace import Workspace, check_store, find_manifest
+    from restoro.plan.workspace import Workspace, check_store, find_manifest
 
     if store is None:
         return Workspace(find_manifest(manifest))
@@ -109,7 +109,7 @@ def probe(
 def _settings(manifest: Path | None, **flags: Any) -> Any:
     """Flags merged over ``restoro.toml`` beside the manifest and the user's config file."""
     from restoro.config import settings
-    from restoro.engine.workspace import find_manifest
+    from restoro.plan.workspace import find_manifest
 
     return settings(find_manifest(manifest), **flags)
 
@@ -123,7 +123,7 @@ def _builder(
     store: str | None = None,
     **kw: Any,
 ) -> Any:
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.build import Builder, BuildOptions
 
     ws = _workspace(manifest, store)
     return Builder(
@@ -246,7 +246,7 @@ def build(
 
 
 def _ray_resources(items: list[str]) -> dict[str, float]:
-    from restoro.engine.ray_executor import parse_resources  # only here: ~6 ms to import
+    from restoro.farm.ray_executor import parse_resources  # only here: ~6 ms to import
 
     return parse_resources(items)
 
@@ -341,7 +341,7 @@ def demo(
     json: O.Json = False,
 ) -> None:
     """Make a small interlaced source, write a manifest, build a ProRes master (offline, CPU)."""
-    from restoro.demo import run_demo
+    from restoro.cli.demo import run_demo
 
     run_demo(directory, jobs=jobs, as_json=json)
 

@@ -19,8 +19,8 @@ import typer
 from restoro.cli import options as O
 
 if TYPE_CHECKING:
-    from restoro.engine.remote import RemoteStore
     from restoro.engine.store import Store
+    from restoro.farm.remote import RemoteStore
 
 
 @dataclass
@@ -72,7 +72,7 @@ def sync_stores(src: Store, dst: Store) -> SyncReport:
 
 def push_to_remote(local: Store, remote: RemoteStore) -> SyncReport:
     """Upload the verified blobs the object store lacks, then the entries it lacks."""
-    from restoro.engine.remote_objects import cas_rel
+    from restoro.farm.remote_objects import cas_rel
 
     report = SyncReport()
     remote.check_writable()
@@ -108,8 +108,8 @@ def push_to_remote(local: Store, remote: RemoteStore) -> SyncReport:
 def pull_from_remote(remote: RemoteStore, local: Store) -> SyncReport:
     """Download (and verify) the blobs the local store lacks, then the entries it lacks."""
     from restoro.engine.keys import digest_file
-    from restoro.engine.remote_objects import cas_rel
     from restoro.engine.store import parse_entry
+    from restoro.farm.remote_objects import cas_rel
 
     report = SyncReport()
     local.check_writable()
@@ -150,11 +150,11 @@ def pull_from_remote(remote: RemoteStore, local: Store) -> SyncReport:
 
 def _run(manifest: Path | None, remote: str, push: bool, as_json: bool) -> None:
     from restoro.engine.store import Store, store_root
-    from restoro.engine.workspace import Workspace, find_manifest, is_remote_store
+    from restoro.plan.workspace import Workspace, find_manifest, is_remote_store
 
     ws = Workspace(find_manifest(manifest))
     if is_remote_store(remote):
-        from restoro.engine.remote import RemoteStore
+        from restoro.farm.remote import RemoteStore
 
         obj = RemoteStore(remote)
         try:

@@ -22,9 +22,9 @@ def run_check(
     as_json: bool,
 ) -> int:
     from restoro.cli.app import _settings, _workspace
-    from restoro.engine.build import Builder, BuildOptions
-    from restoro.engine.check import check_determinism
     from restoro.engine.events import EventBus, JsonLinesSink
+    from restoro.plan.build import Builder, BuildOptions
+    from restoro.plan.check import check_determinism
 
     # The device and store of restoro.toml (or the user's config), as `restoro build` uses.
     s = _settings(manifest, device=device)

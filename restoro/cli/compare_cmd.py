@@ -16,9 +16,9 @@ from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotati
 
 def shot_frames(ws: Any, shot: str, device: str) -> tuple[list[Any], Any]:
     """The shot's working frames (after ingest/extract) and their format."""
-    from restoro.engine.build import Builder, BuildOptions
     from restoro.errors import UsageError
     from restoro.media.frameio import read_format, read_frames
+    from restoro.plan.build import Builder, BuildOptions
 
     Builder(ws, BuildOptions(targets=[shot], device=device)).build()
     for res in ws.store.iter_actions():
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         device: O.Device = "auto",
     ) -> None:
         """Render the same frames of SHOT through several models: PNG crops and an HTML page."""
-        from restoro.engine.workspace import Workspace, find_manifest
+        from restoro.plan.workspace import Workspace, find_manifest
 
         names = [m.strip() for m in models.split(",") if m.strip()]
         ws = Workspace(find_manifest(manifest))

@@ -12,8 +12,8 @@ from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotati
 
 def _store(manifest: Path | None) -> Any:
     """The workspace's store when a manifest is at hand, else None (status without a store)."""
-    from restoro.engine.workspace import Workspace, find_manifest
     from restoro.errors import RestoroError
+    from restoro.plan.workspace import Workspace, find_manifest
 
     try:
         return Workspace(find_manifest(manifest))

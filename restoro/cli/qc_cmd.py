@@ -15,9 +15,9 @@ def qc_build(ws: Any, variant: str | None, jobs: int, device: str) -> tuple[Any,
     """Build ``variant`` with QC; returns the builder and the QcFailed error (or None)."""
     import sys
 
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.approvals import ApprovalRefused
+    from restoro.plan.build import Builder, BuildOptions
     from restoro.qc.verdict import QcFailed
-    from restoro.review.masters import ApprovalRefused
 
     b = Builder(ws, BuildOptions(variant=variant, jobs=jobs, device=device, qc=True))
     try:
@@ -39,7 +39,7 @@ def run_qc_report(
     device: str = "auto",
 ) -> tuple[Path, Path, Any]:
     """Build with QC, write the report; returns (html, json, QcFailed or None)."""
-    from restoro.qc.collect import collect
+    from restoro.plan.qc import collect
     from restoro.qc.compare import compare_shot
     from restoro.qc.report import _safe, write_report
 
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         device: O.Device = "auto",
     ) -> None:
         """Run the QC checks (cached) and write qc/report.html and qc/report.json."""
-        from restoro.engine.workspace import Workspace, find_manifest
+        from restoro.plan.workspace import Workspace, find_manifest
 
         ws = Workspace(find_manifest(manifest))
         try:

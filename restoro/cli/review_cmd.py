@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from restoro.cli import options as O  # noqa: N812, TC001 - typer reads annotations
-from restoro.review.links import DEFAULT_HOST, DEFAULT_PORT
+from restoro.review_links import DEFAULT_HOST, DEFAULT_PORT
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         """Serve the review page: compare variants shot by shot and record decisions."""
         import uvicorn
 
-        from restoro.engine.workspace import find_manifest
+        from restoro.plan.workspace import find_manifest
         from restoro.review.server import is_loopback, make_app, new_token
         from restoro.review.session import open_session
 

@@ -13,10 +13,10 @@ from rich.table import Table
 from restoro.errors import UsageError
 
 if TYPE_CHECKING:
-    from restoro.engine.build import Builder, BuildReport
-    from restoro.engine.workspace import Workspace
     from restoro.media.dvd import DiscInfo
     from restoro.media.probe import SourceInfo
+    from restoro.plan.build import Builder, BuildReport
+    from restoro.plan.workspace import Workspace
 
 console = Console()
 
@@ -355,7 +355,7 @@ def _public(obj: Any) -> dict[str, Any]:
 
 
 def show_cache_gc(ws: Workspace, *, keep_variants: bool, as_json: bool) -> None:
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.build import Builder, BuildOptions
 
     if not ws.store_exists:
         print("the store is empty")

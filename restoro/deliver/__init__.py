@@ -1,1 +1,1 @@
-"""Deliverables: ProRes masters (``prores``) and their audio (``audio``)."""
+"""Delivery formats: ProRes masters, IMF packages, HLS/DASH, audio remastering and captions."""

@@ -20,10 +20,13 @@ import subprocess
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restoro.errors import MediaError
 from restoro.media.ffmpeg import bitexact_args, ffmpeg_exe, run_ffmpeg
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 OUT_RATE = 48000
 
@@ -459,3 +462,40 @@ def source_layout(source: Path, stream_index: int, probed: str | None = None) ->
         f"unknown channel layout {name!r} of stream {stream_index} in {source}",
         hint=f"declare the track's layout (one of {', '.join(LAYOUTS)})",
     )
+
+
+# ISO 639-1 → the ISO 639-2 codes (bibliographic and terminology) containers tag streams with.
+_ISO639_2: dict[str, tuple[str, ...]] = {
+    "ar": ("ara",), "bg": ("bul",), "ca": ("cat",), "cs": ("cze", "ces"), "cy": ("wel", "cym"),
+    "da": ("dan",), "de": ("ger", "deu"), "el": ("gre", "ell"), "en": ("eng",), "es": ("spa",),
+    "et": ("est",), "eu": ("baq", "eus"), "fa": ("per", "fas"), "fi": ("fin",),
+    "fr": ("fre", "fra"), "ga": ("gle",), "he": ("heb",), "hi": ("hin",), "hr": ("hrv",),
+    "hu": ("hun",), "id": ("ind",), "is": ("ice", "isl"), "it": ("ita",), "ja": ("jpn",),
+    "ko": ("kor",), "lt": ("lit",), "lv": ("lav",), "nl": ("dut", "nld"), "no": ("nor",),
+    "nb": ("nob", "nor"), "nn": ("nno", "nor"), "pl": ("pol",), "pt": ("por",),
+    "ro": ("rum", "ron"), "ru": ("rus",), "sk": ("slo", "slk"), "sl": ("slv",),
+    "sr": ("srp",), "sv": ("swe",), "th": ("tha",), "tr": ("tur",), "uk": ("ukr",),
+    "vi": ("vie",), "zh": ("chi", "zho"),
+}  # fmt: skip
+
+
+def language_matches(tag: str, stream_language: str | None) -> bool:
+    """Whether a stream tagged ``stream_language`` (ISO 639-2 as containers write it, or a
+    BCP 47 tag) is in the manifest's BCP 47 ``tag`` (its primary subtag decides: ``fr-CA``
+    takes a ``fre`` stream)."""
+    if not stream_language:
+        return False
+    want = tag.lower().split("-")[0]
+    have = stream_language.lower().replace("_", "-").split("-")[0]
+    return have == want or have in _ISO639_2.get(want, ())
+
+
+def pick_stream(track: Any, streams: Sequence[Any]) -> int | None:
+    """The audio stream (of ``streams``, a probe's ``info.audio``) a track without ``stream``
+    takes: the first in its ``language`` when that is not ``und`` and the source tags its
+    streams with languages (else the language only labels the track), else the first; None
+    when no stream is in the language."""
+    if track.language.lower() != "und" and any(s.language for s in streams):
+        wanted = (s.index for s in streams if language_matches(track.language, s.language))
+        return next(wanted, None)
+    return streams[0].index if streams else None

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,18 +25,23 @@ from restoro.engine.leases import DEFAULT_TTL, HOST, claim_or_wait
 from restoro.errors import BuildFailed, StageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping, Sequence
 
     from restoro.engine.graph import ActionSpec
     from restoro.engine.leases import LeaseInfo
     from restoro.engine.store import ActionResult, Store
 
-# Modules that register action runners (``@runner``); a worker imports them before running.
-RUNNER_MODULES: tuple[str, ...] = (
-    "restoro.engine.actions",
-    "restoro.deliver.audio_graph",
-    "restoro.qc.graph",
-)
+RUNNER_MODULES: list[str] = ["restoro.plan.runners"]
+"""Modules that register action runners (``@runner``), imported by name before running a spec
+whose kind has no runner yet, so a fresh worker process finds them. The default names restoro's
+own planner, which adds its other runner modules when imported (a name, not an import: the
+engine depends on no domain package); the farm sends a worker the coordinator's list."""
+
+StoreBackend = Callable[[str], "tuple[str, Callable[[], Store]] | None"]
+STORE_BACKENDS: list[StoreBackend] = []
+"""Openers of stores that are not a local path: given a URL, ``(identity, open)`` or None."""
+STORE_BACKEND_MODULES: list[str] = ["restoro.farm.remote"]
+"""Modules that register a backend (by name, imported on the first URL no backend claims)."""
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
@@ -72,31 +78,44 @@ def process_cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def load_runners() -> None:
-    """Import every module that registers runners (built-in deliverable kinds included)."""
-    for name in RUNNER_MODULES:
+def load_runners(modules: Sequence[str] = ()) -> None:
+    """Import every module that registers runners (``RUNNER_MODULES`` and ``modules``; a
+    module may add more names while it is imported)."""
+    for name in modules:
+        if name not in RUNNER_MODULES:
+            RUNNER_MODULES.append(name)
+    i = 0
+    while i < len(RUNNER_MODULES):
+        name = RUNNER_MODULES[i]
+        i += 1
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as e:
             if e.name != name:
                 raise
-    from restoro.deliver import registry
 
-    registry.load()
+
+def _backend_for(store_url: str) -> tuple[str, Callable[[], Store]] | None:
+    for backend in STORE_BACKENDS:
+        found = backend(store_url)
+        if found is not None:
+            return found
+    return None
 
 
 def open_store(store_url: str) -> Store:
     """The store at ``store_url`` (a path, ``file://`` or ``s3://`` URL), opened once per
-    process. An object store comes with its local cache (``restoro.engine.remote``)."""
-    from restoro.engine.remote_objects import is_remote_url
-
-    if is_remote_url(store_url):
-        from restoro.engine.remote import RemoteStore, remote_identity
-
-        ident = remote_identity(store_url)
+    process. An object store comes from its backend (``STORE_BACKENDS``, e.g. the farm's)."""
+    found = _backend_for(store_url)
+    if found is None and "://" in store_url and not store_url.startswith("file:"):
+        for name in STORE_BACKEND_MODULES:
+            importlib.import_module(name)
+        found = _backend_for(store_url)
+    if found is not None:
+        ident, opener = found
         with _stores_lock:
             if ident not in _stores:
-                _stores[ident] = RemoteStore(store_url)
+                _stores[ident] = opener()
             return _stores[ident]
     from restoro.engine.store import Store, store_root
 
@@ -108,14 +127,7 @@ def open_store(store_url: str) -> Store:
 
 
 def _source_map(sources: Mapping[str, tuple[Any, Any]]) -> dict[str, tuple[Path, Any]]:
-    from restoro.media.probe import SourceInfo
-
-    out: dict[str, tuple[Path, Any]] = {}
-    for digest, (path, info) in sources.items():
-        if isinstance(info, dict):
-            info = SourceInfo.model_validate(info)
-        out[digest] = (Path(path), info)
-    return out
+    return {digest: (Path(path), info) for digest, (path, info) in sources.items()}
 
 
 def input_digests(spec: ActionSpec) -> list[str]:

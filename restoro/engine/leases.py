@@ -10,9 +10,9 @@ once. Taking over is atomic: the expired file is renamed to a unique name (only 
 rename succeeds), checked to be the lease that was judged expired, and then a fresh lease is
 created with ``O_EXCL`` again.
 
-A store on an object store (``restoro.engine.remote``) registers a lease backend for its
+A store on an object store (``restoro.farm.remote``) registers a lease backend for its
 ``locks/leases`` directory (``register_backend``); claims there go to the object store instead
-(``restoro.engine.remote_leases``), behind the same ``try_claim`` / ``claim_or_wait``.
+(``restoro.farm.remote_leases``), behind the same ``try_claim`` / ``claim_or_wait``.
 """
 
 from __future__ import annotations

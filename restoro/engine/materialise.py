@@ -1,4 +1,4 @@
-"""Deliverables leave the store: copied into the output folder with a provenance sidecar.
+"""Outputs leave the store: copied into the output folder, atomically and only when changed.
 
 Outputs are copies, never links into the CAS (an edited output must not corrupt the cache), and
 are written temp → rename, so a crash never leaves a half-written deliverable. The temporary file
@@ -12,18 +12,28 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from restoro import __version__
 from restoro.engine.keys import pretty_json
 from restoro.engine.store import export_temp as temp_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from restoro.engine.nodes import ShotEntry
-    from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.engine.store import Store
+
+
+class Workspace(Protocol):
+    """What exporting needs of a workspace: its store, root and output folder."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def output_dir(self) -> Path: ...
 
 
 def _replace(dst: Path, write: Callable[[Path], object]) -> None:
@@ -60,50 +70,6 @@ def write_text(dst: Path, text: str) -> bool:
 
 def write_json(dst: Path, data: Any) -> None:
     write_text(dst, pretty_json(data))
-
-
-def provenance(
-    ws: Workspace,
-    deliverable: str,
-    title: str,
-    result: ActionResult,
-    shots: list[ShotEntry],
-    variant: str | None,
-    *,
-    output: str,
-) -> dict[str, Any]:
-    """What made this deliverable: restoro, the manifest, sources, and every shot's stages."""
-    from restoro.engine.nodes import describe_stage
-
-    shot_rows = []
-    ai = False
-    for shot, _final, rs in shots:
-        stages = [describe_stage(st) for st in rs.stages]
-        ai = ai or any(s["ai"] for s in stages)
-        shot_rows.append(
-            {
-                "id": shot.id,
-                "frames": [shot.start, shot.end],
-                "pipeline": rs.pipeline,
-                "tags": list(rs.tags),
-                "source": rs.source,
-                "stages": stages,
-            }
-        )
-    return {
-        "restoro_provenance": 1,
-        "restoro_version": __version__,
-        "project": ws.manifest.project,
-        "manifest_digest": ws.loaded.digest,
-        "deliverable": deliverable,
-        "title": title,
-        "variant": variant,
-        "digest": result.outputs[output].digest,
-        "ai_processed": ai,
-        "sources": {n: s.digest for n, s in sorted(ws.sources.items())},
-        "tools": result.key_json.get("tools", {}),
-        "shots": shot_rows,
-    }
 
 
 _OURS = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")

@@ -1,6 +1,6 @@
 """What a build is asked to do (``BuildOptions``) and what it did (``BuildReport``, one
 ``ActionRecord`` per action): plain data the builder fills in and the CLI, QC and ``check``
-read. ``restoro.engine.build`` re-exports them."""
+read. ``restoro.plan.build`` re-exports them."""
 
 from __future__ import annotations
 

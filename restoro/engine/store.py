@@ -857,7 +857,7 @@ def store_root(url: str | Path) -> Path:
     """The directory of a store addressed by a local path or a ``file://`` URL.
 
     Other schemes are not directories: UsageError. Object stores (``s3://``) are opened by
-    ``restoro.engine.remote`` (``execute.open_store`` and ``Workspace`` dispatch on the URL).
+    ``restoro.farm.remote`` (``execute.open_store`` and ``Workspace`` dispatch on the URL).
     """
     from urllib.parse import unquote, urlparse
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from restoro.media.frames import MAX_SIDE
 from restoro.media.timecode import check_syntax
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -24,8 +25,6 @@ _BITRATE_RE = re.compile(r"^\d+(\.\d+)?[kKM]?$")
 _RATIO_RE = re.compile(r"^\d+(\.\d+)?(:\d+(\.\d+)?)?$")
 _LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 _DIGEST_RE = re.compile(r"^xxh128:[0-9a-f]{32}$")
-MAX_SIDE = 8192
-"""Largest output width or height (8K): a bigger raster is a typo, not a deliverable."""
 
 
 def fail(kind: str, message: str) -> PydanticCustomError:

@@ -58,7 +58,7 @@ def check_inputs(
             if info is None:
                 continue
             streams = {a.index: a for a in info.audio}
-            if track.stream is None:  # chosen by language (deliver.audio_graph checks that)
+            if track.stream is None:  # chosen by language (plan.audio checks that)
                 continue
             if track.stream not in streams:
                 have = ", ".join(f"{a.index} ({a.codec}, {a.layout})" for a in info.audio)
@@ -397,7 +397,7 @@ def _audio_renditions(
         if track is None:
             stream = info.audio[0].index if info.audio else -1
         elif track.stream is None:  # by language, as the build picks it
-            from restoro.deliver.audio_graph import pick_stream
+            from restoro.deliver.audio import pick_stream
 
             stream = pick_stream(track, info.audio)
         else:

@@ -130,7 +130,7 @@ def validate_references(
 def _check_review(m: Manifest, smap: d.SourceMap) -> list[Diagnostic]:
     """Approvals (docs/review.md): ``base`` names the build without ``--variant``, so no variant
     may take it (E222); ``fallback`` needs ``select`` (E213) and names a variant or ``base``."""
-    from restoro.review.decisions import BASE
+    from restoro.review_file import BASE
 
     out: list[Diagnostic] = []
     if BASE in m.variants:

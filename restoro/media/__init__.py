@@ -1,0 +1,1 @@
+"""Media primitives: probing, ffmpeg, frame I/O, timecode, timelines, cadence, shot cuts."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
 
 PAD = (0x80, 0x80)
 
@@ -107,3 +108,30 @@ def to_scc(pairs: Sequence[tuple[int, int]], *, start: int = 0) -> str:
             first = i
         run.append(f"{b1:02x}{b2:02x}")
     return "\n".join(lines) + "\n"
+
+
+def frame_pairs(path: Path, stream: int | None = None) -> list[list[tuple[int, int, int]]]:
+    """Per displayed frame of the video stream: its 608 (field, byte1, byte2) triplets."""
+    import av
+
+    with av.open(str(path)) as container:
+        v = container.streams.video[0]
+        if stream is not None:
+            v = next(s for s in container.streams.video if s.index == stream)
+        v.thread_type = "AUTO"
+        out: list[list[tuple[int, int, int]]] = []
+        for frame in container.decode(v):
+            cc = frame.side_data.get("A53_CC") if frame.side_data else None
+            out.append(list(a53_pairs(bytes(cc))) if cc is not None else [])  # type: ignore[call-overload]
+    return out
+
+
+def channels_present(frames: list[list[tuple[int, int, int]]]) -> list[int]:
+    """The caption channels (1..4) that carry any data."""
+    return [ch for ch in (1, 2, 3, 4) if has_data(pick_channel(frames, ch))]
+
+
+def pick_channel(frames: list[list[tuple[int, int, int]]], channel: int) -> list[tuple[int, int]]:
+    """One channel's byte pairs, one per frame, from ``frame_pairs``' triplets."""
+    f = field_of(channel)
+    return channel_pairs([[(b1, b2) for fld, b1, b2 in fr if fld == f] for fr in frames], channel)

@@ -312,7 +312,7 @@ def probe_disc(path: Path) -> DiscInfo:
     count needs every packet read anyway) and its captions decoded."""
     import tempfile
 
-    from restoro.deliver.captions.embedded import channels_present, frame_pairs
+    from restoro.media.cc608 import channels_present, frame_pairs
     from restoro.media.probe import probe
 
     out = []

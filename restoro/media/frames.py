@@ -6,6 +6,9 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict
 
+MAX_SIDE = 8192
+"""Largest output width or height (8K): a bigger raster is a typo, not a deliverable."""
+
 
 class Colour(BaseModel):
     """Colour metadata, named as ffmpeg names them (e.g. bt709, smpte170m, bt470bg, tv, pc).

@@ -1,0 +1,1 @@
+"""Models: built-in and file model references, loading, and tiled batched inference."""

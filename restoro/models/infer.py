@@ -19,7 +19,7 @@ import numpy as np
 from restoro.errors import StageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 MIN_TILE = 16
@@ -273,3 +273,29 @@ def engine_for(model_path: Path, opts: Options) -> Engine:
             eng = _ENGINES[key] = Engine(model_path, opts)
             _LOADS[0] += 1
         return eng
+
+
+def run_model(
+    frames: Iterator[np.ndarray], model_path: Path, opts: Options, ctx: Any, group: int = 4
+) -> Iterator[np.ndarray]:
+    """Frames through a model engine in groups (a group is one batched pass when it fits).
+
+    ``ctx`` is the stage's context: the engine's device, precision and plan go in its
+    ``extra["meta"]``."""
+    eng = engine_for(model_path, opts)
+    ctx.extra.setdefault("meta", {}).update(
+        {"device": eng.device, "precision": eng.precision, "architecture": eng.arch}
+    )
+    buf: list[np.ndarray] = []
+    for frame in frames:
+        buf.append(frame)
+        if len(buf) == group:
+            yield from eng.run(buf)
+            buf = []
+    if buf:
+        yield from eng.run(buf)
+    plan = next(iter(eng.plan_cache.values()), None)
+    if plan is not None:
+        ctx.extra["meta"].update({"tile": plan.tile, "batch": plan.batch})
+    if eng.events:
+        ctx.extra["meta"]["events"] = list(eng.events)

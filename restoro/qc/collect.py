@@ -1,14 +1,9 @@
-"""Gather a build's QC results into report rows: one per shot and one per deliverable."""
+"""QC report rows: one per shot and one per deliverable (``restoro.plan.qc.collect`` fills them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from restoro.qc.verdict import findings
-
-if TYPE_CHECKING:
-    from restoro.engine.build import Builder
+from typing import Any
 
 # The metrics shown as table columns, in order: (check, metric, label).
 COLUMNS = (
@@ -90,54 +85,3 @@ class DeliverableRow:
             "metrics": self.metrics,
             "findings": self.findings,
         }
-
-
-def _image(res: Any, name: str) -> str | None:
-    return res.outputs[name].digest if res is not None and name in res.outputs else None
-
-
-def collect(b: Builder) -> tuple[list[ShotRow], list[DeliverableRow]]:
-    """The rows of a build that ran (or found cached) its QC nodes."""
-    from restoro.engine.nodes import title_timecode
-
-    ws = b.ws
-    shots: list[ShotRow] = []
-    for title, entries in b._resolved.items():
-        src = ws.sources[ws.manifest.titles[title].source]
-        for shot, _final, rs in entries:
-            res = b.qc_results.get(f"{shot.id}/qc")
-            if res is None:
-                continue
-            meta = res.meta
-            checks = meta.get("checks", {})
-            imgs = b.qc_results.get(f"{shot.id}/qc-images")
-            shots.append(
-                ShotRow(
-                    id=shot.id,
-                    title=title,
-                    start=shot.start,
-                    end=shot.end,
-                    timecode=title_timecode(src, shot),
-                    tags=list(rs.tags),
-                    pipeline=rs.pipeline,
-                    stages=[st.stage for st in rs.stages],
-                    metrics={c: v.get("metrics", {}) for c, v in checks.items()},
-                    series={c: v.get("series", {}) for c, v in checks.items()},
-                    findings=findings(meta),
-                    output=res.key_json["inputs"]["output"],
-                    thumb=_image(imgs, "thumb"),
-                    worst=_image(imgs, "worst"),
-                    worst_frame=meta.get("worst_frame"),
-                )
-            )
-    delivs = [
-        DeliverableRow(
-            nid.removesuffix("/qc"),
-            res.meta.get("metrics", {}),
-            res.meta.get("findings", []),
-            kind=res.meta.get("kind", "movie"),
-        )
-        for nid, res in sorted(b.qc_results.items())
-        if nid.endswith("/qc") and res.meta.get("scope") == "deliverable"
-    ]
-    return shots, delivs

@@ -13,7 +13,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from restoro.qc.collect import COLUMNS
-from restoro.review.links import DEFAULT_BASE, shot_url
+from restoro.review_links import DEFAULT_BASE, shot_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

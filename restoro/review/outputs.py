@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from restoro.review.decisions import build_variant
+from restoro.review_file import build_variant
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restoro.engine.nodes import Shot
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.nodes import Shot
+    from restoro.plan.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def variant_outputs(
     A title whose analysis (ingest, shot detection) is not cached has no shots yet and is left
     out. Raises ``UsageError`` for an unknown variant.
     """
-    from restoro.engine.build import Builder, BuildOptions
+    from restoro.plan.build import Builder, BuildOptions
 
     opts = BuildOptions(
         targets=tuple(titles), variant=build_variant(label), device=device, qc=False

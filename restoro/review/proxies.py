@@ -72,7 +72,7 @@ def proxy_spec(
     """The action that makes the ``kind`` proxy (``video`` or ``thumb``) of one shot's frames
     (digest ``frames``, ``count`` frames); ``role`` is ``source`` or a variant label (its id
     only: two variants with the same frames share the action by key)."""
-    from restoro.engine.nodes import tool_fingerprints
+    from restoro.plan.nodes import tool_fingerprints
 
     if kind not in KINDS:
         raise ValueError(kind)

@@ -25,11 +25,11 @@ from starlette.applications import Starlette
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from restoro import review_file as D
 from restoro.errors import RestoroError
-from restoro.review import decisions as D
 from restoro.review import proxies as P
-from restoro.review.links import shot_path
 from restoro.review.session import LIST_METRICS, DecisionError, check_decision
+from restoro.review_links import shot_path
 
 if TYPE_CHECKING:
     from starlette.requests import Request

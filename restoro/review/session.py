@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from restoro import review_file as D
 from restoro.errors import UsageError
-from restoro.review import decisions as D
 from restoro.review.outputs import ShotOutput
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
     from restoro.qc.collect import ShotRow
 
 # QC metrics shown in the list, as (check, metric, label).
@@ -148,7 +148,7 @@ class ReviewSession:
             self.shots, self.order, self.entries = shots, order, entries
 
     def _reload_manifest(self) -> None:
-        from restoro.engine.workspace import Workspace
+        from restoro.plan.workspace import Workspace
 
         sig = _signature(self.ws.manifest_path)
         if sig == self._manifest_sig:
@@ -163,7 +163,7 @@ class ReviewSession:
         old.close()
 
     def _plan(self, label: str) -> tuple[dict[str, list[ShotOutput]], dict[str, ShotRow]]:
-        from restoro.engine.build import Builder, BuildOptions
+        from restoro.plan.build import Builder, BuildOptions
         from restoro.qc.collect import collect
 
         opts = BuildOptions(
@@ -189,7 +189,7 @@ class ReviewSession:
         return outs, rows
 
     def _state(self, title: str, index: int, o: ShotOutput) -> ShotState:
-        from restoro.engine.nodes import title_timecode
+        from restoro.plan.nodes import title_timecode
 
         src = self.ws.sources[self.ws.manifest.titles[title].source]
         return ShotState(
@@ -324,7 +324,7 @@ def open_session(
     titles: Sequence[str] = (),
     device: str = "auto",
 ) -> ReviewSession:
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
     ws = Workspace(manifest)
     try:

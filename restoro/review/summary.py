@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restoro.review.decisions import BASE, iter_counts, load, review_path, status
+from restoro.review_file import BASE, iter_counts, load, review_path, status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 
 def review_statuses(

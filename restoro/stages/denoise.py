@@ -93,8 +93,7 @@ class Denoise(FrameStage):
     def _model(
         self, frames: Iterator[np.ndarray], params: DenoiseParams, ctx: StageContext
     ) -> Iterator[np.ndarray]:
-        from restoro.models.infer import Options
-        from restoro.stages.upscale import run_model
+        from restoro.models.infer import Options, run_model
 
         path = ctx.inputs.get(MODEL_INPUT)
         if path is None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from restoro.errors import StageError
-from restoro.manifest.fields import MAX_SIDE
+from restoro.media.frames import MAX_SIDE
 from restoro.stages.base import FrameStage, StageContext, StageDescriptor, StageEnv, StageParams
 
 if TYPE_CHECKING:
@@ -76,31 +76,6 @@ def inference_options(params: Any, device: str) -> Any:
         tile_pad=params.tile_pad,
         batch=params.batch,
     )
-
-
-def run_model(
-    frames: Iterator[np.ndarray], model_path: Any, opts: Any, ctx: StageContext, group: int = 4
-) -> Iterator[np.ndarray]:
-    """Frames through a model engine in groups (a group is one batched pass when it fits)."""
-    from restoro.models.infer import engine_for
-
-    eng = engine_for(model_path, opts)
-    ctx.extra.setdefault("meta", {}).update(
-        {"device": eng.device, "precision": eng.precision, "architecture": eng.arch}
-    )
-    buf: list[np.ndarray] = []
-    for frame in frames:
-        buf.append(frame)
-        if len(buf) == group:
-            yield from eng.run(buf)
-            buf = []
-    if buf:
-        yield from eng.run(buf)
-    plan = next(iter(eng.plan_cache.values()), None)
-    if plan is not None:
-        ctx.extra["meta"].update({"tile": plan.tile, "batch": plan.batch})
-    if eng.events:
-        ctx.extra["meta"]["events"] = list(eng.events)
 
 
 class Upscale(FrameStage):
@@ -183,6 +158,8 @@ class Upscale(FrameStage):
 
             yield from filter_frames(frames, ctx.fmt, graph, out)
             return
+        from restoro.models.infer import run_model
+
         path = ctx.inputs.get(MODEL_INPUT)
         if path is None:
             raise StageError(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from restoro.media.cc608 import a53_pairs, channel_pairs, field_of, has_data, to_scc
+from restoro.media.cc608 import frame_pairs, has_data, pick_channel, to_scc
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,36 +26,10 @@ EXTRACT_VERSION = 1
 NTSC = Fraction(30000, 1001)
 
 
-def frame_pairs(path: Path, stream: int | None = None) -> list[list[tuple[int, int, int]]]:
-    """Per displayed frame of the video stream: its 608 (field, byte1, byte2) triplets."""
-    import av
-
-    with av.open(str(path)) as container:
-        v = container.streams.video[0]
-        if stream is not None:
-            v = next(s for s in container.streams.video if s.index == stream)
-        v.thread_type = "AUTO"
-        out: list[list[tuple[int, int, int]]] = []
-        for frame in container.decode(v):
-            cc = frame.side_data.get("A53_CC") if frame.side_data else None
-            out.append(list(a53_pairs(bytes(cc))) if cc is not None else [])  # type: ignore[call-overload]
-    return out
-
-
-def channels_present(frames: list[list[tuple[int, int, int]]]) -> list[int]:
-    """The caption channels (1..4) that carry any data."""
-    return [ch for ch in (1, 2, 3, 4) if has_data(_pick(frames, ch))]
-
-
-def _pick(frames: list[list[tuple[int, int, int]]], channel: int) -> list[tuple[int, int]]:
-    f = field_of(channel)
-    return channel_pairs([[(b1, b2) for fld, b1, b2 in fr if fld == f] for fr in frames], channel)
-
-
 def extract_scc(path: Path, channel: int = 1, *, stream: int | None = None) -> str | None:
     """SCC text of ``channel``'s captions, frame ``n`` of the source at label ``n`` (non-drop),
     or None when the channel carries nothing."""
-    pairs = _pick(frame_pairs(path, stream), channel)
+    pairs = pick_channel(frame_pairs(path, stream), channel)
     return to_scc(pairs) if has_data(pairs) else None
 
 
@@ -104,7 +78,7 @@ def extract_all(path: Path, stream: int | None = None) -> dict[str, str]:
     frames = frame_pairs(path, stream)
     out = {}
     for ch in (1, 2, 3, 4):
-        pairs = _pick(frames, ch)
+        pairs = pick_channel(frames, ch)
         if has_data(pairs):
             out[str(ch)] = write(pairs)
     return out

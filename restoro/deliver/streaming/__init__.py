@@ -1,0 +1,1 @@
+"""HLS/DASH: CMAF segments, playlists and manifests for the streaming deliverable kinds."""

@@ -16,8 +16,8 @@ that also talks to the object store:
 * a local cache entry is written only once the remote one exists, so a local hit implies a
   remote entry.
 
-URLs, credentials and the requests themselves are in ``restoro.engine.remote_objects``; leases
-live on the object store too (``restoro.engine.remote_leases``).
+URLs, credentials and the requests themselves are in ``restoro.farm.remote_objects``; leases
+live on the object store too (``restoro.farm.remote_leases``).
 """
 
 from __future__ import annotations
@@ -29,16 +29,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Literal
 
+from restoro.engine.execute import STORE_BACKENDS
 from restoro.engine.keys import digest_file, digest_hex, digest_stream, is_digest
-from restoro.engine.remote_objects import (
-    ObjectStore,
-    ac_rel,
-    cache_root,
-    cas_rel,
-    endpoint_hint,
-    parse_url,
-    storage_options,
-)
 from restoro.engine.store import (
     _KEY_MATCH,
     STORE_SCHEMA,
@@ -56,6 +48,16 @@ from restoro.engine.store import (
     planned_actions,
 )
 from restoro.errors import CorruptEntry, StoreError, UsageError
+from restoro.farm.remote_objects import (
+    ObjectStore,
+    ac_rel,
+    cache_root,
+    cas_rel,
+    endpoint_hint,
+    is_remote_url,
+    parse_url,
+    storage_options,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -84,7 +86,7 @@ class RemoteStore(Store):
         self._fetch_locks = [threading.Lock() for _ in range(32)]
         self._version_seen = self._version_written = False
         from restoro.engine.leases import register_backend
-        from restoro.engine.remote_leases import ObjectLeases
+        from restoro.farm.remote_leases import ObjectLeases
 
         register_backend(self.locks / "leases", ObjectLeases(self.remote))
 
@@ -521,3 +523,13 @@ def remote_identity(url: str) -> str:
     """What makes two opens of ``url`` the same store in one process (URL, endpoint, cache)."""
     opts = storage_options()
     return f"{parse_url(url).url}|{endpoint_hint(opts)}|{cache_root(url)}|{sorted(opts)}"
+
+
+def _backend(url: str) -> tuple[str, Callable[[], Store]] | None:
+    """``restoro.engine.execute.open_store``'s way to an object-store URL."""
+    if not is_remote_url(url):
+        return None
+    return remote_identity(url), lambda: RemoteStore(url)
+
+
+STORE_BACKENDS.append(_backend)

@@ -10,14 +10,15 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from restoro.deliver.audio_graph import audio_nodes
-from restoro.engine import nodes as N
 from restoro.engine.events import EventBus
 from restoro.engine.gcpause import fewer_gc_passes
 from restoro.engine.graph import ActionSpec, reason_for
-from restoro.engine.qc_pack import QC_PACK_ID, QcPack
 from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
+from restoro.plan import nodes as N
+from restoro.plan import runners as _runners  # noqa: F401 - registers the action runners
+from restoro.plan.audio import audio_nodes
+from restoro.plan.qc_pack import QC_PACK_ID, QcPack
 
 __all__ = [
     "ActionRecord",
@@ -32,9 +33,9 @@ __all__ = [
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from restoro.deliver.registry import DeliverableKind
     from restoro.engine.store import ActionResult, Lookup
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.deliverables import DeliverableKind
+    from restoro.plan.workspace import Workspace
 
 
 class Builder:
@@ -58,7 +59,7 @@ class Builder:
         self.shots_only = False
         """Plan or build the shots only, no deliverable (what a review looks at)."""
         self.approvals: Any = None
-        """The deliverables that follow reviews (restoro/review/masters.py), after the walk."""
+        """The deliverables that follow reviews (restoro/plan/approvals.py), after the walk."""
 
     # -- selection ----------------------------------------------------------------------------
     def select(self) -> Selection:
@@ -134,7 +135,7 @@ class Builder:
         for title, message in self.ws.source_warnings(sel.titles):  # e.g. a cut VOB
             self.events.emit("warning", title=title, message=message)
         if self.opts.executor == "ray" and self._farm is None:
-            from restoro.engine.ray_executor import RayFarm
+            from restoro.farm.ray_executor import RayFarm
 
             # Connect and check the cluster offers what the plan needs before any work.
             self._farm = RayFarm(self.opts, self.ws, self.events, titles=sel.titles)
@@ -186,7 +187,7 @@ class Builder:
         done = self._run_nodes(analysis)
 
         lock = self._read_lock()
-        from restoro.review.masters import Approvals
+        from restoro.plan.approvals import Approvals
 
         approvals = self.approvals = Approvals(self, sel)
         per_shot: list[N.Node] = []
@@ -286,8 +287,8 @@ class Builder:
     def _qc_nodes(
         self, title_shots: Mapping[str, list[N.ShotEntry]], nodes: list[N.Node], sel: Selection
     ) -> list[N.Node]:
-        """QC nodes (restoro/qc/graph.py) for the shots and deliverables of this build."""
-        from restoro.qc.graph import qc_in_build, qc_nodes
+        """QC nodes (restoro/plan/qc.py) for the shots and deliverables of this build."""
+        from restoro.plan.qc import qc_in_build, qc_nodes
 
         if self.opts.qc is False or (self.opts.qc is None and not qc_in_build(self.ws)):
             return []
@@ -302,14 +303,14 @@ class Builder:
         )
 
     def _kind(self, deliverable: str) -> DeliverableKind:
-        from restoro.deliver import registry
+        from restoro.plan import deliverables as registry
 
         kind = registry.get(self.ws.manifest.deliverables[deliverable].kind)
         assert kind is not None
         return kind
 
     def _delivers(self, deliverable: str, title: str) -> bool:
-        from restoro.deliver import registry
+        from restoro.plan import deliverables as registry
 
         d = self.ws.manifest.deliverables[deliverable]
         return registry.get(d.kind) is not None and (d.titles is None or title in d.titles)
@@ -396,7 +397,7 @@ class Builder:
         jobs, gpus = self.opts.jobs, 0
         if self.opts.executor == "ray":
             if self._farm is None:
-                from restoro.engine.ray_executor import RayFarm
+                from restoro.farm.ray_executor import RayFarm
 
                 self._farm = RayFarm(self.opts, self.ws, self.events)
             self._farm.check_nodes(pending)

@@ -15,18 +15,18 @@ import logging
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from restoro.deliver.registry import DeliverableKind, register
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, Shot, ShotEntry, describe_stage, digest_of
-from restoro.engine.nodes import tool_fingerprints as tools
 from restoro.errors import InputError
+from restoro.plan.deliverables import DeliverableKind, register
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, describe_stage, digest_of
+from restoro.plan.nodes import tool_fingerprints as tools
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 log = logging.getLogger("restoro.imf")
 DEFAULT_ISSUE_DATE = "2000-01-01T00:00:00Z"
@@ -73,8 +73,8 @@ def imf_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
-    from restoro.deliver.audio_graph import resolve_stream
     from restoro.media.timecode import frames_to_timecode
+    from restoro.plan.audio import resolve_stream
 
     d = ws.manifest.deliverables[deliverable]
     check_raster(deliverable, d.raster, d.application)
@@ -176,8 +176,8 @@ def _text_nodes(
     nodes: list[Node],
 ) -> tuple[list[str], list[str]]:
     """One ``imf-text`` node per caption track of the title: (node ids, CPL sequence kinds)."""
-    from restoro.deliver.audio_graph import caption_trim, store_file
     from restoro.deliver.imf.timedtext import SEQUENCE_OF_KIND
+    from restoro.plan.audio import caption_trim, store_file
 
     d = ws.manifest.deliverables[deliverable]
     duration = sum(s.end - s.start for s, _f, _r in shots)
@@ -292,7 +292,8 @@ def materialise(
 ) -> list[Path]:
     """Copy track files and documents into ``out_dir/<title>/`` (skipping external ones); the
     CPL first, as the lock records the first path with the primary output's digest."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     pkg = out_dir / title
     written = []

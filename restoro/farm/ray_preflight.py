@@ -18,8 +18,8 @@ from restoro.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from restoro.engine.build import BuildOptions
-    from restoro.engine.workspace import Workspace
+    from restoro.engine.records import BuildOptions
+    from restoro.plan.workspace import Workspace
 
 MIB = 1024 * 1024
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, ShotEntry
+from restoro.plan.nodes import Node, Results, ShotEntry
 
 if TYPE_CHECKING:
     from restoro.engine.actions import RunContext
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 PACKAGE_QC_VERSION = 2  # 2: A/V sync; VMAF pairs frames by order
 PACKAGE_KINDS = ("hls", "dash", "imf")
@@ -26,7 +26,7 @@ _IMF_CODECS = {"2e": "jpeg2000", "prores": "prores"}
 
 def caption_tracks(ws: Workspace, title: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The title's caption tracks as QC params (label, offset) and their stored digests."""
-    from restoro.deliver.audio_graph import caption_trim, store_file
+    from restoro.plan.audio import caption_trim, store_file
 
     params, digests = [], []
     trim = caption_trim(ws, title)  # a trimmed title's captions are checked as cut to it
@@ -38,7 +38,7 @@ def caption_tracks(ws: Workspace, title: str) -> tuple[list[dict[str, Any]], lis
 
 
 def title_timing(ws: Workspace, title: str, entries: list[ShotEntry]) -> dict[str, Any]:
-    from restoro.engine.nodes import title_timecode
+    from restoro.plan.nodes import title_timecode
 
     src = ws.sources[ws.manifest.titles[title].source]
     first = entries[0][0] if entries else None
@@ -59,6 +59,10 @@ def thresholds(ws: Workspace) -> dict[str, Any]:
     return out
 
 
+def deliverable_qc_id(title: str, deliverable: str) -> str:
+    return f"{title}/{deliverable}/qc"
+
+
 def _area(raster: str) -> int:
     w, h = (int(x) for x in raster.split("x"))
     return w * h
@@ -74,8 +78,6 @@ def package_node(
     variant: str | None,
 ) -> Node:
     """The QC node of deliverable ``d`` (hls, dash or imf) of ``title``."""
-    from restoro.qc.graph import deliverable_qc_id
-
     spec = ws.manifest.deliverables[d]
     nid, main = deliverable_qc_id(title, d), f"{title}/{d}"
     skip = set(ws.manifest.qc.skip)

@@ -26,9 +26,9 @@ from restoro.errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restoro.engine.build import ActionRecord, Builder
     from restoro.engine.events import EventBus
     from restoro.engine.store import ActionResult
+    from restoro.plan.build import ActionRecord, Builder
 
 
 @dataclass

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from restoro import __version__
-from restoro.deliver.registry import DeliverableKind, register
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import (
+from restoro.plan.deliverables import DeliverableKind, register
+from restoro.plan.nodes import (
     Node,
     Results,
     Shot,
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
     from restoro.manifest.resolve import ResolvedStage
+    from restoro.plan.workspace import Workspace
 
 
 def prores_nodes(
@@ -136,7 +136,7 @@ def caption_nodes(
     """One ``master-captions`` action per caption track of the title (SRT + SCC sidecars)."""
     from importlib.metadata import version
 
-    from restoro.deliver.audio_graph import caption_trim, store_file
+    from restoro.plan.audio import caption_trim, store_file
 
     ids = []
     trim = caption_trim(ws, title)
@@ -239,7 +239,8 @@ def materialise(
     variant: str | None,
 ) -> list[Path]:
     """Copy the master out of the store and write its provenance sidecar."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     out = export(ws, result.outputs["master"].digest, out_dir / f"{title}.mov")
     sidecars = [

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from restoro.engine.leases import DEFAULT_TTL, HOST, HeldLease, LeaseInfo, hold
 
 if TYPE_CHECKING:
-    from restoro.engine.remote_objects import ObjectStore
+    from restoro.farm.remote_objects import ObjectStore
 
 
 def _body(info: LeaseInfo) -> bytes:

@@ -81,8 +81,8 @@ def make_demo(directory: Path) -> Path:
 
 def run_demo(directory: Path, *, jobs: int = 2, as_json: bool = False) -> None:
     from restoro.cli.render import JsonLines, summary_line
-    from restoro.engine.build import Builder, BuildOptions
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.build import Builder, BuildOptions
+    from restoro.plan.workspace import Workspace
 
     t0 = time.monotonic()
     manifest = make_demo(directory)

@@ -1,12 +1,12 @@
 """The pool of long-lived model actors that ``RayFarm`` sends model-holding batches to.
 
-``ModelActors`` keeps one pool of ``ModelWorker`` actors (``restoro.engine.ray_worker``) per
+``ModelActors`` keeps one pool of ``ModelWorker`` actors (``restoro.farm.ray_worker``) per
 resource request. A pool is created with its first spec, grows up to the smaller of what its
 queued work needs and what the alive nodes can hold, and deals each idle actor the next batch
 (longest first). It retires an idle actor when the dispatcher finds a batch blocked, replaces a
 lost one within what the nodes hold after the loss, and retires all when the work is done; each
 change is an ``actor`` event (``started``, ``loaded``, ``lost``, ``retired``). The dispatcher
-(``restoro.engine.ray_executor``) submits the batches and collects their results.
+(``restoro.farm.ray_executor``) submits the batches and collects their results.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restoro.engine.ray_worker import ModelWorker
+from restoro.farm.ray_worker import ModelWorker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from restoro.engine.events import EventBus
-    from restoro.engine.ray_executor import Item
+    from restoro.farm.ray_executor import Item
 
 MAX_ACTORS = 64
 

@@ -11,13 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of
-from restoro.qc.package_graph import PACKAGE_KINDS, caption_tracks, package_node, title_timing
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, title_timecode
+from restoro.plan.qc_package import (
+    PACKAGE_KINDS,
+    caption_tracks,
+    deliverable_qc_id,
+    package_node,
+    title_timing,
+)
+from restoro.qc.collect import DeliverableRow, ShotRow
+from restoro.qc.verdict import findings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.build import Builder
+    from restoro.plan.workspace import Workspace
 
 QC_VERSION = 1
 # Kinds whose main output is one movie file, and the codec it must carry.
@@ -32,10 +41,6 @@ def qc_in_build(ws: Workspace) -> bool:
 
 def shot_qc_id(shot_id: str) -> str:
     return f"{shot_id}/qc"
-
-
-def deliverable_qc_id(title: str, deliverable: str) -> str:
-    return f"{title}/{deliverable}/qc"
 
 
 def qc_nodes(
@@ -148,7 +153,7 @@ def _deliverable_node(
             timing["fail_on_captions"] = True
 
     def make(deps: Results) -> ActionSpec:
-        from restoro.deliver import registry
+        from restoro.plan import deliverables as registry
         from restoro.qc.deliverable import DeliverableCheck
 
         res = deps[main]
@@ -190,7 +195,7 @@ def _deliverable_node(
 @runner("qc")
 def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     if spec.params["scope"] in PACKAGE_KINDS:
-        from restoro.qc.package_graph import run_package_qc
+        from restoro.plan.qc_package import run_package_qc
 
         return RunOutput(meta=run_package_qc(spec, ctx))
     if spec.params["scope"] == "deliverable":
@@ -241,3 +246,52 @@ def run_qc_compare(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         crop=p["crop"],
     )
     return RunOutput(files={"image": out} if "crop" in info else {}, meta=info)
+
+
+def _image(res: Any, name: str) -> str | None:
+    return res.outputs[name].digest if res is not None and name in res.outputs else None
+
+
+def collect(b: Builder) -> tuple[list[ShotRow], list[DeliverableRow]]:
+    """The rows of a build that ran (or found cached) its QC nodes."""
+    ws = b.ws
+    shots: list[ShotRow] = []
+    for title, entries in b._resolved.items():
+        src = ws.sources[ws.manifest.titles[title].source]
+        for shot, _final, rs in entries:
+            res = b.qc_results.get(f"{shot.id}/qc")
+            if res is None:
+                continue
+            meta = res.meta
+            checks = meta.get("checks", {})
+            imgs = b.qc_results.get(f"{shot.id}/qc-images")
+            shots.append(
+                ShotRow(
+                    id=shot.id,
+                    title=title,
+                    start=shot.start,
+                    end=shot.end,
+                    timecode=title_timecode(src, shot),
+                    tags=list(rs.tags),
+                    pipeline=rs.pipeline,
+                    stages=[st.stage for st in rs.stages],
+                    metrics={c: v.get("metrics", {}) for c, v in checks.items()},
+                    series={c: v.get("series", {}) for c, v in checks.items()},
+                    findings=findings(meta),
+                    output=res.key_json["inputs"]["output"],
+                    thumb=_image(imgs, "thumb"),
+                    worst=_image(imgs, "worst"),
+                    worst_frame=meta.get("worst_frame"),
+                )
+            )
+    delivs = [
+        DeliverableRow(
+            nid.removesuffix("/qc"),
+            res.meta.get("metrics", {}),
+            res.meta.get("findings", []),
+            kind=res.meta.get("kind", "movie"),
+        )
+        for nid, res in sorted(b.qc_results.items())
+        if nid.endswith("/qc") and res.meta.get("scope") == "deliverable"
+    ]
+    return shots, delivs

@@ -68,7 +68,7 @@ class Workspace:
         self.root = self.loaded.root
         self.remote_url: str | None = None
         if store_url is not None and is_remote_store(store_url):
-            from restoro.engine.remote_objects import cache_root, parse_url
+            from restoro.farm.remote_objects import cache_root, parse_url
 
             self.remote_url = parse_url(store_url).url
             store_path = cache_root(store_url)  # the local cache in front of it
@@ -101,7 +101,7 @@ class Workspace:
     def store(self) -> Store:
         if self._store is None:
             if self.remote_url is not None:
-                from restoro.engine.remote import RemoteStore
+                from restoro.farm.remote import RemoteStore
 
                 self._store = RemoteStore(self.remote_url, cache=self.store_path)
             else:
@@ -145,8 +145,8 @@ class Workspace:
     ) -> dict[str, SourceState]:
         """Check and probe every source the titles use, then the manifest against the media,
         then what the titles and ``deliverables`` (None: all, as ``validate`` checks) read."""
-        from restoro.deliver.audio_graph import audio_stream_diagnostics
         from restoro.manifest.validate import check_against_media
+        from restoro.plan.audio import audio_stream_diagnostics
 
         errors: list[InputError] = []
         for name in self.used_sources(titles):
@@ -293,7 +293,6 @@ class Workspace:
     def _import_disc(self, name: str, disc: Path, where: str) -> Path:
         """The title (and chapters) the source names, imported from the disc (see
         ``restoro.media.dvd``); its digest is that of the imported file."""
-        from restoro.engine.nodes import tool_fingerprints
         from restoro.media.dvd import (
             IMPORT_VERSION,
             disc_files,
@@ -301,6 +300,7 @@ class Workspace:
             list_titles,
             pick_title,
         )
+        from restoro.plan.nodes import tool_fingerprints
 
         src = self.manifest.sources[name]
         label = f"source {name!r}"
@@ -444,7 +444,7 @@ class Workspace:
 
 def is_remote_store(url: str) -> bool:
     """Whether ``url`` names an object store (anything but a path or a ``file://`` URL)."""
-    from restoro.engine.remote_objects import is_remote_url
+    from restoro.farm.remote_objects import is_remote_url
 
     return is_remote_url(url)
 
@@ -454,7 +454,7 @@ def check_store(url: str) -> None:
     UsageError (exit 2) for an unknown or unsupported scheme, a missing s3fs, an unreachable
     endpoint, a missing bucket or no write access."""
     if is_remote_store(url):
-        from restoro.engine.remote import RemoteStore
+        from restoro.farm.remote import RemoteStore
 
         remote = RemoteStore(url)
         try:

@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from restoro.engine.execute import execute_spec
+from restoro.engine.execute import execute_spec, load_runners
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -88,8 +88,12 @@ def run_batch(
     lease_ttl: float,
     sink: Any = None,
     worker: str = "task",
+    runners: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Body of one Ray task: run each spec in turn; a small JSON-able summary per spec."""
+    """Body of one Ray task: run each spec in turn; a small JSON-able summary per spec.
+
+    ``runners`` names the modules that register the coordinator's action runners."""
+    load_runners(runners)
     out: list[dict[str, Any]] = []
     host, pid = socket.gethostname(), os.getpid()
     chan = Channel(sink)
@@ -158,8 +162,11 @@ class ModelWorker:
         force: bool,
         lease_ttl: float,
         sink: Any = None,
+        runners: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        return run_batch(specs, store_url, sources, device, force, lease_ttl, sink, self.label)
+        return run_batch(
+            specs, store_url, sources, device, force, lease_ttl, sink, self.label, runners
+        )
 
 
 class ProgressSink:

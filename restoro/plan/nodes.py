@@ -18,9 +18,9 @@ from restoro.engine.graph import ActionSpec
 
 if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import SourceState, Workspace
     from restoro.manifest.resolve import ResolvedShot, ResolvedStage
     from restoro.media.timeline import Timeline
+    from restoro.plan.workspace import SourceState, Workspace
 
 Results = Mapping[str, "ActionResult"]
 

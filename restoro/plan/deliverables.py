@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from restoro.engine.nodes import Node, ShotEntry
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.nodes import Node, ShotEntry
+    from restoro.plan.workspace import Workspace
 
 NodesFn = Callable[
     ["Workspace", str, str, "list[ShotEntry]", "list[str]", "str | None"], "list[Node]"
@@ -30,9 +30,9 @@ MaterialiseFn = Callable[
 ]
 
 BUILTIN_MODULES = (
-    "restoro.deliver.prores_graph",
-    "restoro.deliver.streaming_graph",
-    "restoro.deliver.imf_graph",
+    "restoro.plan.prores",
+    "restoro.plan.streaming",
+    "restoro.plan.imf",
 )
 
 _KINDS: dict[str, DeliverableKind] = {}

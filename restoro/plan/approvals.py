@@ -25,16 +25,16 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from restoro.errors import RestoroError
-from restoro.review.decisions import BASE, build_variant, load, review_path, status, variant_label
+from restoro.review_file import BASE, build_variant, load, review_path, status, variant_label
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from restoro.engine.build import Builder
-    from restoro.engine.nodes import Node, Shot, ShotEntry
     from restoro.engine.records import Selection
     from restoro.engine.store import ActionResult
-    from restoro.review.decisions import Entry
+    from restoro.plan.build import Builder
+    from restoro.plan.nodes import Node, Shot, ShotEntry
+    from restoro.review_file import Entry
 
 HINT = (
     "review the shots (`restoro review`), or give the deliverable a fallback: variant for "
@@ -119,7 +119,7 @@ class Approvals:
         wanted = self._wanted(title)
         if not wanted or any(d not in self.selecting for d in wanted):
             return True
-        from restoro.qc.graph import qc_in_build
+        from restoro.plan.qc import qc_in_build
 
         qc = self.b.opts.qc
         if qc or (qc is None and qc_in_build(self.ws)):

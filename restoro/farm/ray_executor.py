@@ -5,7 +5,7 @@ stream; only cache misses come here. Each miss is queued; a dispatcher thread gr
 specs with the same resource request into batches (longest first, spread over the cluster's
 slots) and submits each batch as one Ray task with ``num_cpus`` / ``num_gpus`` / ``memory`` from
 the node and any custom resources the build asks for. Specs that run a model go instead to the
-long-lived model actors of ``restoro.engine.ray_actors``, so weights load once per actor. A
+long-lived model actors of ``restoro.farm.ray_actors``, so weights load once per actor. A
 worker runs ``execute_spec`` for each spec of its batch: it reads inputs from the store path and
 commits outputs there, so frames never travel through Ray's object store (a batch returns a few
 hundred bytes per action); its progress reaches the coordinator through a small sink actor. The
@@ -27,27 +27,27 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from restoro.engine.execute import ExecResult
+from restoro.engine.execute import RUNNER_MODULES, ExecResult
 from restoro.engine.leases import DEFAULT_TTL
-from restoro.engine.ray_actors import ModelActors
-from restoro.engine.ray_preflight import (
+from restoro.errors import BuildFailed, UsageError
+from restoro.farm.ray_actors import ModelActors
+from restoro.farm.ray_preflight import (
     check_cluster,
     check_fit,
     plan_needs,
     stage_requests,
 )
-from restoro.engine.ray_worker import ProgressSink, holds_model, run_batch
-from restoro.errors import BuildFailed, UsageError
+from restoro.farm.ray_worker import ProgressSink, holds_model, run_batch
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from restoro.engine.build import BuildOptions
     from restoro.engine.events import EventBus
     from restoro.engine.graph import ActionSpec
-    from restoro.engine.nodes import Node
-    from restoro.engine.ray_actors import Actor
-    from restoro.engine.workspace import Workspace
+    from restoro.engine.records import BuildOptions
+    from restoro.farm.ray_actors import Actor
+    from restoro.plan.nodes import Node
+    from restoro.plan.workspace import Workspace
 
 DEFAULT_BATCH = 16
 LINGER_S = 0.005
@@ -162,6 +162,7 @@ class RayFarm:
         self.slots = min(256, max(8, self.cpu_slots * 8))
         self.use_gpu = opts.device != "cpu" and self.totals.get("GPU", 0) > 0
         self.sources: dict[str, tuple[str, dict[str, Any]]] = {}  # set by check_nodes
+        self.runners = tuple(RUNNER_MODULES)  # what a worker imports to run any spec of ours
         self._queue: queue.Queue[Item] = queue.Queue()
         self._remote = ray.remote(run_batch)
         self._actors = ModelActors(ray, events, self.nodes, opts.batch_size or DEFAULT_BATCH)
@@ -348,7 +349,7 @@ class RayFarm:
         for batch in self._batches(group):
             try:
                 ref = self._remote.options(**batch[0][1]).remote(
-                    [it[0] for it in batch], *self._args(), self._sink
+                    [it[0] for it in batch], *self._args(), self._sink, runners=self.runners
                 )
             except Exception as exc:  # noqa: BLE001 - reported per action, retried
                 for it in batch:
@@ -399,7 +400,9 @@ class RayFarm:
                 if a is None:  # no node can hold an actor (any more): plain tasks, as before
                     self._tasks(batch, running)
                     continue
-                ref = a.handle.run.remote([it[0] for it in batch], *self._args(), self._sink)
+                ref = a.handle.run.remote(
+                    [it[0] for it in batch], *self._args(), self._sink, runners=self.runners
+                )
                 self._submit(running, batch, _Run(batch, a), ref)
             if not running:
                 continue

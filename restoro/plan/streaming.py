@@ -9,14 +9,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from restoro.deliver.registry import DeliverableKind, register
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
+from restoro.plan.deliverables import DeliverableKind, register
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
 
 if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 
 def streaming_nodes(
@@ -27,7 +27,7 @@ def streaming_nodes(
     audio_ids: list[str],
     variant: str | None,
 ) -> list[Node]:
-    from restoro.deliver.audio_graph import caption_trim, store_file, track_params
+    from restoro.plan.audio import caption_trim, store_file, track_params
 
     d = ws.manifest.deliverables[deliverable]
     nodes: list[Node] = []
@@ -220,7 +220,8 @@ def materialise(
     variant: str | None,
 ) -> list[Path]:
     """Export the package to ``out_dir/<title>/`` (main playlist or MPD first, then by name)."""
-    from restoro.engine.materialise import export, provenance, write_json
+    from restoro.engine.materialise import export, write_json
+    from restoro.plan.provenance import provenance
 
     base = out_dir / title
     main = package_main(result)

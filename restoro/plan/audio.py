@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from restoro.deliver.audio import pick_stream
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.engine.nodes import Node, Results, tool_fingerprints
+from restoro.plan.nodes import Node, Results, tool_fingerprints
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from restoro.engine.workspace import Workspace
+    from restoro.plan.workspace import Workspace
 
 AUDIO_VERSION = 2
 
@@ -61,32 +60,6 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
     return tracks
 
 
-# ISO 639-1 → the ISO 639-2 codes (bibliographic and terminology) containers tag streams with.
-_ISO639_2: dict[str, tuple[str, ...]] = {
-    "ar": ("ara",), "bg": ("bul",), "ca": ("cat",), "cs": ("cze", "ces"), "cy": ("wel", "cym"),
-    "da": ("dan",), "de": ("ger", "deu"), "el": ("gre", "ell"), "en": ("eng",), "es": ("spa",),
-    "et": ("est",), "eu": ("baq", "eus"), "fa": ("per", "fas"), "fi": ("fin",),
-    "fr": ("fre", "fra"), "ga": ("gle",), "he": ("heb",), "hi": ("hin",), "hr": ("hrv",),
-    "hu": ("hun",), "id": ("ind",), "is": ("ice", "isl"), "it": ("ita",), "ja": ("jpn",),
-    "ko": ("kor",), "lt": ("lit",), "lv": ("lav",), "nl": ("dut", "nld"), "no": ("nor",),
-    "nb": ("nob", "nor"), "nn": ("nno", "nor"), "pl": ("pol",), "pt": ("por",),
-    "ro": ("rum", "ron"), "ru": ("rus",), "sk": ("slo", "slk"), "sl": ("slv",),
-    "sr": ("srp",), "sv": ("swe",), "th": ("tha",), "tr": ("tur",), "uk": ("ukr",),
-    "vi": ("vie",), "zh": ("chi", "zho"),
-}  # fmt: skip
-
-
-def language_matches(tag: str, stream_language: str | None) -> bool:
-    """Whether a stream tagged ``stream_language`` (ISO 639-2 as containers write it, or a
-    BCP 47 tag) is in the manifest's BCP 47 ``tag`` (its primary subtag decides: ``fr-CA``
-    takes a ``fre`` stream)."""
-    if not stream_language:
-        return False
-    want = tag.lower().split("-")[0]
-    have = stream_language.lower().replace("_", "-").split("-")[0]
-    return have == want or have in _ISO639_2.get(want, ())
-
-
 def resolve_stream(ws: Workspace, title: str, track: int) -> int:
     """The container index of audio track ``track`` of ``title``: its ``stream`` when given,
     else the source's first audio stream in the track's ``language`` (when that is not
@@ -122,17 +95,6 @@ def resolve_stream(ws: Workspace, title: str, track: int) -> int:
             hint="give one of those languages, or the stream index as `stream`",
         )
     return index
-
-
-def pick_stream(track: Any, streams: Sequence[Any]) -> int | None:
-    """The audio stream (of ``streams``, a probe's ``info.audio``) a track without ``stream``
-    takes: the first in its ``language`` when that is not ``und`` and the source tags its
-    streams with languages (else the language only labels the track), else the first; None
-    when no stream is in the language."""
-    if track.language.lower() != "und" and any(s.language for s in streams):
-        wanted = (s.index for s in streams if language_matches(track.language, s.language))
-        return next(wanted, None)
-    return streams[0].index if streams else None
 
 
 def audio_stream_diagnostics(ws: Workspace, titles: list[str]) -> list[Any]:

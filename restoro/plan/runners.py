@@ -1,0 +1,181 @@
+"""The action runners for titles and shots: ingest, shot detection, extract and the fused chain.
+
+Registered with the engine's ``@runner``; ``MODULES`` lists every module of the planner that
+registers runners, which the engine imports before running an action (a farm worker too).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from restoro.engine import execute
+from restoro.engine.actions import RunContext, RunOutput, runner, threaded
+from restoro.errors import StageError
+from restoro.plan.deliverables import BUILTIN_MODULES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    import numpy as np
+
+    from restoro.engine.graph import ActionSpec
+
+MODULES: tuple[str, ...] = (
+    "restoro.plan.runners",
+    "restoro.plan.audio",
+    "restoro.plan.qc",
+    *BUILTIN_MODULES,
+)
+"""The planner's modules that register action runners (the deliverable kinds' too)."""
+
+execute.RUNNER_MODULES.extend(m for m in MODULES if m not in execute.RUNNER_MODULES)
+
+
+def _frames_validator(expected: int) -> Callable[[Path], None]:
+    from restoro.media.frameio import validate_intermediate
+
+    return lambda p: validate_intermediate(p, expected)
+
+
+@runner("ingest")
+def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.media.probe import SourceInfo
+    from restoro.stages.ingest_timeline import run_ingest_action
+
+    path, info = ctx.sources[spec.inputs["source"]]
+    if isinstance(info, dict):  # sent as JSON to a farm worker
+        info = SourceInfo.model_validate(info)
+    out = ctx.temp(".mkv")
+    work = ctx.temp(".ingest")
+    meta = run_ingest_action(path, info, spec.params, out, work)
+    ctx.progress(meta["frames"])
+    return RunOutput(
+        files={"frames": out},
+        meta=meta,
+        validators={"frames": _frames_validator(meta["frames"])},
+    )
+
+
+@runner("shots")
+def run_shots(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.media.shots import detect_cuts
+
+    p = spec.params
+    cuts = detect_cuts(
+        ctx.blob(spec.inputs["frames"]),
+        detector=p["detector"],
+        threshold=p["threshold"],
+        min_frames=p["min_frames"],
+    )
+    return RunOutput(meta={"cuts": [int(c) for c in cuts]})
+
+
+@runner("extract")
+def run_extract(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.media.frameio import extract_range
+
+    start, end = spec.params["range"]
+    out = ctx.temp(".mkv")
+    extract_range(ctx.blob(spec.inputs["frames"]), start, end, out)
+    ctx.progress(end - start)
+    return RunOutput(
+        files={"frames": out},
+        meta={"format": spec.params["format"], "frames": end - start},
+        validators={"frames": _frames_validator(end - start)},
+    )
+
+
+@runner("chain")
+def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    """A shot's fused chain of frame stages: decode → stages → encode, no intermediate files.
+
+    Decoding runs in its own thread; when a stage uses the GPU, the stages run in another, so
+    decode, inference and encode overlap behind bounded queues. A stage whose descriptor has a
+    ``temporal_radius`` buffers that many neighbours itself (``windows``); the stream it sees
+    ends at the shot's boundaries. Stages may leave a JSON-able summary in
+    ``ctx.extra["meta"]``; it is recorded in the action's meta under ``stages``.
+    """
+    from restoro.media.frameio import (
+        CODEC,
+        FrameWriter,
+        count_frames,
+        read_frames,
+        sample_format,
+    )
+    from restoro.media.frames import FrameFormat
+    from restoro.stages import registry
+    from restoro.stages.base import FrameStage, StageContext
+
+    fmt = FrameFormat.model_validate(spec.params["format"])
+    frames: Iterator[np.ndarray] = threaded(read_frames(ctx.blob(spec.inputs["frames"])))
+    work = ctx.temp(".work")
+    work.mkdir()
+    contexts: list[tuple[str, StageContext]] = []
+    filters: list[str | None] = []
+    overlap = False
+    extra_inputs = {
+        name: ctx.blob(digest) for name, digest in spec.inputs.items() if name.startswith("model:")
+    }
+    nth: dict[str, int] = {}
+    for stage_id, _version, raw in spec.params["stages"]:
+        # The n-th stage of one id reads its model inputs named ``model:…#n`` (n > 1).
+        nth[stage_id] = n = nth.get(stage_id, 0) + 1
+        own = {k: v for k, v in extra_inputs.items() if "#" not in k}
+        if n > 1:
+            own = {k.split("#")[0]: v for k, v in extra_inputs.items() if k.endswith(f"#{n}")}
+        cls = registry.get(stage_id)
+        if cls is None or not issubclass(cls, FrameStage):
+            raise StageError(f"stage {stage_id!r} is not a frame stage")
+        stage = cls()
+        params = cls.parse_params(raw)
+        stage.check(params)
+        sctx = StageContext(
+            fmt=fmt,
+            shot_id=spec.shot,
+            work_dir=work,
+            device=ctx.device,
+            seed=int(spec.params.get("seed", 0)),
+            inputs=own,
+            extra={"temporal_radius": cls.descriptor.temporal_radius},
+        )
+        contexts.append((stage_id, sctx))
+        overlap = overlap or stage.uses_device(params)
+        filters.append(stage.ffmpeg_filter(params, fmt))
+        frames = stage.process(frames, params, sctx)
+        fmt = stage.output_format(params, fmt)
+    out = ctx.temp(".mkv")
+    src = ctx.blob(spec.inputs["frames"])
+    if filters and all(f is not None for f in filters) and sample_format(src) == "gbrp16le":
+        # Every stage is an ffmpeg filter: one transcode, no frame crosses into Python (the
+        # stages' generators above are never started). Same bytes as streaming them. (A
+        # 12-bit input streams: ffmpeg's own 12 → 16-bit step is not ``from_12bit``'s.)
+        from restoro.media.ffilter import transcode
+
+        transcode(src, ",".join(filters), fmt, out)  # type: ignore[arg-type]
+        count = count_frames(out)
+        ctx.progress(count)
+    else:
+        if overlap:
+            frames = threaded(frames, depth=4)
+        codec = spec.params.get("intermediate", CODEC)
+        with FrameWriter(out, fmt, codec) as writer:
+            for frame in frames:
+                writer.write(frame)
+                ctx.progress(writer.count)
+            count = writer.count
+    expected = spec.frames
+    if expected and count != expected:
+        raise StageError(
+            f"the chain of {spec.shot} produced {count} frames, expected {expected}",
+            hint="a stage changed the frame count; report this as a bug in that stage",
+        )
+    meta: dict[str, Any] = {"format": fmt.model_dump(mode="json"), "frames": count}
+    stage_meta = {sid: c.extra["meta"] for sid, c in contexts if c.extra.get("meta")}
+    if stage_meta:
+        meta["stages"] = stage_meta
+    return RunOutput(
+        files={"frames": out},
+        meta=meta,
+        validators={"frames": _frames_validator(count)},
+    )
