@@ -1,2 +1,4 @@
-"""Review and approval: reviewers' decisions per shot (``restoro.review.yaml``), what they look
-at (each variant's cached shot outputs), and the ``restoro review`` web page."""
+"""The review page: ``restoro review``'s server and session, the proxies it plays, what it looks
+at (each variant's cached shot outputs) and review counts. The decisions file itself is
+``restoro/review_file.py``; which variant a ``select: approved`` master takes per shot is
+``restoro/plan/approvals.py``."""
