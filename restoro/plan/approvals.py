@@ -164,7 +164,7 @@ class Approvals:
 
     def _plan(self, title: str, shot: Shot, label: str) -> list[Node]:
         """The shot chain of variant ``label`` under prefixed ids (once per label and shot)."""
-        from restoro.engine import nodes as N
+        from restoro.plan import nodes as N
 
         if (label, shot.id) in self._planned:
             return []
