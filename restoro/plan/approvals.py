@@ -164,11 +164,11 @@ class Approvals:
 
     def _plan(self, title: str, shot: Shot, label: str) -> list[Node]:
         """The shot chain of variant ``label`` under prefixed ids (once per label and shot)."""
-        from restoro.engine import nodes as N
+        from restoro.plan.chains import shot_nodes
 
         if (label, shot.id) in self._planned:
             return []
-        nodes, final_id, rs = N.shot_nodes(
+        nodes, final_id, rs = shot_nodes(
             self.ws,
             title,
             shot,

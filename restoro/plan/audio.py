@@ -16,6 +16,7 @@ from restoro.engine.graph import ActionSpec
 from restoro.plan.nodes import Node, Results, tool_fingerprints
 
 if TYPE_CHECKING:
+    from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
 
 AUDIO_VERSION = 2
@@ -152,6 +153,21 @@ def caption_trim(ws: Workspace, title: str) -> dict[str, str]:
     facts = {n: s.facts for n, s in ws.sources.items()}
     start = title_span(ws.manifest, title, facts)[0]
     return {"trim": str(Fraction(start) / Fraction(ws.sources[t.source].facts.frame_rate))}
+
+
+def make(walk: Walk, title: str) -> list[Node]:
+    """The title's audio nodes, when a deliverable of it uses audio; records their ids in
+    ``walk.audio`` (the deliverable kinds get them either way)."""
+    from restoro.plan.deliverables import get, wanted
+
+    ingest = walk.ingests[title]
+    a, b = ingest.key_json["params"]["span"]
+    picture = (ingest.meta["frames"], ingest.meta["format"]["frame_rate"])
+    audio = audio_nodes(walk.ws, title, (a, b), picture)
+    walk.audio[title] = [n.id for n in audio]
+    kinds = walk.ws.manifest.deliverables
+    uses = any(getattr(get(kinds[d].kind), "uses_audio", False) for d in wanted(walk, title))
+    return audio if uses else []
 
 
 def audio_nodes(

@@ -15,9 +15,10 @@ from restoro.engine.gcpause import fewer_gc_passes
 from restoro.engine.graph import ActionSpec, reason_for
 from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
+from restoro.plan import makers
 from restoro.plan import nodes as N
 from restoro.plan import runners as _runners  # noqa: F401 - registers the action runners
-from restoro.plan.audio import audio_nodes
+from restoro.plan.makers import Walk
 from restoro.plan.qc_pack import QC_PACK_ID, QcPack
 
 __all__ = [
@@ -48,7 +49,7 @@ class Builder:
         self.report = BuildReport()
         self._refs: dict[str, str | None] = {}
         self._new_refs: dict[str, str] = {}
-        self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
+        self._resolved: dict[str, list[N.ShotEntry]] = {}
         self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
         self.results: dict[str, ActionResult] = {}
@@ -176,78 +177,27 @@ class Builder:
 
     # -- the walk -----------------------------------------------------------------------------
     def _walk(self, sel: Selection) -> None:
-        ws, variant = self.ws, self.opts.variant
-        analysis: list[N.Node] = []
-        ids: dict[str, tuple[str, str]] = {}
-        for title in sel.titles:
-            nodes, ingest_id, shots_id = N.title_nodes(ws, title, variant)
-            analysis += nodes
-            ids[title] = (ingest_id, shots_id)
+        """Run the node makers' phases (restoro/plan/makers.py) and what lies between them."""
+        ws = self.ws
+        walk = Walk(ws, sel, self.opts)
+        analysis = makers.make("analysis", walk)
         self.events.emit("phase", name="analysis", actions=len(analysis))
         done = self._run_nodes(analysis)
 
         lock = self._read_lock()
         from restoro.plan.approvals import Approvals
 
-        approvals = self.approvals = Approvals(self, sel)
-        per_shot: list[N.Node] = []
-        deliver: list[N.Node] = []
-        title_shots: dict[str, list[tuple[N.Shot, str, Any]]] = {}
-        known_ids: dict[str, set[str]] = {}
-        for title in sel.titles:
-            ingest_id, shots_id = ids[title]
-            ingest_res, shots_res = done.get(ingest_id), done.get(shots_id)
-            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
-                self.events.emit("warning", title=title, message=warning)
-            if ingest_res is None or shots_res is None:
-                continue  # failed, or (plan) not known until the analysis runs
-            shots = N.shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
-            known_ids[title] = {s.id for s in shots}
-            self.report.shots[title] = len(shots)
-            self.events.emit("shots", title=title, count=len(shots))
-            lock["titles"][title] = {
-                "source": ws.manifest.titles[title].source,
-                "frame_rate": ingest_res.meta["format"]["frame_rate"],
-                "span": ingest_res.key_json["params"]["span"],
-                "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
-            }
-            entries = []
-            own = sel.shots is not None or approvals.own_shots(title)
-            for shot in shots:
-                if sel.shots is not None and shot.id not in sel.shots:
-                    continue
-                nodes, final_id, rs = N.shot_nodes(
-                    ws, title, shot, variant, ingest_res, device=self.opts.device
-                )
-                per_shot += nodes if own else []
-                entries.append((shot, final_id, rs))
-            title_shots[title] = entries
-            self._resolved[title] = entries
-        self._check_shot_refs(known_ids, sel)
+        approvals = self.approvals = walk.approvals = Approvals(self, sel)
+        self._shot_lists(walk, done, lock)
+        per_shot = makers.make("shots", walk)
+        title_shots = self._resolved = walk.shots
+        self._check_shot_refs({t: {s.id for s in ss} for t, ss in walk.shot_lists.items()}, sel)
         reviewed: dict[str, ActionResult] = {}
+        deliver: list[N.Node] = []
         if sel.shots is None and not self.shots_only:
-            ingests = {t: done[ids[t][0]] for t in title_shots}
-            reviewed = approvals.run(title_shots, ingests)
-            for title in sel.titles:
-                if title not in title_shots:
-                    continue
-                ingest_res = done[ids[title][0]]
-                a, b = ingest_res.key_json["params"]["span"]
-                picture = (ingest_res.meta["frames"], ingest_res.meta["format"]["frame_rate"])
-                audio = audio_nodes(ws, title, (a, b), picture)
-                made_of = {
-                    d: approvals.entries(title, d, title_shots[title])
-                    for d in sel.deliverables
-                    if self._delivers(d, title)
-                }
-                wanted = {d: e for d, e in made_of.items() if e is not None}  # None: refused
-                if any(self._kind(d).uses_audio for d in wanted):
-                    deliver += audio
-                for d, entries in wanted.items():
-                    deliver += self._kind(d).nodes(
-                        ws, title, d, entries, [a.id for a in audio], variant
-                    )
-        qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
+            reviewed = approvals.run(title_shots, walk.ingests)
+            deliver = makers.make("deliver", walk)
+        qc = makers.make("qc", walk)
         if qc:
             self.qc_pack = QcPack(ws.store, self._ref(QC_PACK_ID))
             self.qc_pack.load()
@@ -284,23 +234,33 @@ class Builder:
         else:
             self._flush_refs()
 
-    def _qc_nodes(
-        self, title_shots: Mapping[str, list[N.ShotEntry]], nodes: list[N.Node], sel: Selection
-    ) -> list[N.Node]:
-        """QC nodes (restoro/plan/qc.py) for the shots and deliverables of this build."""
-        from restoro.plan.qc import qc_in_build, qc_nodes
+    def _shot_lists(
+        self, walk: Walk, done: Mapping[str, ActionResult], lock: dict[str, Any]
+    ) -> None:
+        """Each analysed title's shots (from its ingest and shot detection) into the walk, the
+        report and the lock; whether the build's own chains of the title are needed."""
+        from restoro.plan.analysis import ingest_id, shots_id
+        from restoro.plan.titles import shot_list
 
-        if self.opts.qc is False or (self.opts.qc is None and not qc_in_build(self.ws)):
-            return []
-        ids = [n.id for n in nodes]
-        return qc_nodes(
-            self.ws,
-            title_shots,
-            ids,
-            sel.deliverables,
-            self.opts.variant,
-            images=bool(self.opts.qc),
-        )
+        ws = self.ws
+        for title in walk.sel.titles:
+            ingest_res, shots_res = done.get(ingest_id(title)), done.get(shots_id(title))
+            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
+                self.events.emit("warning", title=title, message=warning)
+            if ingest_res is None or shots_res is None:
+                continue  # failed, or (plan) not known until the analysis runs
+            shots = shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
+            walk.ingests[title] = ingest_res
+            walk.shot_lists[title] = shots
+            walk.own[title] = walk.sel.shots is not None or walk.approvals.own_shots(title)
+            self.report.shots[title] = len(shots)
+            self.events.emit("shots", title=title, count=len(shots))
+            lock["titles"][title] = {
+                "source": ws.manifest.titles[title].source,
+                "frame_rate": ingest_res.meta["format"]["frame_rate"],
+                "span": ingest_res.key_json["params"]["span"],
+                "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
+            }
 
     def _kind(self, deliverable: str) -> DeliverableKind:
         from restoro.plan import deliverables as registry
@@ -310,10 +270,9 @@ class Builder:
         return kind
 
     def _delivers(self, deliverable: str, title: str) -> bool:
-        from restoro.plan import deliverables as registry
+        from restoro.plan.deliverables import delivers
 
-        d = self.ws.manifest.deliverables[deliverable]
-        return registry.get(d.kind) is not None and (d.titles is None or title in d.titles)
+        return delivers(self.ws, deliverable, title)
 
     def _check_shot_refs(self, known: Mapping[str, set[str]], sel: Selection) -> None:
         from restoro.manifest.validate import check_shot_ids
