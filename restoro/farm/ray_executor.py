@@ -226,6 +226,12 @@ class RayFarm:
         out.update(req.get("resources", {}))
         return {k: v for k, v in out.items() if v}
 
+    def slots_for(self, pending: Sequence[Node]) -> tuple[int, int]:
+        """In-flight actions (the cluster does the real placement) and GPU slots for
+        ``pending``, after checking each fits on some node (``check_nodes``)."""
+        self.check_nodes(pending)
+        return self.slots, self.slots if any(n.resources.get("gpu") for n in pending) else 0
+
     def check_nodes(self, nodes: Sequence[Node]) -> None:
         """UsageError when some node's request (CPU, GPU, memory and labels together) fits on no
         node of the cluster; refreshes the sources workers read (hashed by now, under the

@@ -15,9 +15,10 @@ from restoro.engine.gcpause import fewer_gc_passes
 from restoro.engine.graph import ActionSpec, reason_for
 from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
-from restoro.plan import makers
+from restoro.plan import executors, makers
 from restoro.plan import nodes as N
 from restoro.plan import runners as _runners  # noqa: F401 - registers the action runners
+from restoro.plan.local_executor import cuda_devices, gpu_slots
 from restoro.plan.makers import Walk
 from restoro.plan.qc_pack import QC_PACK_ID, QcPack
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from restoro.engine.store import ActionResult, Lookup
     from restoro.plan.deliverables import DeliverableKind
+    from restoro.plan.executors import Executor
     from restoro.plan.workspace import Workspace
 
 
@@ -56,7 +58,8 @@ class Builder:
         """Every node's result known after the walk, by node id (in a plan: the cached ones)."""
         self.qc_pack: QcPack | None = None
         self.dry = False
-        self._farm: Any = None
+        self._executor: Executor | None = None
+        """The build's executor (restoro/plan/executors.py), opened by ``build()``."""
         self.shots_only = False
         """Plan or build the shots only, no deliverable (what a review looks at)."""
         self.approvals: Any = None
@@ -66,7 +69,7 @@ class Builder:
     def select(self) -> Selection:
         m = self.ws.manifest
         self.ws.check_variant(self.opts.variant)
-        check_device(self.opts.device, local=self.opts.executor != "ray")
+        check_device(self.opts.device, local=executors.get(self.opts.executor).local_device)
         titles: set[str] = set()
         delivs: set[str] = set()
         shots: set[str] = set()
@@ -135,11 +138,11 @@ class Builder:
         )
         for title, message in self.ws.source_warnings(sel.titles):  # e.g. a cut VOB
             self.events.emit("warning", title=title, message=message)
-        if self.opts.executor == "ray" and self._farm is None:
-            from restoro.farm.ray_executor import RayFarm
-
-            # Connect and check the cluster offers what the plan needs before any work.
-            self._farm = RayFarm(self.opts, self.ws, self.events, titles=sel.titles)
+        if self._executor is None:
+            # A cluster connects and checks it offers what the plan needs before any work.
+            self._executor = executors.open_executor(
+                self.opts.executor, self.opts, self.ws, self.events, titles=sel.titles
+            )
         with (
             WorkspaceLock(
                 lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
@@ -353,17 +356,11 @@ class Builder:
             )
             for n in pending
         ]
-        jobs, gpus = self.opts.jobs, 0
-        if self.opts.executor == "ray":
-            if self._farm is None:
-                from restoro.farm.ray_executor import RayFarm
-
-                self._farm = RayFarm(self.opts, self.ws, self.events)
-            self._farm.check_nodes(pending)
-            jobs = self._farm.slots  # in-flight actions; the cluster does the real placement
-            gpus = jobs if any(n.resources.get("gpu") for n in pending) else 0
-        elif any(n.resources.get("gpu") for n in pending):
-            gpus = gpu_slots(self.opts.device)
+        if self._executor is None:
+            self._executor = executors.open_executor(
+                self.opts.executor, self.opts, self.ws, self.events
+            )
+        jobs, gpus = self._executor.slots_for(pending)
         outcomes = LocalExecutor(jobs, gpus=gpus).run(tasks, keep_going=self.opts.keep_going)
         by_id = {n.id: n for n in pending}
         recorded = {r.id for r in self.report.records if r.status == "failed"}
@@ -478,22 +475,10 @@ class Builder:
             reason=reason,
             frames=spec.frames,
         )
-        from restoro.engine.execute import run_spec
-
+        assert self._executor is not None
         t0 = time.monotonic()
         try:
-            if self._farm is not None:
-                ex = self._farm.run(n, spec)
-            else:
-                ex = run_spec(
-                    spec,
-                    store,
-                    {s.digest: (s.path, s.info) for s in self.ws.sources.values()},
-                    self.opts.device,
-                    progress=self._progress(n.id, spec),
-                    force=self.opts.force,
-                    on_wait=lambda h: self.events.emit("lease-wait", id=n.id, holder=h.describe()),
-                )
+            ex = self._executor.run(n, spec)
             result = ex.result
             assert result is not None
             if ex.takeovers:  # the lease of a dead worker or build was taken over
@@ -521,19 +506,6 @@ class Builder:
             cpu_s=ex.cpu_s,
         )
         return result
-
-    def _progress(self, node_id: str, spec: ActionSpec) -> Any:
-        last = [0.0]
-
-        def report(done: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= 0.25 or done >= spec.frames:
-                last[0] = now
-                self.events.emit(
-                    "progress", id=node_id, stage=spec.stage, done=done, total=spec.frames
-                )
-
-        return report
 
     def _flush_refs(self) -> None:
         state = self.ws.store.state
@@ -613,15 +585,6 @@ class Builder:
         write_lockfile(self.ws.root / LOCK_NAME, lock)
 
 
-def gpu_slots(device: str) -> int:
-    """GPU slots for the executor: one per CUDA device asked for (``auto``: if torch sees one)."""
-    if device == "cpu":
-        return 0
-    if device.startswith("cuda"):
-        return 1
-    return min(_cuda_devices(), 1)
-
-
 def check_device(device: str, *, local: bool = True) -> None:
     """``auto``, ``cpu`` or ``cuda:N``; anything else is a usage error, and so is a CUDA device
     this machine does not have when the build runs here (``local``; a Ray build checks its
@@ -634,7 +597,7 @@ def check_device(device: str, *, local: bool = True) -> None:
     if not local or not device.startswith("cuda"):
         return
     index = int(m.group(1) or 0)
-    count = _cuda_devices()
+    count = cuda_devices()
     if index >= count:
         seen = f"this machine has {count} CUDA device{'s' if count != 1 else ''}"
         raise UsageError(
@@ -680,17 +643,6 @@ def check_output_dirs(ws: Workspace, dirs: list[Any]) -> None:
             ) from None
         os.close(fd)
         os.unlink(name)
-
-
-def _cuda_devices() -> int:
-    """CUDA devices torch sees here (0 without torch or a driver)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return 0
-    import torch
-
-    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def _one_line(exc: BaseException) -> str:
