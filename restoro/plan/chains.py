@@ -173,7 +173,7 @@ def _segment_node(
     from restoro.stages.base import StageEnv
 
     n = shot.end - shot.start
-    classes = [registry.get(st.stage) for st in seg]
+    classes: list[Any] = [registry.get(st.stage) for st in seg]
     tools = sorted({tool for c in classes if c for tool in c.descriptor.tools})
     # Models (and other content a stage depends on) enter the key by content digest; the
     # n-th stage of one id in a segment names its inputs ``model:…#n`` (n > 1).
