@@ -328,9 +328,7 @@ def _positions(t: Title) -> Iterator[tuple[Path, int | str, str]]:
             yield ("overrides", i, "range", k), v, "override range"
 
 
-def check_against_media(
-    loaded: Loaded, facts: Mapping[str, SourceFacts]
-) -> list[Diagnostic]:
+def check_against_media(loaded: Loaded, facts: Mapping[str, SourceFacts]) -> list[Diagnostic]:
     """Every position exists in its source and lies inside its title (E230, E231, E233, E234)."""
     m, smap = loaded.manifest, loaded.smap
     out: list[Diagnostic] = []
