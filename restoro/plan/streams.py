@@ -1,5 +1,7 @@
-"""Which audio stream of its source each audio track of a title reads (and the preflight
-diagnostics for tracks that name none); no workspace import, as the workspace runs the check."""
+"""Which audio stream of its source each audio track of a title reads, checked in preflight.
+
+It reads the workspace through a protocol, not an import, as the workspace runs the check.
+"""
 
 from __future__ import annotations
 
