@@ -164,7 +164,7 @@ class ReviewSession:
 
     def _plan(self, label: str) -> tuple[dict[str, list[ShotOutput]], dict[str, ShotRow]]:
         from restoro.plan.build import Builder, BuildOptions
-        from restoro.qc.collect import collect
+        from restoro.plan.qc import collect
 
         opts = BuildOptions(
             targets=self.titles, variant=D.build_variant(label), device=self.device, qc=True
