@@ -14,9 +14,10 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from restoro.errors import UsageError
 
@@ -26,11 +27,21 @@ PROJECT_FILE = "restoro.toml"
 class BuildSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    executor: Literal["local", "ray"] | None = None
+    executor: str | None = None
+    """One of the executors listed in ``restoro/plan/executors.py``."""
     jobs: int | None = Field(default=None, ge=1)
     device: str | None = Field(default=None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     store: str | None = None
     """A path (relative to the file that sets it) or a ``file://`` / ``s3://`` URL."""
+
+    @field_validator("executor")
+    @classmethod
+    def _listed(cls, name: str | None) -> str | None:
+        from restoro.plan.executors import choices, names
+
+        if name is not None and name not in names():
+            raise PydanticCustomError("literal_error", "Input should be {e}", {"e": choices()})
+        return name
 
 
 class RaySettings(BaseModel):

@@ -1,6 +1,7 @@
 """The layering of docs/architecture.md holds: ``lint-imports`` checks the contracts in
 pyproject.toml (layers from the CLI down to the engine, no import cycles, independent plugins,
-an engine that imports no domain package), and a planted forbidden import makes it fail."""
+an engine that imports no domain package), and a planted forbidden import makes it fail. The
+same contracts also hold counting the imports made only for type checking."""
 
 from __future__ import annotations
 
@@ -86,3 +87,29 @@ def test_a_planted_forbidden_import_breaks_a_contract(
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert f"{6 - broken} kept, {broken} broken." in proc.stdout, proc.stdout[-3000:]
     assert named in proc.stdout
+
+
+def _counting_type_checking_imports(root: Path) -> None:
+    """The contracts of ``root``'s pyproject.toml, with imports for type checking counted."""
+    path = root / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    flag = "exclude_type_checking_imports = true"
+    assert flag in text
+    path.write_text(text.replace(flag, "exclude_type_checking_imports = false"), encoding="utf-8")
+
+
+def test_no_cycle_even_through_imports_for_type_checking(copy: Path) -> None:
+    _counting_type_checking_imports(copy)
+    clean = lint_imports(copy)
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert "Contracts: 6 kept, 0 broken." in clean.stdout
+    # The node types needing the Builder's type would close a cycle (build imports nodes).
+    _plant(
+        copy / "restoro" / "plan" / "nodes.py",
+        "if TYPE_CHECKING:\n    from restoro.plan.build import Builder  # noqa: F401",
+    )
+    proc = lint_imports(copy)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "5 kept, 1 broken." in proc.stdout, proc.stdout[-3000:]
+    assert "No cycles are allowed in restoro.plan." in proc.stdout
+    assert "- .nodes -> .build (1 import)" in proc.stdout

@@ -276,6 +276,7 @@ def test_action_fitting_on_no_node_fails_before_work(
 @pytest.mark.slow
 def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path) -> None:
     """Chain nodes carry the largest memory_mb of their stages; keys do not depend on it."""
+    from restoro.plan import analysis, chains
     from restoro.plan import nodes as N
 
     manifest = _project(tmp_path / "p", assets)
@@ -284,12 +285,12 @@ def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path)
     try:
         ws.preflight(["ep1"])
         ws.hash_sources()
-        title_nodes, ingest_id, _ = N.title_nodes(ws, "ep1", None)
+        title_nodes, ingest_id, _ = analysis.title_nodes(ws, "ep1", None)
         assert [n.memory_mb for n in title_nodes] == [512, 0]  # ingest declares 512
         ingest = ws.store.lookup(next(r.key for r in report.records if r.id == ingest_id))
         assert ingest.result is not None
         shot = N.Shot("ep1@00:00:00:00", 0, 4)
-        nodes, _, _ = N.shot_nodes(ws, "ep1", shot, None, ingest.result, device="cpu")
+        nodes, _, _ = chains.shot_nodes(ws, "ep1", shot, None, ingest.result, device="cpu")
         assert [n.memory_mb for n in nodes] == [0, 4096, 256]  # extract, upscale, sharpen
         spec = nodes[1].make({nodes[0].id: ws.store.lookup(_key(report, nodes[0].id)).result})
         assert "memory" not in str(spec.key_fields())

@@ -195,8 +195,10 @@ def build(
     from restoro.cli.render import JsonLines, summary_line
     from restoro.errors import UsageError
 
-    if executor not in (None, "local", "ray"):
-        raise UsageError(f"unknown executor {executor!r}", hint="use local or ray")
+    if executor is not None:
+        from restoro.plan.executors import get
+
+        get(executor)  # UsageError for an executor not listed in restoro/plan/executors.py
     if not lock_timeout >= 0:  # also refuses nan
         raise UsageError(
             f"--lock-timeout {lock_timeout:g}: expected seconds, 0 or more",

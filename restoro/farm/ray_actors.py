@@ -20,9 +20,13 @@ from restoro.farm.ray_worker import ModelWorker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from concurrent.futures import Future
 
     from restoro.engine.events import EventBus
-    from restoro.farm.ray_executor import Item
+    from restoro.engine.graph import ActionSpec
+
+Item = tuple["ActionSpec", dict[str, Any], "Future[Any]"]
+"""A queued spec: the spec, its sources, and the future its result goes to."""
 
 MAX_ACTORS = 64
 

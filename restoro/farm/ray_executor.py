@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from restoro.engine.execute import RUNNER_MODULES, ExecResult
 from restoro.engine.leases import DEFAULT_TTL
 from restoro.errors import BuildFailed, UsageError
-from restoro.farm.ray_actors import ModelActors
+from restoro.farm.ray_actors import Item, ModelActors
 from restoro.farm.ray_preflight import (
     check_cluster,
     check_fit,
@@ -46,8 +46,7 @@ if TYPE_CHECKING:
     from restoro.engine.graph import ActionSpec
     from restoro.engine.records import BuildOptions
     from restoro.farm.ray_actors import Actor
-    from restoro.plan.nodes import Node
-    from restoro.plan.workspace import Workspace
+    from restoro.farm.ray_preflight import Node, Workspace
 
 DEFAULT_BATCH = 16
 LINGER_S = 0.005
@@ -55,8 +54,6 @@ IDLE_S = 2.0  # the dispatcher thread ends after this long with nothing to do
 DRAIN_S = 0.1  # how often the coordinator collects workers' progress messages
 BLOCKED_S = 1.0  # a batch not started after this long may wait for resources idle actors hold
 _connected: list[str | None] = []
-
-Item = tuple["ActionSpec", dict[str, Any], Future[Any]]
 
 
 class WorkerLost(Exception):
@@ -225,6 +222,12 @@ class RayFarm:
         }
         out.update(req.get("resources", {}))
         return {k: v for k, v in out.items() if v}
+
+    def slots_for(self, pending: Sequence[Node]) -> tuple[int, int]:
+        """In-flight actions (the cluster does the real placement) and GPU slots for
+        ``pending``, after checking each fits on some node (``check_nodes``)."""
+        self.check_nodes(pending)
+        return self.slots, self.slots if any(n.resources.get("gpu") for n in pending) else 0
 
     def check_nodes(self, nodes: Sequence[Node]) -> None:
         """UsageError when some node's request (CPU, GPU, memory and labels together) fits on no

@@ -11,7 +11,7 @@ cluster can offer each resource somewhere and still have no node that fits one a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from restoro.errors import UsageError
 
@@ -19,7 +19,33 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from restoro.engine.records import BuildOptions
-    from restoro.plan.workspace import Workspace
+    from restoro.engine.store import Store
+    from restoro.manifest.model import Manifest
+
+
+class Workspace(Protocol):
+    """What the farm reads of the planner's workspace (``restoro.plan.workspace``)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def store_url(self) -> str: ...
+    @property
+    def sources(self) -> Mapping[str, Any]: ...
+
+
+class Node(Protocol):
+    """What the farm reads of a planner's node (``restoro.plan.nodes.Node``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def resources(self) -> Mapping[str, int]: ...
+    @property
+    def memory_mb(self) -> int: ...
+
 
 MIB = 1024 * 1024
 

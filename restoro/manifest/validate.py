@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -22,8 +22,18 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
 
     from restoro.errors import Diagnostic
-    from restoro.manifest.loader import LoadedManifest
     from restoro.manifest.model import Manifest, Title
+
+
+class Loaded(Protocol):
+    """What the checks read of a loaded manifest (``restoro.manifest.loader.LoadedManifest``;
+    named here, not imported, as the loader imports these checks)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+    @property
+    def smap(self) -> d.SourceMap: ...
+
 
 Path = tuple[str | int, ...]
 
@@ -318,9 +328,7 @@ def _positions(t: Title) -> Iterator[tuple[Path, int | str, str]]:
             yield ("overrides", i, "range", k), v, "override range"
 
 
-def check_against_media(
-    loaded: LoadedManifest, facts: Mapping[str, SourceFacts]
-) -> list[Diagnostic]:
+def check_against_media(loaded: Loaded, facts: Mapping[str, SourceFacts]) -> list[Diagnostic]:
     """Every position exists in its source and lies inside its title (E230, E231, E233, E234)."""
     m, smap = loaded.manifest, loaded.smap
     out: list[Diagnostic] = []
@@ -443,7 +451,7 @@ def check_against_media(
 
 
 def _check_coverage(
-    loaded: LoadedManifest,
+    loaded: Loaded,
     title_src: tuple[str, SourceFacts],
     elem: tuple[str, SourceFacts],
     rng: tuple[int, int],
@@ -485,7 +493,7 @@ def _duration(m: Manifest, source: str, f: SourceFacts, frames: int) -> str:
     return frames_to_timecode(frames, f.frame_rate, _drop(m, source, f))
 
 
-def check_shot_ids(loaded: LoadedManifest, known: Mapping[str, set[str]]) -> list[Diagnostic]:
+def check_shot_ids(loaded: Loaded, known: Mapping[str, set[str]]) -> list[Diagnostic]:
     """Every shot id an override names exists among the detected shots of its title (E232)."""
     out: list[Diagnostic] = []
     for tname, t in loaded.manifest.titles.items():

@@ -22,7 +22,7 @@ fails with ``ApprovalRefused`` (E270, exit 1) listing the shots.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from restoro.errors import RestoroError
 from restoro.review_file import BASE, build_variant, load, review_path, status, variant_label
@@ -30,11 +30,30 @@ from restoro.review_file import BASE, build_variant, load, review_path, status, 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from restoro.engine.records import Selection
+    from restoro.engine.events import EventBus
+    from restoro.engine.records import BuildOptions, Selection
     from restoro.engine.store import ActionResult
-    from restoro.plan.build import Builder
     from restoro.plan.nodes import Node, Shot, ShotEntry
+    from restoro.plan.workspace import Workspace
     from restoro.review_file import Entry
+
+
+class Builder(Protocol):
+    """What approvals use of the build (``restoro.plan.build.Builder``, which imports this)."""
+
+    @property
+    def ws(self) -> Workspace: ...
+    @property
+    def opts(self) -> BuildOptions: ...
+    @property
+    def events(self) -> EventBus: ...
+    @property
+    def dry(self) -> bool: ...
+    def _delivers(self, deliverable: str, title: str) -> bool: ...
+    def _run_nodes(
+        self, nodes: list[Node], given: Mapping[str, ActionResult] | None = None
+    ) -> dict[str, ActionResult]: ...
+
 
 HINT = (
     "review the shots (`restoro review`), or give the deliverable a fallback: variant for "
@@ -164,11 +183,11 @@ class Approvals:
 
     def _plan(self, title: str, shot: Shot, label: str) -> list[Node]:
         """The shot chain of variant ``label`` under prefixed ids (once per label and shot)."""
-        from restoro.plan import nodes as N
+        from restoro.plan.chains import shot_nodes
 
         if (label, shot.id) in self._planned:
             return []
-        nodes, final_id, rs = N.shot_nodes(
+        nodes, final_id, rs = shot_nodes(
             self.ws,
             title,
             shot,

@@ -2,20 +2,22 @@
 
 Node ``f"{title}/audio/{i}"`` per track (default: the source's first audio stream in its own
 layout; a track without ``stream`` takes the source's stream in its ``language``, see
-``resolve_stream``); its output ``audio`` is the WAV, its meta carries the loudness figures
-(measured before and after normalisation, gain, true peak) for the lockfile and the QC report.
+``plan.streams.resolve_stream``); its output ``audio`` is the WAV, its meta carries the
+loudness figures (measured before and after normalisation, gain, true peak) for the lockfile
+and the QC report.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from restoro.deliver.audio import pick_stream
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
 from restoro.plan.nodes import Node, Results, tool_fingerprints
+from restoro.plan.streams import resolve_stream
 
 if TYPE_CHECKING:
+    from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
 
 AUDIO_VERSION = 2
@@ -60,63 +62,6 @@ def track_params(ws: Workspace, title: str) -> list[dict[str, Any]]:
     return tracks
 
 
-def resolve_stream(ws: Workspace, title: str, track: int) -> int:
-    """The container index of audio track ``track`` of ``title``: its ``stream`` when given,
-    else the source's first audio stream in the track's ``language`` (when that is not
-    ``und`` and the source tags its streams with languages), else the source's first audio
-    stream. Exit-2 error naming the streams that exist when nothing matches."""
-    from restoro.errors import InputError
-
-    t = ws.manifest.titles[title]
-    tr = t.audio[track]
-    name = tr.source or t.source
-    streams = ws.sources[name].info.audio
-    where = f"titles.{title}.audio[{track}]"
-    listing = ", ".join(
-        f"{s.index} ({s.language or 'no language'}, {s.codec} {s.layout})" for s in streams
-    )
-    if tr.stream is not None:
-        if tr.stream not in {s.index for s in streams}:
-            raise InputError(
-                f"source {name!r} has no audio stream {tr.stream} "
-                f"(audio streams: {listing or 'none'})",
-                location=where,
-                hint="pick an audio stream index from `restoro probe`, or a `language`",
-            )
-        return tr.stream
-    if not streams:
-        raise InputError(f"source {name!r} has no audio stream", location=where)
-    index = pick_stream(tr, streams)
-    if index is None:
-        raise InputError(
-            f"source {name!r} has no audio stream in language {tr.language!r} "
-            f"(audio streams: {listing})",
-            location=where,
-            hint="give one of those languages, or the stream index as `stream`",
-        )
-    return index
-
-
-def audio_stream_diagnostics(ws: Workspace, titles: list[str]) -> list[Any]:
-    """Preflight: every audio track of ``titles`` resolves to an audio stream of its source
-    (a diagnostic at the track's ``stream`` or ``language`` for each that does not)."""
-    from restoro.errors import InputError
-    from restoro.manifest import diagnostics as d
-
-    out = []
-    for title in titles:
-        for i, tr in enumerate(ws.manifest.titles[title].audio):
-            if tr.stems or (tr.source or ws.manifest.titles[title].source) not in ws.sources:
-                continue
-            try:
-                resolve_stream(ws, title, i)
-            except InputError as exc:
-                key = "stream" if tr.stream is not None else "language"
-                path = ("titles", title, "audio", i, key)
-                out.append(ws.loaded.smap.diag(path, d.E_UNKNOWN_REF, exc.message, exc.hint))
-    return out
-
-
 def _probed_layout(stream: Any) -> str | None:
     """The probe's layout name in the form ``_open_stream`` gives (mono for one channel)."""
     if stream.channels == 1:
@@ -152,6 +97,21 @@ def caption_trim(ws: Workspace, title: str) -> dict[str, str]:
     facts = {n: s.facts for n, s in ws.sources.items()}
     start = title_span(ws.manifest, title, facts)[0]
     return {"trim": str(Fraction(start) / Fraction(ws.sources[t.source].facts.frame_rate))}
+
+
+def make(walk: Walk, title: str) -> list[Node]:
+    """The title's audio nodes, when a deliverable of it uses audio; records their ids in
+    ``walk.audio`` (the deliverable kinds get them either way)."""
+    from restoro.plan.deliverables import get, wanted
+
+    ingest = walk.ingests[title]
+    a, b = ingest.key_json["params"]["span"]
+    picture = (ingest.meta["frames"], ingest.meta["format"]["frame_rate"])
+    audio = audio_nodes(walk.ws, title, (a, b), picture)
+    walk.audio[title] = [n.id for n in audio]
+    kinds = walk.ws.manifest.deliverables
+    uses = any(getattr(get(kinds[d].kind), "uses_audio", False) for d in wanted(walk, title))
+    return audio if uses else []
 
 
 def audio_nodes(

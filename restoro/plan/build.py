@@ -15,9 +15,11 @@ from restoro.engine.gcpause import fewer_gc_passes
 from restoro.engine.graph import ActionSpec, reason_for
 from restoro.engine.records import ActionRecord, BuildOptions, BuildReport, Selection
 from restoro.errors import BuildFailed, ManifestError, UsageError
+from restoro.plan import executors, makers
 from restoro.plan import nodes as N
 from restoro.plan import runners as _runners  # noqa: F401 - registers the action runners
-from restoro.plan.audio import audio_nodes
+from restoro.plan.local_executor import cuda_devices, gpu_slots
+from restoro.plan.makers import Walk
 from restoro.plan.qc_pack import QC_PACK_ID, QcPack
 
 __all__ = [
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
     from restoro.engine.store import ActionResult, Lookup
     from restoro.plan.deliverables import DeliverableKind
+    from restoro.plan.executors import Executor
     from restoro.plan.workspace import Workspace
 
 
@@ -48,14 +51,15 @@ class Builder:
         self.report = BuildReport()
         self._refs: dict[str, str | None] = {}
         self._new_refs: dict[str, str] = {}
-        self._resolved: dict[str, list[tuple[N.Shot, str, Any]]] = {}
+        self._resolved: dict[str, list[N.ShotEntry]] = {}
         self._prepared: dict[str, tuple[ActionSpec, str, dict[str, Any], str, Lookup]] = {}
         self.qc_results: dict[str, ActionResult] = {}
         self.results: dict[str, ActionResult] = {}
         """Every node's result known after the walk, by node id (in a plan: the cached ones)."""
         self.qc_pack: QcPack | None = None
         self.dry = False
-        self._farm: Any = None
+        self._executor: Executor | None = None
+        """The build's executor (restoro/plan/executors.py), opened by ``build()``."""
         self.shots_only = False
         """Plan or build the shots only, no deliverable (what a review looks at)."""
         self.approvals: Any = None
@@ -65,7 +69,7 @@ class Builder:
     def select(self) -> Selection:
         m = self.ws.manifest
         self.ws.check_variant(self.opts.variant)
-        check_device(self.opts.device, local=self.opts.executor != "ray")
+        check_device(self.opts.device, local=executors.get(self.opts.executor).local_device)
         titles: set[str] = set()
         delivs: set[str] = set()
         shots: set[str] = set()
@@ -134,11 +138,11 @@ class Builder:
         )
         for title, message in self.ws.source_warnings(sel.titles):  # e.g. a cut VOB
             self.events.emit("warning", title=title, message=message)
-        if self.opts.executor == "ray" and self._farm is None:
-            from restoro.farm.ray_executor import RayFarm
-
-            # Connect and check the cluster offers what the plan needs before any work.
-            self._farm = RayFarm(self.opts, self.ws, self.events, titles=sel.titles)
+        if self._executor is None:
+            # A cluster connects and checks it offers what the plan needs before any work.
+            self._executor = executors.open_executor(
+                self.opts.executor, self.opts, self.ws, self.events, titles=sel.titles
+            )
         with (
             WorkspaceLock(
                 lock_path, timeout=self.opts.lock_timeout, on_wait=waiting, command="restoro build"
@@ -176,78 +180,27 @@ class Builder:
 
     # -- the walk -----------------------------------------------------------------------------
     def _walk(self, sel: Selection) -> None:
-        ws, variant = self.ws, self.opts.variant
-        analysis: list[N.Node] = []
-        ids: dict[str, tuple[str, str]] = {}
-        for title in sel.titles:
-            nodes, ingest_id, shots_id = N.title_nodes(ws, title, variant)
-            analysis += nodes
-            ids[title] = (ingest_id, shots_id)
+        """Run the node makers' phases (restoro/plan/makers.py) and what lies between them."""
+        ws = self.ws
+        walk = Walk(ws, sel, self.opts)
+        analysis = makers.make("analysis", walk)
         self.events.emit("phase", name="analysis", actions=len(analysis))
         done = self._run_nodes(analysis)
 
         lock = self._read_lock()
         from restoro.plan.approvals import Approvals
 
-        approvals = self.approvals = Approvals(self, sel)
-        per_shot: list[N.Node] = []
-        deliver: list[N.Node] = []
-        title_shots: dict[str, list[tuple[N.Shot, str, Any]]] = {}
-        known_ids: dict[str, set[str]] = {}
-        for title in sel.titles:
-            ingest_id, shots_id = ids[title]
-            ingest_res, shots_res = done.get(ingest_id), done.get(shots_id)
-            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
-                self.events.emit("warning", title=title, message=warning)
-            if ingest_res is None or shots_res is None:
-                continue  # failed, or (plan) not known until the analysis runs
-            shots = N.shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
-            known_ids[title] = {s.id for s in shots}
-            self.report.shots[title] = len(shots)
-            self.events.emit("shots", title=title, count=len(shots))
-            lock["titles"][title] = {
-                "source": ws.manifest.titles[title].source,
-                "frame_rate": ingest_res.meta["format"]["frame_rate"],
-                "span": ingest_res.key_json["params"]["span"],
-                "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
-            }
-            entries = []
-            own = sel.shots is not None or approvals.own_shots(title)
-            for shot in shots:
-                if sel.shots is not None and shot.id not in sel.shots:
-                    continue
-                nodes, final_id, rs = N.shot_nodes(
-                    ws, title, shot, variant, ingest_res, device=self.opts.device
-                )
-                per_shot += nodes if own else []
-                entries.append((shot, final_id, rs))
-            title_shots[title] = entries
-            self._resolved[title] = entries
-        self._check_shot_refs(known_ids, sel)
+        approvals = self.approvals = walk.approvals = Approvals(self, sel)
+        self._shot_lists(walk, done, lock)
+        per_shot = makers.make("shots", walk)
+        title_shots = self._resolved = walk.shots
+        self._check_shot_refs({t: {s.id for s in ss} for t, ss in walk.shot_lists.items()}, sel)
         reviewed: dict[str, ActionResult] = {}
+        deliver: list[N.Node] = []
         if sel.shots is None and not self.shots_only:
-            ingests = {t: done[ids[t][0]] for t in title_shots}
-            reviewed = approvals.run(title_shots, ingests)
-            for title in sel.titles:
-                if title not in title_shots:
-                    continue
-                ingest_res = done[ids[title][0]]
-                a, b = ingest_res.key_json["params"]["span"]
-                picture = (ingest_res.meta["frames"], ingest_res.meta["format"]["frame_rate"])
-                audio = audio_nodes(ws, title, (a, b), picture)
-                made_of = {
-                    d: approvals.entries(title, d, title_shots[title])
-                    for d in sel.deliverables
-                    if self._delivers(d, title)
-                }
-                wanted = {d: e for d, e in made_of.items() if e is not None}  # None: refused
-                if any(self._kind(d).uses_audio for d in wanted):
-                    deliver += audio
-                for d, entries in wanted.items():
-                    deliver += self._kind(d).nodes(
-                        ws, title, d, entries, [a.id for a in audio], variant
-                    )
-        qc = self._qc_nodes(title_shots, per_shot + deliver, sel)
+            reviewed = approvals.run(title_shots, walk.ingests)
+            deliver = makers.make("deliver", walk)
+        qc = makers.make("qc", walk)
         if qc:
             self.qc_pack = QcPack(ws.store, self._ref(QC_PACK_ID))
             self.qc_pack.load()
@@ -284,23 +237,33 @@ class Builder:
         else:
             self._flush_refs()
 
-    def _qc_nodes(
-        self, title_shots: Mapping[str, list[N.ShotEntry]], nodes: list[N.Node], sel: Selection
-    ) -> list[N.Node]:
-        """QC nodes (restoro/plan/qc.py) for the shots and deliverables of this build."""
-        from restoro.plan.qc import qc_in_build, qc_nodes
+    def _shot_lists(
+        self, walk: Walk, done: Mapping[str, ActionResult], lock: dict[str, Any]
+    ) -> None:
+        """Each analysed title's shots (from its ingest and shot detection) into the walk, the
+        report and the lock; whether the build's own chains of the title are needed."""
+        from restoro.plan.analysis import ingest_id, shots_id
+        from restoro.plan.titles import shot_list
 
-        if self.opts.qc is False or (self.opts.qc is None and not qc_in_build(self.ws)):
-            return []
-        ids = [n.id for n in nodes]
-        return qc_nodes(
-            self.ws,
-            title_shots,
-            ids,
-            sel.deliverables,
-            self.opts.variant,
-            images=bool(self.opts.qc),
-        )
+        ws = self.ws
+        for title in walk.sel.titles:
+            ingest_res, shots_res = done.get(ingest_id(title)), done.get(shots_id(title))
+            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
+                self.events.emit("warning", title=title, message=warning)
+            if ingest_res is None or shots_res is None:
+                continue  # failed, or (plan) not known until the analysis runs
+            shots = shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
+            walk.ingests[title] = ingest_res
+            walk.shot_lists[title] = shots
+            walk.own[title] = walk.sel.shots is not None or walk.approvals.own_shots(title)
+            self.report.shots[title] = len(shots)
+            self.events.emit("shots", title=title, count=len(shots))
+            lock["titles"][title] = {
+                "source": ws.manifest.titles[title].source,
+                "frame_rate": ingest_res.meta["format"]["frame_rate"],
+                "span": ingest_res.key_json["params"]["span"],
+                "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
+            }
 
     def _kind(self, deliverable: str) -> DeliverableKind:
         from restoro.plan import deliverables as registry
@@ -310,10 +273,9 @@ class Builder:
         return kind
 
     def _delivers(self, deliverable: str, title: str) -> bool:
-        from restoro.plan import deliverables as registry
+        from restoro.plan.deliverables import delivers
 
-        d = self.ws.manifest.deliverables[deliverable]
-        return registry.get(d.kind) is not None and (d.titles is None or title in d.titles)
+        return delivers(self.ws, deliverable, title)
 
     def _check_shot_refs(self, known: Mapping[str, set[str]], sel: Selection) -> None:
         from restoro.manifest.validate import check_shot_ids
@@ -394,17 +356,11 @@ class Builder:
             )
             for n in pending
         ]
-        jobs, gpus = self.opts.jobs, 0
-        if self.opts.executor == "ray":
-            if self._farm is None:
-                from restoro.farm.ray_executor import RayFarm
-
-                self._farm = RayFarm(self.opts, self.ws, self.events)
-            self._farm.check_nodes(pending)
-            jobs = self._farm.slots  # in-flight actions; the cluster does the real placement
-            gpus = jobs if any(n.resources.get("gpu") for n in pending) else 0
-        elif any(n.resources.get("gpu") for n in pending):
-            gpus = gpu_slots(self.opts.device)
+        if self._executor is None:
+            self._executor = executors.open_executor(
+                self.opts.executor, self.opts, self.ws, self.events
+            )
+        jobs, gpus = self._executor.slots_for(pending)
         outcomes = LocalExecutor(jobs, gpus=gpus).run(tasks, keep_going=self.opts.keep_going)
         by_id = {n.id: n for n in pending}
         recorded = {r.id for r in self.report.records if r.status == "failed"}
@@ -519,22 +475,10 @@ class Builder:
             reason=reason,
             frames=spec.frames,
         )
-        from restoro.engine.execute import run_spec
-
+        assert self._executor is not None
         t0 = time.monotonic()
         try:
-            if self._farm is not None:
-                ex = self._farm.run(n, spec)
-            else:
-                ex = run_spec(
-                    spec,
-                    store,
-                    {s.digest: (s.path, s.info) for s in self.ws.sources.values()},
-                    self.opts.device,
-                    progress=self._progress(n.id, spec),
-                    force=self.opts.force,
-                    on_wait=lambda h: self.events.emit("lease-wait", id=n.id, holder=h.describe()),
-                )
+            ex = self._executor.run(n, spec)
             result = ex.result
             assert result is not None
             if ex.takeovers:  # the lease of a dead worker or build was taken over
@@ -562,19 +506,6 @@ class Builder:
             cpu_s=ex.cpu_s,
         )
         return result
-
-    def _progress(self, node_id: str, spec: ActionSpec) -> Any:
-        last = [0.0]
-
-        def report(done: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= 0.25 or done >= spec.frames:
-                last[0] = now
-                self.events.emit(
-                    "progress", id=node_id, stage=spec.stage, done=done, total=spec.frames
-                )
-
-        return report
 
     def _flush_refs(self) -> None:
         state = self.ws.store.state
@@ -654,15 +585,6 @@ class Builder:
         write_lockfile(self.ws.root / LOCK_NAME, lock)
 
 
-def gpu_slots(device: str) -> int:
-    """GPU slots for the executor: one per CUDA device asked for (``auto``: if torch sees one)."""
-    if device == "cpu":
-        return 0
-    if device.startswith("cuda"):
-        return 1
-    return min(_cuda_devices(), 1)
-
-
 def check_device(device: str, *, local: bool = True) -> None:
     """``auto``, ``cpu`` or ``cuda:N``; anything else is a usage error, and so is a CUDA device
     this machine does not have when the build runs here (``local``; a Ray build checks its
@@ -675,7 +597,7 @@ def check_device(device: str, *, local: bool = True) -> None:
     if not local or not device.startswith("cuda"):
         return
     index = int(m.group(1) or 0)
-    count = _cuda_devices()
+    count = cuda_devices()
     if index >= count:
         seen = f"this machine has {count} CUDA device{'s' if count != 1 else ''}"
         raise UsageError(
@@ -721,17 +643,6 @@ def check_output_dirs(ws: Workspace, dirs: list[Any]) -> None:
             ) from None
         os.close(fd)
         os.unlink(name)
-
-
-def _cuda_devices() -> int:
-    """CUDA devices torch sees here (0 without torch or a driver)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return 0
-    import torch
-
-    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,5 +1,6 @@
 """Deliverable kinds: each says which graph nodes it adds per title and how its output leaves
-the store. Built-in kinds are listed here; a kind module registers itself when imported.
+the store. Built-in kinds are listed here; a kind module registers itself when imported. The
+module is also the ``deliver`` phase's node maker (``make``) for every kind.
 
 A kind's ``nodes`` returns the title's nodes for one deliverable, the last of which has the id
 ``f"{title}/{deliverable}"`` and is what ``materialise`` receives; ``materialise`` returns the
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
+    from restoro.plan.makers import Walk
     from restoro.plan.nodes import Node, ShotEntry
     from restoro.plan.workspace import Workspace
 
@@ -77,3 +79,31 @@ def get(kind: str) -> DeliverableKind | None:
 def all_kinds() -> dict[str, Any]:
     load()
     return dict(_KINDS)
+
+
+def delivers(ws: Workspace, deliverable: str, title: str) -> bool:
+    """Whether ``deliverable`` is of a known kind and covers ``title``."""
+    d = ws.manifest.deliverables[deliverable]
+    return get(d.kind) is not None and (d.titles is None or title in d.titles)
+
+
+def wanted(walk: Walk, title: str) -> dict[str, list[ShotEntry]]:
+    """The build's deliverables of ``title`` and the shots each is made of (approvals
+    applied; a refused deliverable is left out)."""
+    made_of = {
+        d: walk.approvals.entries(title, d, walk.shots[title])
+        for d in walk.sel.deliverables
+        if delivers(walk.ws, d, title)
+    }
+    return {d: e for d, e in made_of.items() if e is not None}
+
+
+def make(walk: Walk, title: str) -> list[Node]:
+    """The title's deliverable nodes, each kind's own (after the audio maker's)."""
+    out: list[Node] = []
+    kinds = walk.ws.manifest.deliverables
+    for d, entries in wanted(walk, title).items():
+        kind = get(kinds[d].kind)
+        assert kind is not None
+        out += kind.nodes(walk.ws, title, d, entries, walk.audio[title], walk.opts.variant)
+    return out

@@ -74,7 +74,7 @@ def imf_nodes(
     variant: str | None,
 ) -> list[Node]:
     from restoro.media.timecode import frames_to_timecode
-    from restoro.plan.audio import resolve_stream
+    from restoro.plan.streams import resolve_stream
 
     d = ws.manifest.deliverables[deliverable]
     check_raster(deliverable, d.raster, d.application)

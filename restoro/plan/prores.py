@@ -17,9 +17,9 @@ from restoro.plan.nodes import (
     ShotEntry,
     describe_stage,
     digest_of,
-    title_timecode,
     tool_fingerprints,
 )
+from restoro.plan.titles import title_timecode
 
 if TYPE_CHECKING:
     from collections.abc import Callable

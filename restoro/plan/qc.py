@@ -7,11 +7,11 @@ every QC result in the cache and only a changed shot (or threshold) is checked a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, title_timecode
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of
 from restoro.plan.qc_package import (
     PACKAGE_KINDS,
     caption_tracks,
@@ -19,13 +19,15 @@ from restoro.plan.qc_package import (
     package_node,
     title_timing,
 )
+from restoro.plan.titles import title_timecode
 from restoro.qc.collect import DeliverableRow, ShotRow
 from restoro.qc.verdict import findings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from restoro.plan.build import Builder
+    from restoro.engine.store import ActionResult
+    from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
 
 QC_VERSION = 1
@@ -37,6 +39,22 @@ _PRORES_NAMES = {"422hq": "hq", "4444": "4444", "4444xq": "xq"}
 def qc_in_build(ws: Workspace) -> bool:
     """QC runs in ``restoro build`` when the manifest has a ``qc:`` section."""
     return "qc" in ws.manifest.model_fields_set
+
+
+def make(walk: Walk, title: str) -> list[Node]:
+    """The title's QC nodes (its shots, the deliverables made so far), when QC runs in this
+    build: ``--qc``/``--no-qc``, else the manifest's ``qc:`` section."""
+    qc = walk.opts.qc
+    if qc is False or (qc is None and not qc_in_build(walk.ws)):
+        return []
+    return qc_nodes(
+        walk.ws,
+        {title: walk.shots[title]},
+        [n.id for n in walk.made],
+        walk.sel.deliverables,
+        walk.opts.variant,
+        images=bool(qc),
+    )
 
 
 def shot_qc_id(shot_id: str) -> str:
@@ -252,7 +270,18 @@ def _image(res: Any, name: str) -> str | None:
     return res.outputs[name].digest if res is not None and name in res.outputs else None
 
 
-def collect(b: Builder) -> tuple[list[ShotRow], list[DeliverableRow]]:
+class Built(Protocol):
+    """What ``collect`` reads of a build (a ``restoro.plan.build.Builder``)."""
+
+    @property
+    def ws(self) -> Workspace: ...
+    @property
+    def qc_results(self) -> Mapping[str, ActionResult]: ...
+    @property
+    def _resolved(self) -> Mapping[str, list[ShotEntry]]: ...
+
+
+def collect(b: Built) -> tuple[list[ShotRow], list[DeliverableRow]]:
     """The rows of a build that ran (or found cached) its QC nodes."""
     ws = b.ws
     shots: list[ShotRow] = []

@@ -38,7 +38,7 @@ def caption_tracks(ws: Workspace, title: str) -> tuple[list[dict[str, Any]], lis
 
 
 def title_timing(ws: Workspace, title: str, entries: list[ShotEntry]) -> dict[str, Any]:
-    from restoro.plan.nodes import title_timecode
+    from restoro.plan.titles import title_timecode
 
     src = ws.sources[ws.manifest.titles[title].source]
     first = entries[0][0] if entries else None

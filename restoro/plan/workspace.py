@@ -146,7 +146,7 @@ class Workspace:
         """Check and probe every source the titles use, then the manifest against the media,
         then what the titles and ``deliverables`` (None: all, as ``validate`` checks) read."""
         from restoro.manifest.validate import check_against_media
-        from restoro.plan.audio import audio_stream_diagnostics
+        from restoro.plan.streams import audio_stream_diagnostics
 
         errors: list[InputError] = []
         for name in self.used_sources(titles):

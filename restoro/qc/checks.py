@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from restoro.qc.banding import Banding
 from restoro.qc.black import Black
@@ -13,8 +13,28 @@ from restoro.qc.flicker import Flicker
 from restoro.qc.frozen import Frozen
 
 if TYPE_CHECKING:
-    from restoro.manifest.model import QcConfig
+    from collections.abc import Collection
+
     from restoro.qc.base import Check
+
+
+class QcConfig(Protocol):
+    """The thresholds of a manifest's ``qc:`` section (``restoro.manifest.model.QcConfig``,
+    a layer above this one)."""
+
+    @property
+    def fidelity_min_psnr(self) -> float | None: ...
+    @property
+    def max_flicker(self) -> float | None: ...
+    @property
+    def max_black_frames(self) -> int | None: ...
+    @property
+    def max_frozen_frames(self) -> int | None: ...
+    @property
+    def fail_on_combing(self) -> bool | None: ...
+    @property
+    def skip(self) -> Collection[str]: ...
+
 
 SHOT_CHECKS: tuple[type[Check], ...] = (
     Fidelity,

@@ -189,7 +189,7 @@ class ReviewSession:
         return outs, rows
 
     def _state(self, title: str, index: int, o: ShotOutput) -> ShotState:
-        from restoro.plan.nodes import title_timecode
+        from restoro.plan.titles import title_timecode
 
         src = self.ws.sources[self.ws.manifest.titles[title].source]
         return ShotState(

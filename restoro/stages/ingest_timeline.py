@@ -266,7 +266,7 @@ def _select(
 def run_ingest_action(
     source: Path, info: SourceInfo, p: Mapping[str, Any], out: Path, work: Path
 ) -> dict[str, Any]:
-    """The ``ingest`` action: ``p`` is its params (see ``restoro.plan.nodes.ingest_params``);
+    """The ``ingest`` action: ``p`` is its params (see ``restoro.plan.titles.ingest_params``);
     returns its meta (format, frames, timeline, cadence, warnings)."""
     from restoro.media.cadence import Segment, analyse
     from restoro.media.timeline import Timeline, choose_rate

@@ -1,0 +1,242 @@
+"""Node maker for the shots phase: per shot, its ingest (or extract) and its chain segments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import xxhash
+
+from restoro.engine.graph import ActionSpec
+from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
+from restoro.plan.titles import ingest_params, title_timeline
+
+if TYPE_CHECKING:
+    from restoro.engine.store import ActionResult
+    from restoro.manifest.resolve import ResolvedShot, ResolvedStage
+    from restoro.media.timeline import Timeline
+    from restoro.plan.makers import Walk
+    from restoro.plan.workspace import Workspace
+
+CHAIN_VERSION = 2
+"""Bump when a chain's output bytes change for the same stages (2: FFVHuff intermediates)."""
+
+
+def _segments(stages: tuple[ResolvedStage, ...]) -> list[list[ResolvedStage]]:
+    """Split a chain (without ingest) at cache points: after a GPU stage or ``cache: true``."""
+    from restoro.stages import registry
+
+    segs: list[list[ResolvedStage]] = [[]]
+    for st in stages:
+        segs[-1].append(st)
+        cls = registry.get(st.stage)
+        if st.cache or (cls is not None and cls.descriptor.gpu):
+            segs.append([])
+    return [s for s in segs if s]
+
+
+def make(walk: Walk, title: str) -> list[Node]:
+    """The title's shot nodes (none when its own chains are not needed: ``walk.own``); records
+    every selected shot's entry in ``walk.shots``."""
+    out: list[Node] = []
+    sel = walk.sel
+    entries: list[ShotEntry] = []
+    walk.shots[title] = entries
+    own = walk.own.get(title, True)
+    for shot in walk.shot_lists[title]:
+        if sel.shots is not None and shot.id not in sel.shots:
+            continue
+        nodes, final_id, rs = shot_nodes(
+            walk.ws, title, shot, walk.opts.variant, walk.ingests[title], walk.opts.device
+        )
+        out += nodes if own else []
+        entries.append((shot, final_id, rs))
+    return out
+
+
+def shot_nodes(
+    ws: Workspace,
+    title: str,
+    shot: Shot,
+    variant: str | None,
+    title_ingest: ActionResult,
+    device: str = "auto",
+) -> tuple[list[Node], str, ResolvedShot]:
+    """A shot's ingest and chain nodes; returns them, the id of its final-frames node, and its
+    resolved chain. ``device`` (``--device``) enters the keys of chains that run a model."""
+    from restoro.manifest.resolve import resolve_shot
+
+    facts = {n: s.facts for n, s in ws.sources.items()}
+    tl = title_timeline(ws, title, title_ingest)
+    rs = resolve_shot(
+        ws.manifest,
+        title,
+        shot_id=shot.id,
+        start=tl.source_frame(shot.start),
+        end=tl.source_frame(shot.end),
+        facts=facts,
+        variant=variant,
+    )
+    nodes = [_first_node(ws, title, shot, variant, title_ingest, rs, tl)]
+    prev = nodes[0].id
+    seen: dict[str, int] = {}
+    for seg in _segments(rs.stages[1:]):
+        name = seg[-1].stage
+        seen[name] = seen.get(name, 0) + 1
+        node_id = f"{shot.id}/{name}" + (f"#{seen[name]}" if seen[name] > 1 else "")
+        nodes.append(_segment_node(ws, title, shot, variant, device, seg, prev, node_id))
+        prev = node_id
+    return nodes, prev, rs
+
+
+def _first_node(
+    ws: Workspace,
+    title: str,
+    shot: Shot,
+    variant: str | None,
+    title_ingest: ActionResult,
+    rs: ResolvedShot,
+    tl: Timeline,
+) -> Node:
+    """The shot's first frames: cut from the title's ingest, or its own ingest when an
+    override changes the ingest settings or conforms another source."""
+    from restoro.stages.ingest import Ingest, ingest_tools
+
+    t = ws.manifest.titles[title]
+    title_ingest_params = title_ingest.key_json["params"]["ingest"]
+    ingest = rs.stages[0]
+    first_id = f"{shot.id}/ingest"
+    n = shot.end - shot.start
+    same = rs.source == t.source and rs.source_in is None
+    own_ingest = not (same and ingest.params.model_dump(mode="json") == title_ingest_params)
+    if not own_ingest:
+        a = 0  # shots are title frames, the title's ingest starts at title frame 0
+        fmt = title_ingest.meta["format"]
+
+        def make_first(_: Results) -> ActionSpec:
+            return ActionSpec(
+                id=first_id,
+                stage="extract",
+                version=1,
+                params={"range": [shot.start - a, shot.end - a], "format": fmt},
+                inputs={"frames": title_ingest.outputs["frames"].digest},
+                title=title,
+                shot=shot.id,
+                variant=variant,
+                frames=n,
+            )
+    else:
+        from restoro.media.timeline import Timeline
+
+        src = ws.sources[rs.source]
+        # A conformed shot reads its own source on the title's timeline, shifted to where the
+        # shot's first frame lies in that source.
+        delta = 0 if rs.source_in is None else rs.source_in - shot.source_start
+        own = Timeline((tl.span[0] + delta, tl.span[1] + delta), tl.source_rate, tl.rate)
+        cadence = title_ingest.meta.get("cadence", {}).get("segments") if delta == 0 and (
+            rs.source == t.source
+        ) else None  # fmt: skip
+        sparams = ingest_params(
+            ws, src, ingest, own.span, timeline=own.to_json(), want=(shot.start, shot.end),
+            cadence=cadence,
+        )  # fmt: skip
+
+        def make_first(_: Results) -> ActionSpec:
+            return ActionSpec(
+                id=first_id,
+                stage="ingest",
+                version=Ingest.version,
+                params=sparams,
+                inputs={"source": src.digest},
+                tools=tool_fingerprints(ingest_tools(sparams["ingest"])),
+                title=title,
+                shot=shot.id,
+                variant=variant,
+                frames=n,
+            )
+
+    memory = Ingest.descriptor.memory_mb if own_ingest else 0
+    return Node(first_id, (), make_first, title=title, shot=shot.id, memory_mb=memory)
+
+
+def _segment_node(
+    ws: Workspace,
+    title: str,
+    shot: Shot,
+    variant: str | None,
+    device: str,
+    seg: list[ResolvedStage],
+    prev: str,
+    node_id: str,
+) -> Node:
+    """One chain segment: the fused stages of ``seg`` over the frames of node ``prev``."""
+    from restoro.stages import registry
+    from restoro.stages.base import StageEnv
+
+    n = shot.end - shot.start
+    classes: list[Any] = [registry.get(st.stage) for st in seg]
+    tools = sorted({tool for c in classes if c for tool in c.descriptor.tools})
+    # Models (and other content a stage depends on) enter the key by content digest; the
+    # n-th stage of one id in a segment names its inputs ``model:…#n`` (n > 1).
+    env = StageEnv(root=ws.root, store=ws.store)
+    models: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for st, c in zip(seg, classes, strict=True):
+        count[st.stage] = count.get(st.stage, 0) + 1
+        if c is not None:
+            suffix = f"#{count[st.stage]}" if count[st.stage] > 1 else ""
+            for name, digest in c().model_inputs(st.params, env).items():
+                models[name + suffix] = digest
+    # A stage that runs a model uses the device, whatever its descriptor says.
+    gpu = bool(models) or any(
+        c is not None and c().uses_device(st.params) for st, c in zip(seg, classes, strict=True)
+    )
+    # Seeded stages (grain) get a seed derived from the stable shot id, in the key.
+    seeded = any(getattr(c, "seeded", False) for c in classes)
+    seed = xxhash.xxh64(shot.id.encode()).intdigest() >> 11 if seeded else None
+
+    def make_seg(deps: Results) -> ActionSpec:
+        up = deps[prev]
+        params: dict[str, Any] = {
+            "stages": [
+                [st.stage, c.version, st.params.model_dump(mode="json")]
+                for st, c in zip(seg, classes, strict=True)
+            ],
+            "format": up.meta["format"],
+        }
+        if seed is not None:
+            params["seed"] = seed
+        networks = [k for k in models if not k.startswith("model:lut")]  # a LUT is no model
+        if networks and ws.manifest.intermediates == "auto":
+            # A cache point after a model: 12-bit FFV1 keeps a season's store in bounds.
+            # (Absent otherwise, so the keys of other chains are as they were.)
+            from restoro.media.frameio import COMPACT
+
+            params["intermediate"] = COMPACT
+        fps = tool_fingerprints(tools)
+        if models:  # CPU and CUDA give different pixels from one model
+            from restoro.models.device import fingerprint
+
+            fps["device"] = fingerprint(device)
+        return ActionSpec(
+            id=node_id,
+            stage="chain",
+            version=CHAIN_VERSION,
+            params=params,
+            inputs={"frames": digest_of(up, "frames"), **models},
+            tools=fps,
+            resources={"gpu": 1} if gpu else {"cpu": 1},
+            title=title,
+            shot=shot.id,
+            variant=variant,
+            frames=n,
+        )
+
+    return Node(
+        node_id,
+        (prev,),
+        make_seg,
+        title=title,
+        shot=shot.id,
+        resources={"gpu": 1} if gpu else {"cpu": 1},
+        memory_mb=max((c.descriptor.memory_mb for c in classes if c), default=0),
+    )
