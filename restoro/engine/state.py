@@ -253,6 +253,23 @@ class StateDB:
             self._write("files", real, _row(after, digest))
         return digest
 
+    # -- tool fingerprints -----------------------------------------------------------------
+
+    def known_tool(self, name: str, path: str, st: os.stat_result) -> str | None:
+        """The fingerprint last computed for tool ``name`` at ``path`` (e.g. ffmpeg's, from
+        its ``-version`` run), if the binary (stat ``st``) has not changed since: same inode,
+        size, mtime and ctime. Kept in ``files`` under ``tool:<name>:<path>``."""
+        row = self._read("files", f"tool:{name}:{path}")
+        if row is None or row[:4] != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            return None
+        return row[4]
+
+    def remember_tool(self, name: str, path: str, st: os.stat_result, fingerprint: str) -> None:
+        """Remember a tool's fingerprint, computed from the binary with stat ``st`` (not while
+        the binary is racy: a rewrite in the same tick would keep its stat tuple)."""
+        if not self._racy(st, time.time_ns()):
+            self._write("files", f"tool:{name}:{path}", _row(st, fingerprint))
+
     # -- CAS blobs -------------------------------------------------------------------------
 
     def blob_verified(

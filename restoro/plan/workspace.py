@@ -108,6 +108,9 @@ class Workspace:
                 from restoro.engine.store import Store
 
                 self._store = Store(self.store_path)
+            from restoro.media.ffmpeg import remember_fingerprint_in
+
+            remember_fingerprint_in(getattr(self._store, "state", None))
         return self._store
 
     def close(self) -> None:
