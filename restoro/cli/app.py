@@ -7,12 +7,18 @@ build or QC failure.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
+# restoro uses no pydantic plugin; looking for them reads the entry points of every installed
+# distribution (~10 ms of each command's start). A PYDANTIC_DISABLE_PLUGINS the user set, even
+# empty, is kept (docs/performance.md).
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+import typer  # noqa: E402
 
 from restoro.cli import options as O
 
