@@ -217,7 +217,7 @@ class StateDB:
                 # other processes add later are simply re-verified (a hash) on first use.
                 if self._blob_rows is None:
                     self._blob_rows = {
-                        r[0]: tuple(r[1:])
+                        r[0]: r[1:]
                         for r in self._conn.execute(
                             "SELECT path, ino, size, mtime_ns, ctime_ns, digest FROM blobs"
                         )
@@ -318,7 +318,7 @@ class StateDB:
                 if self._entry_rows is None:
                     # One query for the whole index (a no-op build looks up thousands).
                     self._entry_rows = {
-                        r[0]: tuple(r[1:])  # type: ignore[misc]
+                        r[0]: r[1:]  # type: ignore[misc]
                         for r in self._conn.execute(
                             "SELECT key, ino, size, mtime_ns, ctime_ns, data FROM entries"
                         )
