@@ -6,7 +6,6 @@ upgrading ffmpeg re-runs the stages that use it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import subprocess
@@ -130,6 +129,8 @@ def ffmpeg_fingerprint() -> str:
     exe = ffmpeg_exe()
     known, st = _known_fingerprint(exe)
     if known is None:
+        import hashlib  # only here: OpenSSL's module costs ~2 ms of every start-up
+
         proc = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, check=False)
         out = proc.stdout
         first = out.decode("utf-8", "replace").splitlines()[0] if out else "unknown"
