@@ -93,7 +93,10 @@ def test_fingerprint_is_remembered_in_the_state_db_while_the_binary_is_unchanged
     exe = tmp_path / "ffmpeg"
     exe.write_text("#!/bin/sh\necho 'ffmpeg version 1.0 Copyright (c) test'\n")
     exe.chmod(0o755)
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(exe))
+    # Stands for imageio-ffmpeg's own (static) binary: only that one is remembered.
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    monkeypatch.setattr(ff, "_bundled_exe", lambda: str(exe))
+    monkeypatch.setattr("imageio_ffmpeg.get_ffmpeg_exe", lambda: str(exe))
     runs: list[list[str]] = []
     real_run = subprocess.run
 
@@ -126,6 +129,15 @@ def test_fingerprint_is_remembered_in_the_state_db_while_the_binary_is_unchanged
         fresh()
         fresh()
         assert len(runs) == 4
+        # Another ffmpeg (IMAGEIO_FFMPEG_EXE: it may load shared libraries that change without
+        # it) is run every time.
+        other = tmp_path / "other-ffmpeg"
+        other.write_text("#!/bin/sh\necho 'ffmpeg version 3.0 Copyright (c) test'\n")
+        other.chmod(0o755)
+        os.utime(other, ns=(1, 1))
+        monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(other))
+        assert fresh().startswith("ffmpeg 3.0#") and fresh().startswith("ffmpeg 3.0#")
+        assert len(runs) == 6
     finally:
         ff.remember_fingerprint_in(None)
         ff.ffmpeg_exe.cache_clear()

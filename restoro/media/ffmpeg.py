@@ -28,9 +28,9 @@ LOG_TAIL_LINES = 20
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary restoro uses: ``IMAGEIO_FFMPEG_EXE`` when set, else the one
     imageio-ffmpeg bundles. imageio-ffmpeg checks a binary by running it (``-version``, ~20 ms);
-    a bundled binary whose fingerprint the state db knows (it ran, and its inode, size, mtime
-    and ctime are unchanged since) is taken without that run. Otherwise imageio-ffmpeg looks
-    (bundled, conda, then the system's ffmpeg), as it always did."""
+    its bundled (static) binary, when the state db knows its fingerprint (it ran, and its inode,
+    size, mtime and ctime are unchanged since), is taken without that run. Otherwise
+    imageio-ffmpeg looks (bundled, conda, then the system's ffmpeg), as it always did."""
     env = os.environ.get("IMAGEIO_FFMPEG_EXE")
     if env:
         return env
@@ -42,6 +42,7 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+@cache
 def _bundled_exe() -> str | None:
     """Where imageio-ffmpeg keeps its own binary for this platform, if it is there."""
     try:
@@ -70,7 +71,12 @@ def remember_fingerprint_in(state: StateDB | None) -> None:
 
 
 def _known_fingerprint(exe: str) -> tuple[str | None, os.stat_result | None]:
-    """(the fingerprint the state db remembers for ``exe`` or None, the binary's stat)."""
+    """(the fingerprint the state db remembers for ``exe`` or None, the binary's stat). Only
+    imageio-ffmpeg's own binary is remembered: it is a static build, so its stat tuple stands
+    for its -version output; another ffmpeg (``IMAGEIO_FFMPEG_EXE``) may load shared libraries
+    that change without it, so it is run every time."""
+    if exe != _bundled_exe():
+        return None, None
     try:
         st = os.stat(exe)
     except OSError:
