@@ -418,11 +418,23 @@ _register_command_modules()
 gc.set_threshold(*_GC_SAVED)
 
 
+def _freeze_at_exit() -> None:
+    """At exit, move every object to the GC's permanent generation: the interpreter's last
+    collection then has nothing to traverse (after a no-op build of 2,000 shots it took ~0.1 s
+    of a ~0.6 s run). Run by ``atexit``, before that collection; finalizers registered with
+    ``atexit``/``weakref.finalize`` still run, and objects are still freed by reference count."""
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors to exit statuses."""
+    import atexit
+
     from restoro.cli.errors import report
     from restoro.engine.gcpause import fewer_gc_passes
 
+    atexit.unregister(_freeze_at_exit)  # once per process, however often main runs
+    atexit.register(_freeze_at_exit)
     run: Callable[..., Any] = app
     try:
         # Without standalone mode click returns a command's ``typer.Exit`` code, not raise it.
