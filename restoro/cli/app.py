@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 # Start-up (typer, pydantic and their models: many small objects, almost none in cycles) with
-# fewer passes of the cyclic GC; the threshold is restored once the commands are registered, and a
-# command runs under ``fewer_gc_passes`` (as a build's walk always did).
+# fewer passes of the cyclic GC; the threshold is restored once the commands are registered, and
+# a command runs under ``fewer_gc_passes(pause=False)`` (a build's walk pauses the GC but for
+# its actions: restoro.engine.gcpause).
 _GC_SAVED = gc.get_threshold()
 gc.set_threshold(max(_GC_SAVED[0], 100_000), _GC_SAVED[1], _GC_SAVED[2])
 
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[..., Any] = app
     try:
         # Without standalone mode click returns a command's ``typer.Exit`` code, not raise it.
-        with fewer_gc_passes():
+        with fewer_gc_passes(pause=False):  # a build's walk pauses it (restoro.plan.build)
             code = run(args=argv, standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool):
             return code
