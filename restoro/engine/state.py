@@ -276,13 +276,19 @@ class StateDB:
         self, path: Path | str, digest: str, st: os.stat_result | None = None
     ) -> bool:
         """Whether ``path`` was verified to hold ``digest`` and has not changed since (one stat)."""
-        key = str(path)
+        key = path if type(path) is str else str(path)
         try:
             st = st or os.stat(key)
         except FileNotFoundError:
             return False
         cached = self._read("blobs", key)
-        return cached is not None and cached == _row(st, digest)
+        return cached is not None and cached == (
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            digest,
+        )
 
     def mark_blob_verified(
         self, path: Path | str, digest: str, st: os.stat_result | None = None
