@@ -184,15 +184,16 @@ class _Builder:
         return out
 
 
+_CParser: Any
 try:  # PyYAML built with libyaml
-    from yaml.cyaml import CParser as _CParser
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined,no-redef]
 except ImportError:  # pragma: no cover - a PyYAML without libyaml: the pure-Python loader
     _CParser = None
 
 
 if _CParser is not None:
 
-    class CManifestLoader(_CParser, yaml.resolver.Resolver):  # type: ignore[misc,valid-type]
+    class CManifestLoader(_CParser, yaml.resolver.Resolver):  # type: ignore[misc]
         """libyaml's parser and composer (C, several times faster) with the YAML 1.2 core
         scalars of ``ManifestLoader``; positions are libyaml's marks (same lines and columns).
         Aliases are counted and sizes checked after composing (``_within_limits``)."""
@@ -251,7 +252,7 @@ def _compose(text: str) -> Any:
     one implementation's) by the pure-Python ``ManifestLoader``."""
     if _CParser is not None:
         try:
-            node = yaml.compose(text, Loader=CManifestLoader)
+            node = yaml.compose(text, Loader=CManifestLoader)  # type: ignore[arg-type]
         except yaml.YAMLError:
             pass
         else:
