@@ -197,3 +197,60 @@ def test_strict_types_no_yaml_11_surprises(tmp_path: Path) -> None:
         load_manifest(_write(tmp_path, text))
     (diag,) = info.value.diagnostics
     assert diag.message == "cache: expected true or false, got the string 'yes'"
+
+
+def _tree(node: object) -> list[tuple[object, ...]]:
+    import yaml
+
+    out: list[tuple[object, ...]] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        assert isinstance(n, yaml.Node)
+        scalar = n.value if isinstance(n, yaml.ScalarNode) else None
+        out.append((type(n).__name__, n.tag, n.start_mark.line, n.start_mark.column, scalar))
+        if isinstance(n, yaml.CollectionNode):
+            for item in reversed(n.value):
+                stack.extend(reversed(item) if isinstance(item, tuple) else (item,))
+    return out
+
+
+def test_libyaml_composer_gives_the_pure_python_tree_and_positions() -> None:
+    """The fast path (libyaml's composer) must give the same nodes, tags (YAML 1.2 scalars)
+    and positions as ``ManifestLoader``; the limits are checked on its tree too."""
+    import yaml
+
+    from restoro.manifest import loader as L
+
+    if L._CParser is None:
+        pytest.skip("PyYAML without libyaml")
+    text = BASE + textwrap.dedent(
+        """\
+        variants:
+          a: &v
+            note: "x"
+            n: 0x1f
+            f: 1.5e3
+            yes_: no
+            on: ~
+            tc: 01:00:00:00
+          b: *v
+          c:
+            - [*v, *v, 'quoted: yes', 12]
+            - >-
+              folded
+              text
+        """
+    )
+    fast, slow = yaml.compose(text, Loader=L.CManifestLoader), L._compose(text)
+    assert _tree(fast) == _tree(yaml.compose(text, Loader=L.ManifestLoader)) == _tree(slow)
+    assert L._within_limits(fast)
+    # Planted: more aliases than allowed, and a small bomb, both refused on the fast tree.
+    many = "a: &a 1\nb: [" + ", ".join(["*a"] * (L.MAX_ALIASES + 1)) + "]\n"
+    assert not L._within_limits(yaml.compose(many, Loader=L.CManifestLoader))
+    ok = "a: &a 1\nb: [" + ", ".join(["*a"] * L.MAX_ALIASES) + "]\n"
+    assert L._within_limits(yaml.compose(ok, Loader=L.CManifestLoader))
+    bomb = "l0: &l0 [" + ", ".join(["x"] * 9) + "]\n"
+    for i in range(1, 7):
+        bomb += f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n"
+    assert not L._within_limits(yaml.compose(bomb, Loader=L.CManifestLoader))

@@ -242,3 +242,20 @@ def test_shot_ids_use_source_timecode() -> None:
     ntsc = SourceFacts(NTSC, 1000, 0)
     assert shot_id("t", 1800, ntsc, drop_frame=True) == "t@00:01:00;02"
     assert shot_id("t", 1800, ntsc) == "t@00:01:00:00"
+
+
+def test_validated_stages_are_shared_between_shots_but_never_confused(
+    loaded: LoadedManifest,
+) -> None:
+    """Shots with the same raw chain share one validated (frozen) stage; params that differ
+    only in type (2, 2.0, true) are validated on their own, so strictness is kept."""
+    a, b = _shot(loaded, 500, 700), _shot(loaded, 700, 900)
+    assert a.stages[1] is b.stages[1] and a.stages[1].params.scale == 4
+    for bad in (2.0, True, "2"):  # planted after 2 was validated and remembered
+        m = loaded.manifest.model_copy(deep=True)
+        m.titles["ep"].overrides[1].params["upscale"]["scale"] = 2
+        ok = resolve_shot(m, "ep", shot_id="x", start=1000, end=1100, facts=FACTS, variant=None)
+        assert ok.stages[1].params.scale == 2
+        m.titles["ep"].overrides[1].params["upscale"]["scale"] = bad
+        with pytest.raises(InputError, match="invalid params for stage 'upscale'"):
+            resolve_shot(m, "ep", shot_id="x", start=1000, end=1100, facts=FACTS, variant=None)

@@ -77,3 +77,104 @@ def test_pipe_reports_ffmpeg_failure(tmp_path: Path) -> None:
             pipe.write(b"\0" * 65536)
         pipe.close()
     assert "nonsense" in info.value.log_tail
+
+
+def test_fingerprint_is_remembered_in_the_state_db_while_the_binary_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A no-op build runs no ``ffmpeg -version``: the fingerprint comes from state.db, keyed on
+    the binary's path and stat tuple; a changed binary is run (and fingerprinted) again."""
+    import os
+    import subprocess
+
+    import restoro.media.ffmpeg as ff
+    from restoro.engine.state import StateDB
+
+    exe = tmp_path / "ffmpeg"
+    exe.write_text("#!/bin/sh\necho 'ffmpeg version 1.0 Copyright (c) test'\n")
+    exe.chmod(0o755)
+    # Stands for imageio-ffmpeg's own (static) binary: only that one is remembered.
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    monkeypatch.setattr(ff, "_bundled_exe", lambda: str(exe))
+    monkeypatch.setattr("imageio_ffmpeg.get_ffmpeg_exe", lambda: str(exe))
+    runs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting_run(argv: list[str], *a: object, **k: object) -> object:
+        runs.append(argv)
+        return real_run(argv, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(ff.subprocess, "run", counting_run)
+    state = StateDB(tmp_path / "state.db")
+    state.racy_window_ns = 0  # the binary was written just now
+    try:
+        ff.remember_fingerprint_in(state)
+
+        def fresh() -> str:
+            ff.ffmpeg_exe.cache_clear()
+            ff.ffmpeg_fingerprint.cache_clear()
+            return ff.ffmpeg_fingerprint()
+
+        first = fresh()
+        assert first.startswith("ffmpeg 1.0#") and len(runs) == 1
+        assert fresh() == first and len(runs) == 1  # remembered: not run again
+        # Planted: a new binary at the same path (same size) is run and fingerprinted again.
+        exe.write_text("#!/bin/sh\necho 'ffmpeg version 2.0 Copyright (c) test'\n")
+        os.utime(exe, ns=(1, 1))
+        second = fresh()
+        assert second.startswith("ffmpeg 2.0#") and second != first and len(runs) == 2
+        assert fresh() == second and len(runs) == 2
+        # A failing binary is never remembered.
+        exe.write_text("#!/bin/sh\nexit 3\n")
+        fresh()
+        fresh()
+        assert len(runs) == 4
+        # Another ffmpeg (IMAGEIO_FFMPEG_EXE: it may load shared libraries that change without
+        # it) is run every time.
+        other = tmp_path / "other-ffmpeg"
+        other.write_text("#!/bin/sh\necho 'ffmpeg version 3.0 Copyright (c) test'\n")
+        other.chmod(0o755)
+        os.utime(other, ns=(1, 1))
+        monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(other))
+        assert fresh().startswith("ffmpeg 3.0#") and fresh().startswith("ffmpeg 3.0#")
+        assert len(runs) == 6
+    finally:
+        ff.remember_fingerprint_in(None)
+        ff.ffmpeg_exe.cache_clear()
+        ff.ffmpeg_fingerprint.cache_clear()
+        state.close()
+
+
+def test_a_known_bundled_binary_is_taken_without_imageios_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imageio_ffmpeg
+
+    import restoro.media.ffmpeg as ff
+    from restoro.engine.state import StateDB
+
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    bundled = ff._bundled_exe()
+    if bundled is None:
+        pytest.skip("no bundled imageio-ffmpeg binary")
+    state = StateDB(tmp_path / "state.db")
+    try:
+        ff.remember_fingerprint_in(state)
+        ff.ffmpeg_exe.cache_clear()
+        ff.ffmpeg_fingerprint.cache_clear()
+        fp = ff.ffmpeg_fingerprint()  # unknown: imageio-ffmpeg's own check, then -version
+        calls: list[int] = []
+        monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: calls.append(1) or "x")
+        ff.ffmpeg_exe.cache_clear()
+        ff.ffmpeg_fingerprint.cache_clear()
+        assert ff.ffmpeg_exe() == bundled and calls == []
+        assert ff.ffmpeg_fingerprint() == fp
+        # Planted: the state db forgets it, so imageio-ffmpeg is asked again.
+        ff.remember_fingerprint_in(None)
+        ff.ffmpeg_exe.cache_clear()
+        assert ff.ffmpeg_exe() == "x" and calls == [1]
+    finally:
+        ff.remember_fingerprint_in(None)
+        ff.ffmpeg_exe.cache_clear()
+        ff.ffmpeg_fingerprint.cache_clear()
+        state.close()

@@ -337,3 +337,29 @@ def test_fewer_gc_passes_nests_and_restores_the_threshold() -> None:
             pass
         assert gc.get_threshold()[0] >= GC_GEN0  # the inner exit keeps the outer's setting
     assert gc.get_threshold() == before
+
+
+def test_a_walk_pauses_the_gc_but_for_running_actions() -> None:
+    """Planning and cache hits run without cyclic-GC passes; actions (the executor) with them,
+    so a long build frees its garbage cycles; everything is restored afterwards."""
+    import gc
+
+    from restoro.engine.executor import LocalExecutor, Task
+    from restoro.engine.gcpause import GC_GEN0, fewer_gc_passes
+
+    before, enabled = gc.get_threshold(), gc.isenabled()
+    seen: list[bool] = []
+
+    def action(_deps: object) -> int:
+        seen.append(gc.isenabled())
+        return 1
+
+    with fewer_gc_passes(pause=False):
+        assert gc.isenabled() == enabled and gc.get_threshold()[0] >= GC_GEN0
+        with fewer_gc_passes():  # a build's walk
+            assert not gc.isenabled()
+            outcomes = LocalExecutor(1).run([Task(id="a", fn=action)])
+            assert outcomes["a"].status == "ok" and seen == [enabled]
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled
+    assert (gc.get_threshold(), gc.isenabled()) == (before, enabled)

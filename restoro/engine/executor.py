@@ -126,7 +126,14 @@ class LocalExecutor:
             self.events.emit(event, id=task.id, label=task.label, **fields)
 
     def run(self, tasks: Sequence[Task], *, keep_going: bool = False) -> dict[str, TaskOutcome]:
-        """Run ``tasks`` respecting dependencies and slots; an outcome for every task."""
+        """Run ``tasks`` respecting dependencies and slots; an outcome for every task. The
+        cyclic GC runs meanwhile, even inside a build's walk (``gcpause.collecting``)."""
+        from restoro.engine.gcpause import collecting
+
+        with collecting():
+            return self._run(tasks, keep_going=keep_going)
+
+    def _run(self, tasks: Sequence[Task], *, keep_going: bool) -> dict[str, TaskOutcome]:
         check_tasks(tasks)
         by_id = {t.id: t for t in tasks}
         order = {t.id: i for i, t in enumerate(tasks)}

@@ -217,7 +217,7 @@ class StateDB:
                 # other processes add later are simply re-verified (a hash) on first use.
                 if self._blob_rows is None:
                     self._blob_rows = {
-                        r[0]: tuple(r[1:])
+                        r[0]: r[1:]
                         for r in self._conn.execute(
                             "SELECT path, ino, size, mtime_ns, ctime_ns, digest FROM blobs"
                         )
@@ -253,19 +253,42 @@ class StateDB:
             self._write("files", real, _row(after, digest))
         return digest
 
+    # -- tool fingerprints -----------------------------------------------------------------
+
+    def known_tool(self, name: str, path: str, st: os.stat_result) -> str | None:
+        """The fingerprint last computed for tool ``name`` at ``path`` (e.g. ffmpeg's, from
+        its ``-version`` run), if the binary (stat ``st``) has not changed since: same inode,
+        size, mtime and ctime. Kept in ``files`` under ``tool:<name>:<path>``."""
+        row = self._read("files", f"tool:{name}:{path}")
+        if row is None or row[:4] != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            return None
+        return row[4]
+
+    def remember_tool(self, name: str, path: str, st: os.stat_result, fingerprint: str) -> None:
+        """Remember a tool's fingerprint, computed from the binary with stat ``st`` (not while
+        the binary is racy: a rewrite in the same tick would keep its stat tuple)."""
+        if not self._racy(st, time.time_ns()):
+            self._write("files", f"tool:{name}:{path}", _row(st, fingerprint))
+
     # -- CAS blobs -------------------------------------------------------------------------
 
     def blob_verified(
         self, path: Path | str, digest: str, st: os.stat_result | None = None
     ) -> bool:
         """Whether ``path`` was verified to hold ``digest`` and has not changed since (one stat)."""
-        key = str(path)
+        key = path if type(path) is str else str(path)
         try:
             st = st or os.stat(key)
         except FileNotFoundError:
             return False
         cached = self._read("blobs", key)
-        return cached is not None and cached == _row(st, digest)
+        return cached is not None and cached == (
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            digest,
+        )
 
     def mark_blob_verified(
         self, path: Path | str, digest: str, st: os.stat_result | None = None
@@ -301,7 +324,7 @@ class StateDB:
                 if self._entry_rows is None:
                     # One query for the whole index (a no-op build looks up thousands).
                     self._entry_rows = {
-                        r[0]: tuple(r[1:])  # type: ignore[misc]
+                        r[0]: r[1:]  # type: ignore[misc]
                         for r in self._conn.execute(
                             "SELECT key, ino, size, mtime_ns, ctime_ns, data FROM entries"
                         )

@@ -557,7 +557,7 @@ class Store:
             if (
                 (size is None or st.st_size == size)
                 and not full
-                and self.state.blob_verified(fast, digest, st)
+                and (self._state or self.state).blob_verified(fast, digest, st)
             ):
                 return "ok"
             path = Path(fast)
@@ -607,7 +607,7 @@ class Store:
             st = os.stat(path)
         except FileNotFoundError:
             return Lookup("absent")
-        state = self.state
+        state = self._state or self.state  # (the property takes a lock: once per lookup here)
         known = state.known_entry(key, st)  # the bytes verified before, if the file is untouched
         result = indexed_entry(key, known) if known is not None else None
         if result is None:

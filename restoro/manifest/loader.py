@@ -184,10 +184,87 @@ class _Builder:
         return out
 
 
+_CParser: Any
+try:  # PyYAML built with libyaml
+    from yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined,no-redef]
+except ImportError:  # pragma: no cover - a PyYAML without libyaml: the pure-Python loader
+    _CParser = None
+
+
+if _CParser is not None:
+
+    class CManifestLoader(_CParser, yaml.resolver.Resolver):  # type: ignore[misc]
+        """libyaml's parser and composer (C, several times faster) with the YAML 1.2 core
+        scalars of ``ManifestLoader``; positions are libyaml's marks (same lines and columns).
+        Aliases are counted and sizes checked after composing (``_within_limits``)."""
+
+        yaml_implicit_resolvers = ManifestLoader.yaml_implicit_resolvers
+
+
+def _within_limits(root: yaml.Node) -> bool:
+    """Whether a composed tree keeps to ``MAX_ALIASES`` and ``MAX_VALUES``, counted as
+    ``ManifestLoader`` counts them while composing: aliases share nodes, so every edge to a
+    node met before is an alias; a collection's size is 1 plus its children's (aliases
+    expanded, each node counted once); a node met again while its own size is being counted
+    (a recursive alias) counts 1."""
+    sizes: dict[int, int] = {}
+    seen: set[int] = {id(root)}
+    aliases = 0
+
+    def size_of(node: yaml.Node) -> int:
+        nonlocal aliases
+        sizes[id(node)] = 1  # while in progress
+        total = 1
+        for item in node.value:
+            for child in item if isinstance(item, tuple) else (item,):
+                if id(child) in seen:
+                    aliases += 1
+                    if aliases > MAX_ALIASES:
+                        raise _OverLimit
+                    total += sizes.get(id(child), 1)
+                else:
+                    seen.add(id(child))
+                    if isinstance(child, yaml.CollectionNode):
+                        total += size_of(child)
+                    else:
+                        total += 1
+        if total > MAX_VALUES:
+            raise _OverLimit
+        sizes[id(node)] = total
+        return total
+
+    if not isinstance(root, yaml.CollectionNode):
+        return True
+    try:
+        size_of(root)
+    except (_OverLimit, RecursionError):
+        return False
+    return True
+
+
+class _OverLimit(Exception):
+    pass
+
+
+def _compose(text: str) -> Any:
+    """The node tree of ``text``: by libyaml when PyYAML has it and the document is well-formed
+    and within the limits; else (and for every error, so diagnostics and their positions are
+    one implementation's) by the pure-Python ``ManifestLoader``."""
+    if _CParser is not None:
+        try:
+            node = yaml.compose(text, Loader=CManifestLoader)  # type: ignore[arg-type]
+        except yaml.YAMLError:
+            pass
+        else:
+            if node is None or _within_limits(node):
+                return node
+    return yaml.compose(text, Loader=ManifestLoader)
+
+
 def parse_yaml(text: str, smap: d.SourceMap) -> tuple[Any, list[Any]]:
     """YAML text → (data, diagnostics); data is None when the text does not parse."""
     try:
-        node = yaml.compose(text, Loader=ManifestLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

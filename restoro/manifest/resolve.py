@@ -19,6 +19,7 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import ValidationError
 
 from restoro.errors import InputError, UsageError
@@ -179,6 +180,11 @@ def resolve_shot(
             raise UsageError(
                 f"unknown stage {entry['stage']!r}", hint="install the package that provides it"
             )
+        memo = _memo_key(cls, entry)
+        known = _RESOLVED.get(memo) if memo is not None else None
+        if known is not None:
+            stages.append(known)
+            continue
         try:
             params = cls.Params.model_validate(entry["params"])
         except ValidationError as exc:
@@ -190,5 +196,45 @@ def resolve_shot(
                 f"shot {shot_id}: invalid params for stage {entry['stage']!r}: {problems}",
                 hint="check the pipeline, the overrides selecting this shot and the variant",
             ) from None
-        stages.append(ResolvedStage(entry["stage"], params, entry["cache"]))
+        resolved = ResolvedStage(entry["stage"], params, entry["cache"])
+        if memo is not None:
+            if len(_RESOLVED) >= _MEMO_MAX:
+                _RESOLVED.clear()
+            _RESOLVED[memo] = resolved
+        stages.append(resolved)
     return ResolvedShot(pipeline, tuple(stages), tuple(tags), source, source_in)
+
+
+_RESOLVED: dict[tuple[Any, ...], ResolvedStage] = {}
+"""Validated stages by (stage class, stage id, raw params as sorted JSON, cache flag): the
+shots of a title mostly share their chain, and validating it through pydantic per shot is most
+of the planning of a no-op build. Results are immutable (frozen params), so they are shared."""
+_MEMO_MAX = 4096
+
+
+def _memo_key(cls: Any, entry: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The memo key of a raw chain entry; None when its params are not plain JSON values of
+    exact types (they are then validated every time). JSON keeps 1, 1.0 and true apart, as
+    strict validation does."""
+    params = entry["params"]
+    if not _plain(params):
+        return None
+    try:
+        raw = orjson.dumps(params, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits
+        return None
+    return (cls, entry["stage"], raw, entry["cache"])
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _plain(obj: Any) -> bool:
+    t = type(obj)
+    if t in _SCALARS:
+        return True
+    if t is dict:
+        return all(type(k) is str and _plain(v) for k, v in obj.items())
+    if t is list:  # not a tuple: strict validation refuses one where a list is wanted
+        return all(_plain(v) for v in obj)
+    return False

@@ -6,13 +6,18 @@ upgrading ffmpeg re-runs the stages that use it.
 
 from __future__ import annotations
 
-import hashlib
+import os
+import sqlite3
 import subprocess
 import threading
+import weakref
 from functools import cache
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from restoro.errors import ToolError
+
+if TYPE_CHECKING:
+    from restoro.engine.state import StateDB
 
 # Flags every invocation gets: no banner, never read the terminal, only real errors in the log.
 BASE_FLAGS = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
@@ -21,10 +26,68 @@ LOG_TAIL_LINES = 20
 
 @cache
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary restoro uses."""
+    """Path of the ffmpeg binary restoro uses: ``IMAGEIO_FFMPEG_EXE`` when set, else the one
+    imageio-ffmpeg bundles. imageio-ffmpeg checks a binary by running it (``-version``, ~20 ms);
+    its bundled (static) binary, when the state db knows its fingerprint (it ran, and its inode,
+    size, mtime and ctime are unchanged since), is taken without that run. Otherwise
+    imageio-ffmpeg looks (bundled, conda, then the system's ffmpeg), as it always did."""
+    env = os.environ.get("IMAGEIO_FFMPEG_EXE")
+    if env:
+        return env
+    bundled = _bundled_exe()
+    if bundled is not None and _known_fingerprint(bundled)[0] is not None:
+        return bundled
     import imageio_ffmpeg
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@cache
+def _bundled_exe() -> str | None:
+    """Where imageio-ffmpeg keeps its own binary for this platform, if it is there."""
+    try:
+        import importlib.util
+
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+
+        spec = importlib.util.find_spec("imageio_ffmpeg")
+        name = FNAME_PER_PLATFORM.get(get_platform(), "")
+        dirs = list(spec.submodule_search_locations or []) if spec else []
+    except (ImportError, AttributeError, ValueError):  # another imageio-ffmpeg layout
+        return None
+    if not name or not dirs:
+        return None
+    path = os.path.join(dirs[0], "binaries", name)
+    return path if os.path.isfile(path) else None
+
+
+_STATE: list[weakref.ref[StateDB]] = []
+
+
+def remember_fingerprint_in(state: StateDB | None) -> None:
+    """Keep ffmpeg's fingerprint in ``state`` (a workspace's state db), keyed on the binary's
+    path and stat tuple, so a build that finds it there runs no ``ffmpeg -version``."""
+    _STATE[:] = [weakref.ref(state)] if state is not None else []
+
+
+def _known_fingerprint(exe: str) -> tuple[str | None, os.stat_result | None]:
+    """(the fingerprint the state db remembers for ``exe`` or None, the binary's stat). Only
+    imageio-ffmpeg's own binary is remembered: it is a static build, so its stat tuple stands
+    for its -version output; another ffmpeg (``IMAGEIO_FFMPEG_EXE``) may load shared libraries
+    that change without it, so it is run every time."""
+    if exe != _bundled_exe():
+        return None, None
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return None, None
+    state = _STATE[0]() if _STATE else None
+    if state is None:
+        return None, st
+    try:
+        return state.known_tool("ffmpeg", exe, st), st
+    except sqlite3.Error:  # a closed or unreadable state db: it is only a cache
+        return None, st
 
 
 # CPU features that select a different SIMD path in zimg or ffmpeg's own DSP code, by class.
@@ -66,13 +129,36 @@ def cpu_class() -> str:
 @cache
 def ffmpeg_fingerprint() -> str:
     """``ffmpeg <version>#<12 hex of the full -version output>/<cpu class>``: stable per binary
-    and CPU class (the determinism domain of ffmpeg's output bytes)."""
-    out = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, check=False
-    ).stdout
-    first = out.decode("utf-8", "replace").splitlines()[0] if out else "unknown"
-    version = first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
-    return f"ffmpeg {version}#{hashlib.sha256(out).hexdigest()[:12]}/{cpu_class()}"
+    and CPU class (the determinism domain of ffmpeg's output bytes). The part before the CPU
+    class is remembered in the state db (``remember_fingerprint_in``) while the binary's stat
+    tuple is unchanged; the CPU class is always this machine's."""
+    exe = ffmpeg_exe()
+    known, st = _known_fingerprint(exe)
+    if known is None:
+        import hashlib  # only here: OpenSSL's module costs ~2 ms of every start-up
+
+        proc = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, check=False)
+        out = proc.stdout
+        first = out.decode("utf-8", "replace").splitlines()[0] if out else "unknown"
+        version = first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
+        known = f"ffmpeg {version}#{hashlib.sha256(out).hexdigest()[:12]}"
+        state = _STATE[0]() if _STATE else None
+        if proc.returncode == 0 and out and st is not None and state is not None:
+            try:
+                if _same_file(st, os.stat(exe)):
+                    state.remember_tool("ffmpeg", exe, st, known)
+            except (OSError, sqlite3.Error):
+                pass
+    return f"{known}/{cpu_class()}"
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
+        b.st_ino,
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+    )
 
 
 def bitexact_args(video_flags: str = "", audio_flags: str = "") -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 
@@ -66,9 +67,14 @@ class Timeline:
     def from_json(cls, d: dict[str, Any]) -> Timeline:
         return cls(
             span=(int(d["span"][0]), int(d["span"][1])),
-            source_rate=Fraction(d["source_rate"]),
-            rate=Fraction(d["frame_rate"]),
+            source_rate=_fraction(d["source_rate"]),
+            rate=_fraction(d["frame_rate"]),
         )
+
+
+# Rates parsed once (a planner reads a title's timeline for each of its thousands of shots);
+# Fractions are immutable, so they are shared.
+_fraction = lru_cache(maxsize=256)(Fraction)
 
 
 def rate_text(rate: Fraction) -> str:

@@ -80,8 +80,10 @@ def prores_nodes(
         if shots
         else frames_to_timecode(start + src.facts.start_frame, src.facts.frame_rate, src.drop_frame)
     )
-    stages = sorted({_summary(st) for _s, _f, rs in shots for st in rs.stages})
-    ai = any(describe_stage(st)["ai"] for _s, _f, rs in shots for st in rs.stages)
+    # Shots share their resolved stages (resolve_shot validates each distinct stage once).
+    distinct = list({id(st): st for _s, _f, rs in shots for st in rs.stages}.values())
+    stages = sorted({_summary(st) for st in distinct})
+    ai = any(describe_stage(st)["ai"] for st in distinct)
     metadata = {
         "encoder": f"restoro {__version__}",
         "comment": ("AI-processed: yes" if ai else "AI-processed: no")

@@ -26,8 +26,12 @@ def provenance(
     """What made this deliverable: restoro, the manifest, sources, and every shot's stages."""
     shot_rows = []
     ai = False
+    described: dict[int, dict[str, Any]] = {}  # shots share their resolved stages
     for shot, _final, rs in shots:
-        stages = [describe_stage(st) for st in rs.stages]
+        stages = [
+            described.get(id(st)) or described.setdefault(id(st), describe_stage(st))
+            for st in rs.stages
+        ]
         ai = ai or any(s["ai"] for s in stages)
         shot_rows.append(
             {

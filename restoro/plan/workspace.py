@@ -108,6 +108,9 @@ class Workspace:
                 from restoro.engine.store import Store
 
                 self._store = Store(self.store_path)
+            from restoro.media.ffmpeg import remember_fingerprint_in
+
+            remember_fingerprint_in(getattr(self._store, "state", None))
         return self._store
 
     def close(self) -> None:
@@ -346,6 +349,11 @@ class Workspace:
         extracted from that source's video, timed on the source like a caption file (a title's
         ``range:`` cuts it at delivery, as it cuts any caption file: see
         ``restoro.deliver.captions.embedded``); MediaError when the source carries none."""
+        if not any(
+            tname in used and any(c.source for c in t.captions)
+            for tname, t in self.manifest.titles.items()
+        ):
+            return  # none: no caption modules to import (xml, logging: ~3 ms of a no-op)
         from restoro.deliver.captions.embedded import EXTRACT_VERSION, extract_all, title_captions
         from restoro.deliver.captions.io import to_srt
         from restoro.engine.materialise import write_text
