@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import av
 import pytest
-from buildkit import build, executed, plan
+from buildkit import build, cli, executed, json_lines, plan
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,3 +63,22 @@ def test_no_fold_where_the_final_frames_are_read(workspace: Path) -> None:
     report = plan(workspace, qc=False)
     shot = next(r.shot for r in report.records if r.shot)
     assert sorted(_stages(plan(workspace, qc=False, targets=[shot])).values()).count("chain") == 1
+
+
+@pytest.mark.slow
+def test_check_reruns_folded_chunks_to_the_same_bytes(workspace: Path) -> None:
+    report = build(workspace, qc=False)
+    assert report.failed == 0
+    res = cli("check", "-f", str(workspace), "--no-qc", "--sample", "0", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    checks = [e for e in json_lines(res.stdout) if e["event"] == "check"]
+    assert len(checks) == len(report.records)
+    assert {c["stage"] for c in checks} == {r.stage for r in report.records}
+    assert "chain" not in {c["stage"] for c in checks}
+    assert all(c["status"] == "same" for c in checks)
+    # The status of that build is up to date; the default build's (with chains) is not.
+    for flags, fresh in ((["--no-qc"], True), ([], False)):
+        res = cli("status", "-f", str(workspace), *flags, "--json")
+        assert res.returncode == 0, res.stderr
+        (line,) = [e for e in json_lines(res.stdout) if e["event"] == "status"]
+        assert line["up_to_date"] is fresh
