@@ -9,7 +9,8 @@ broken, and AC-3 5.1 audio; about ``--frames`` frames in all. For each raster, i
 
 * **restoro**, first build from an empty store: ingest ``mode: auto`` (IVTC or deinterlace per
   cadence segment), ``upscale`` lanczos x2, a ProRes 422 HQ master pillarboxed into the raster
-  with the 5.1 track as 24-bit PCM, ``--no-qc``;
+  with the 5.1 track as 24-bit PCM, ``--no-qc`` (so the classical upscale is folded into the
+  ProRes chunks: no chain action, docs/engine.md);
 * **ffmpeg**, one command doing the same job: ``fieldmatch``, ``yadif=deint=interlaced``,
   ``decimate``, ``zscale`` lanczos straight to the picture size with the BT.601 → BT.709
   conversion, ``pad``, ``prores_ks`` 422 HQ and ``pcm_s24le``, with the same ffmpeg binary;

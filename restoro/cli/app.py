@@ -155,12 +155,16 @@ def plan(
     jobs: O.JobsOrConfig = None,
     device: O.DeviceOrConfig = None,
     json: O.Json = False,
+    no_qc: Annotated[
+        bool, typer.Option("--no-qc", help="The plan of `restoro build --no-qc`.")
+    ] = False,
 ) -> None:
     """Show what a build would run, and why, without running it."""
     from restoro.cli.show import show_plan
 
     s = _settings(manifest, jobs=jobs, device=device)
-    b = _builder(manifest, targets, variant, s.jobs, s.device, s.store)
+    kw = {"qc": False} if no_qc else {}
+    b = _builder(manifest, targets, variant, s.jobs, s.device, s.store, **kw)
     if not json:
         b.events.subscribe(_quiet_waiting)  # e.g. a master that waits for approvals
     report = b.plan()
@@ -275,12 +279,20 @@ def _quiet_waiting(ev: dict[str, Any]) -> None:
 
 
 @app.command()
-def status(manifest: O.Manifest = None, variant: O.Variant = None, json: O.Json = False) -> None:
+def status(
+    manifest: O.Manifest = None,
+    variant: O.Variant = None,
+    json: O.Json = False,
+    no_qc: Annotated[
+        bool, typer.Option("--no-qc", help="The status of `restoro build --no-qc`'s actions.")
+    ] = False,
+) -> None:
     """Is everything up to date? Counts of cached and stale actions, and the deliverables."""
     from restoro.cli.show import show_status
 
     s = _settings(manifest)
-    b = _builder(manifest, None, variant, 1, s.device, s.store)
+    kw = {"qc": False} if no_qc else {}
+    b = _builder(manifest, None, variant, 1, s.device, s.store, **kw)
     report = b.plan()
     show_status(b, report, as_json=json)
 

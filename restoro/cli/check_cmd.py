@@ -20,6 +20,7 @@ def run_check(
     stages: list[str],
     seed: int,
     as_json: bool,
+    no_qc: bool = False,
 ) -> int:
     from restoro.cli.app import _settings, _workspace
     from restoro.engine.events import EventBus, JsonLinesSink
@@ -34,7 +35,10 @@ def run_check(
         events = EventBus()
         if as_json:
             events.subscribe(JsonLinesSink(sys.stdout))
-        b = Builder(ws, BuildOptions(targets=targets, variant=variant, device=device), events)
+        # --no-qc: the actions of `restoro build --no-qc` (folded chunks, docs/engine.md).
+        kw: dict[str, Any] = {"qc": False} if no_qc else {}
+        opts = BuildOptions(targets=targets, variant=variant, device=device, **kw)
+        b = Builder(ws, opts, events)
         report = check_determinism(b, sample=sample, stages=stages, seed=seed, events=events)
     finally:
         ws.close()
@@ -120,8 +124,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--seed", help="Seed of the random sample (same seed, same picks).")
         ] = 0,
         json: O.Json = False,
+        no_qc: Annotated[
+            bool, typer.Option("--no-qc", help="Check the actions of `restoro build --no-qc`.")
+        ] = False,
     ) -> None:
         """Re-run a sample of cached actions and report stages whose output bytes differ."""
-        code = run_check(manifest, targets or [], variant, device, sample, stage or [], seed, json)
+        code = run_check(
+            manifest, targets or [], variant, device, sample, stage or [], seed, json, no_qc
+        )
         if code:
             raise typer.Exit(code)

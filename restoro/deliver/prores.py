@@ -73,8 +73,12 @@ def encode_chunk(
     fit: Fit = "pillarbox",
     profile: Profile = "422hq",
     out: Path,
+    pre: str | None = None,
 ) -> int:
-    """Encode the intermediate ``src`` (format ``fmt``) to a ProRes MOV chunk; return frames."""
+    """Encode the intermediate ``src`` (format ``fmt``) to a ProRes MOV chunk; return frames.
+
+    ``pre``: ffmpeg filters run on ``src``'s frames first (a folded chain segment); ``fmt`` is
+    then the format of the frames they give."""
     from restoro.media.frameio import count_frames
 
     if profile not in PROFILES:
@@ -85,6 +89,7 @@ def encode_chunk(
     x, y = (rw - w) // 2 // 2 * 2, (rh - h) // 2 // 2 * 2
     c = fmt.colour
     chain = [
+        *([pre] if pre else []),
         # Resize and pad in RGB (black is exactly 0 there), then convert the whole raster, so
         # the bars come out as exact limited-range black (Y 64, Cb/Cr 512).
         f"zscale=w={w}:h={h}:filter=spline36:dither=none",

@@ -62,6 +62,7 @@ def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> 
     drainer = threading.Thread(target=drain, daemon=True)
     feeder.start()
     drainer.start()
+    ended = False
     try:
         while True:
             buf = proc.stdout.read(size)
@@ -70,8 +71,10 @@ def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> 
             if len(buf) != size:
                 raise StageError(f"ffmpeg {what} gave a truncated frame")
             yield buf
+        ended = True
     finally:
-        if proc.poll() is None and (failure or feeder.is_alive()):
+        # A consumer that stops early (or fails) leaves ffmpeg blocked on a full pipe.
+        if proc.poll() is None and (failure or feeder.is_alive() or not ended):
             proc.kill()
         code = proc.wait()
         feeder.join()

@@ -7,18 +7,101 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from restoro.engine.graph import ActionSpec
+from restoro.errors import StageError
 from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
 from restoro.plan.titles import ingest_params, title_timeline
 
 if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
     from restoro.manifest.resolve import ResolvedShot, ResolvedStage
+    from restoro.media.frames import FrameFormat
     from restoro.media.timeline import Timeline
     from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
 
 CHAIN_VERSION = 2
 """Bump when a chain's output bytes change for the same stages (2: FFVHuff intermediates)."""
+
+
+class FoldedId(str):
+    """The id of a shot's last cached frames when its final chain segment is *folded* into the
+    delivery encode instead of being a cache point (``fold_title``): ``stages`` holds that
+    segment's stages as the chain's key names them (``[stage id, version, params]``), to run as
+    ffmpeg filters inside the consumer's own graph. Equal to the plain id as a string."""
+
+    stages: list[list[Any]]
+
+
+def fold_title(walk: Walk, title: str) -> bool:
+    """Whether the title's shots may fold a final filter-only segment into their delivery:
+    only in a build that says it delivers and inspects nothing (``--no-qc``), and where
+    nothing else reads the final frames — every deliverable of the title in this build is
+    ProRes (whose chunk folds it) and follows no approvals, no shot is a target by name, and
+    the build is not a shots-only plan (the review's outputs). Other builds keep the cache
+    point, so ``restoro qc``, ``review`` and ``compare`` find the shots' final frames cached."""
+    from restoro.plan.deliverables import delivers
+
+    ws = walk.ws
+    if walk.sel.shots is not None or walk.opts.qc is not False:
+        return False
+    b = getattr(walk.approvals, "b", None)
+    if b is None or getattr(b, "shots_only", False):
+        return False
+    wanted = [d for d in walk.sel.deliverables if delivers(ws, d, title)]
+    following = set(getattr(walk.approvals, "following", ()))
+    return bool(wanted) and all(
+        ws.manifest.deliverables[d].kind == "prores" and d not in following for d in wanted
+    )
+
+
+def _foldable(ws: Workspace, seg: list[ResolvedStage]) -> list[list[Any]] | None:
+    """``seg``'s stages in the chain's key form when every one is a classical ffmpeg filter
+    (no model, no device, no seed, no ``cache: true``), else None."""
+    from restoro.media.frames import FrameFormat
+    from restoro.stages import registry
+    from restoro.stages.base import FrameStage, StageEnv
+
+    probe = FrameFormat(width=64, height=48, frame_rate="24")
+    env = StageEnv(root=ws.root, store=ws.store)
+    out: list[list[Any]] = []
+    for st in seg:
+        cls = registry.get(st.stage)
+        if st.cache or cls is None or not issubclass(cls, FrameStage):
+            return None
+        stage = cls()
+        if (
+            set(cls.descriptor.tools) - {"ffmpeg"}  # the chunk's key names ffmpeg only
+            or getattr(cls, "seeded", False)
+            or stage.uses_device(st.params)
+            or stage.model_inputs(st.params, env)
+            or stage.ffmpeg_filter(st.params, probe) is None
+        ):
+            return None
+        out.append([st.stage, cls.version, st.params.model_dump(mode="json")])
+    return out
+
+
+def folded_graph(stages: list[list[Any]], fmt: FrameFormat) -> tuple[str, FrameFormat]:
+    """The ffmpeg filters of a folded segment over ``gbrp16le`` frames of ``fmt``, ending as
+    the chain's transcode ends (``gbrp16le``, its tags), and the frames' format after it."""
+    from restoro.media.frameio import tag_filters
+    from restoro.stages import registry
+    from restoro.stages.base import FrameStage
+
+    filters = []
+    for stage_id, _version, raw in stages:
+        cls = registry.get(stage_id)
+        if cls is None or not issubclass(cls, FrameStage):
+            raise StageError(f"stage {stage_id!r} is not a frame stage")
+        stage = cls()
+        params = cls.parse_params(raw)
+        stage.check(params)
+        graph = stage.ffmpeg_filter(params, fmt)
+        if graph is None:
+            raise StageError(f"stage {stage_id!r} with these params is no ffmpeg filter")
+        filters.append(graph)
+        fmt = stage.output_format(params, fmt)
+    return ",".join([*filters, "format=gbrp16le", tag_filters(fmt)]), fmt
 
 
 def _segments(stages: tuple[ResolvedStage, ...]) -> list[list[ResolvedStage]]:
@@ -42,11 +125,18 @@ def make(walk: Walk, title: str) -> list[Node]:
     entries: list[ShotEntry] = []
     walk.shots[title] = entries
     own = walk.own.get(title, True)
+    fold = own and fold_title(walk, title)
     for shot in walk.shot_lists[title]:
         if sel.shots is not None and shot.id not in sel.shots:
             continue
         nodes, final_id, rs = shot_nodes(
-            walk.ws, title, shot, walk.opts.variant, walk.ingests[title], walk.opts.device
+            walk.ws,
+            title,
+            shot,
+            walk.opts.variant,
+            walk.ingests[title],
+            walk.opts.device,
+            fold=fold,
         )
         out += nodes if own else []
         entries.append((shot, final_id, rs))
@@ -60,9 +150,14 @@ def shot_nodes(
     variant: str | None,
     title_ingest: ActionResult,
     device: str = "auto",
+    *,
+    fold: bool = False,
 ) -> tuple[list[Node], str, ResolvedShot]:
     """A shot's ingest and chain nodes; returns them, the id of its final-frames node, and its
-    resolved chain. ``device`` (``--device``) enters the keys of chains that run a model."""
+    resolved chain. ``device`` (``--device``) enters the keys of chains that run a model.
+
+    With ``fold`` (``fold_title``), a chain that is one filter-only segment gets no node: the
+    final id returned is a ``FoldedId`` of the shot's first node, carrying the segment."""
     from restoro.manifest.resolve import resolve_shot
 
     facts = {n: s.facts for n, s in ws.sources.items()}
@@ -79,7 +174,13 @@ def shot_nodes(
     nodes = [_first_node(ws, title, shot, variant, title_ingest, rs, tl)]
     prev = nodes[0].id
     seen: dict[str, int] = {}
-    for seg in _segments(rs.stages[1:]):
+    segs = _segments(rs.stages[1:])
+    folded = _foldable(ws, segs[0]) if fold and len(segs) == 1 else None
+    if folded is not None:
+        final = FoldedId(prev)
+        final.stages = folded
+        return nodes, final, rs
+    for seg in segs:
         name = seg[-1].stage
         seen[name] = seen.get(name, 0) + 1
         node_id = f"{shot.id}/{name}" + (f"#{seen[name]}" if seen[name] > 1 else "")

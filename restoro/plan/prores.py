@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from restoro import __version__
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
+from restoro.errors import StageError
 from restoro.plan.deliverables import DeliverableKind, register
 from restoro.plan.nodes import (
     Node,
@@ -51,6 +52,9 @@ def prores_nodes(
             deps: Results, final_id: str = final_id, cid: str = cid, shot: Shot = shot
         ) -> ActionSpec:
             up = deps[final_id]
+            # A folded final segment (plan/chains.py) runs inside this encode: the key holds
+            # its input's digest and format and the segment's stages with their versions.
+            fold = getattr(final_id, "stages", None)
             return ActionSpec(
                 id=cid,
                 stage="prores-chunk",
@@ -60,6 +64,7 @@ def prores_nodes(
                     "fit": d.fit,
                     "profile": d.profile,
                     "format": up.meta["format"],
+                    **({"fold": fold} if fold is not None else {}),
                 },
                 inputs={"frames": digest_of(up, "frames")},
                 tools=tool_fingerprints(["ffmpeg"]),
@@ -176,13 +181,23 @@ def run_prores_chunk(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     p = spec.params
     w, h = (int(x) for x in p["raster"].split("x"))
     out = ctx.temp(".mov")
+    src = ctx.blob(spec.inputs["frames"])
+    fmt = FrameFormat.model_validate(p["format"])
+    pre = None
+    if "fold" in p:
+        # The shot's folded final segment, as the chain's transcode would run it: the same
+        # gbrp16le samples reach the fit to raster, so the chunk's bytes are the unfolded ones.
+        from restoro.media.frameio import sample_format
+        from restoro.plan.chains import folded_graph
+
+        if sample_format(src) != "gbrp16le":
+            raise StageError(f"{spec.id}: a folded segment needs 16-bit frames")
+        rate = fmt.frame_rate
+        pre, fmt = folded_graph(p["fold"], fmt)
+        if fmt.frame_rate != rate:
+            raise StageError(f"{spec.id}: a folded segment may not change the frame rate")
     count = encode_chunk(
-        ctx.blob(spec.inputs["frames"]),
-        FrameFormat.model_validate(p["format"]),
-        raster=(w, h),
-        fit=p["fit"],
-        profile=p["profile"],
-        out=out,
+        src, fmt, raster=(w, h), fit=p["fit"], profile=p["profile"], out=out, pre=pre
     )
     ctx.progress(count)
     return RunOutput(files={"chunk": out}, meta={"frames": count})

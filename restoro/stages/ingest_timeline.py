@@ -132,15 +132,55 @@ def _process_group(
     n = len(branches)
     labels = "".join(f"[in{i}]" for i in range(n))
     graph = [f"[0:{v.index}]split={n}{labels}"]
+    native = _native(info)
+    # A source in a native layout keeps it in the temporary segments (a quarter of the samples
+    # of 16-bit RGB for 8-bit 4:2:0): they are converted to working frames as they are read
+    # back (``read_segment``), by the same zscale on the same samples, so the bytes are the same.
+    tail = [f"format={native}"] if native else to_working(fmt, crop)
     graph += [
-        f"[in{i}]" + ",".join([*filters, *to_working(fmt, crop)]) + f"[out{i}]"
-        for i, filters in enumerate(branches)
+        f"[in{i}]" + ",".join([*filters, *tail]) + f"[out{i}]" for i, filters in enumerate(branches)
     ]
     args = ["-i", str(source), "-filter_threads", "1", "-filter_complex", ";".join(graph)]
     for i, out in enumerate(outs):
         out.parent.mkdir(parents=True, exist_ok=True)
-        args += ["-map", f"[out{i}]", "-fps_mode", "passthrough", *output_args(fmt, out)]
+        args += ["-map", f"[out{i}]", "-fps_mode", "passthrough"]
+        if native:
+            args += ["-c:v", "ffvhuff", "-threads", "1", "-f", "matroska", str(out)]
+        else:
+            args += output_args(fmt, out)
     run_ffmpeg(args)
+
+
+NATIVE_LAYOUTS = ("yuv420p", "yuv422p", "yuv444p")
+"""8-bit planar Y'CbCr layouts every ingest filter (fieldmatch, yadif, bwdif, decimate, trim)
+passes through as they are, which the temporary segments keep."""
+
+
+def _native(info: SourceInfo) -> str | None:
+    pix = info.video.pix_fmt
+    return pix if pix in NATIVE_LAYOUTS else None
+
+
+def read_segment(
+    tmp: Path, info: SourceInfo, params: IngestParams, fmt: FrameFormat, crop: tuple[int, ...]
+) -> Iterator[np.ndarray]:
+    """A temporary segment's frames as working frames: RGB uint16 (H, W, 3)."""
+    from restoro.media.ffilter import raw_pipe
+    from restoro.media.frameio import from_planes, read_frames
+    from restoro.stages.ingest import to_working
+
+    if params.chroma == "guided" or not _native(info):
+        yield from read_frames(tmp)
+        return
+    left, top, _right, _bottom = crop
+    args = [
+        "-i", str(tmp), "-map", "0:v:0", "-filter_threads", "1",
+        "-vf", ",".join(to_working(fmt, (left, top, 0, 0))), "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",
+    ]  # fmt: skip
+    w, h = fmt.width, fmt.height
+    for buf in raw_pipe(iter(()), args, w * h * 6, "segment read"):
+        yield from_planes(*np.frombuffer(buf, dtype="<u2").reshape(3, h, w))
 
 
 def ingest_title(
@@ -158,7 +198,7 @@ def ingest_title(
     work: Path,
 ) -> tuple[FrameFormat, int]:
     """Write title frames ``want`` (default: all) at the title's rate to ``out``."""
-    from restoro.media.frameio import FrameWriter, count_frames, read_frames
+    from restoro.media.frameio import FrameWriter, count_frames
     from restoro.media.frames import FrameFormat
     from restoro.stages.ingest import working_colour
 
@@ -209,7 +249,8 @@ def ingest_title(
                         + (f", expected {expect}" if expect >= 0 else ""),
                         hint="the source may be damaged; run `restoro probe` on it",
                     )
-                for frame in _select(read_frames(tmp), n, seg_rate, t0, timeline, ks, convert):
+                frames = read_segment(tmp, info, params, fmt, crop)
+                for frame in _select(frames, n, seg_rate, t0, timeline, ks, convert):
                     writer.write(frame)
                 tmp.unlink()
         count = writer.count
