@@ -281,6 +281,17 @@ class StateDB:
             st = st or os.stat(key)
         except FileNotFoundError:
             return False
+        rows = self._blob_rows  # once read, it holds the pending rows too (``_write``)
+        if rows is not None:  # the common case: no lock, no tuple
+            row = rows.get(key)
+            return (
+                row is not None
+                and row[4] == digest
+                and row[0] == st.st_ino
+                and row[1] == st.st_size
+                and row[2] == st.st_mtime_ns
+                and row[3] == st.st_ctime_ns
+            )
         cached = self._read("blobs", key)
         return cached is not None and cached == (
             st.st_ino,
@@ -318,6 +329,18 @@ class StateDB:
     def known_entry(self, key: str, st: os.stat_result) -> bytes | None:
         """The bytes last verified for action ``key``'s entry, if its file (stat ``st``) has
         not changed since (same inode, size, mtime and ctime)."""
+        rows = self._entry_rows  # once read, it holds the pending rows too (remember_entry)
+        if rows is not None:
+            row = rows.get(key)
+            if (
+                row is None
+                or row[0] != st.st_ino
+                or row[1] != st.st_size
+                or row[2] != st.st_mtime_ns
+                or row[3] != st.st_ctime_ns
+            ):
+                return None
+            return row[4] if type(row[4]) is bytes else None
         with self._lock:
             row = self._pending_entries.get(key)
             if row is None:

@@ -325,8 +325,6 @@ class Builder:
                         reason="after " + next(d for d in n.deps if d not in results),
                     )
             return results
-        from restoro.engine.executor import LocalExecutor, Task
-
         # Fast path: cache hits are resolved here, in order, without the thread pool; only
         # misses (and what depends on them) become executor tasks.
         done: dict[str, ActionResult] = dict(given or {})
@@ -340,6 +338,7 @@ class Builder:
             pending.append(n)
         if not pending:
             return done
+        from restoro.engine.executor import LocalExecutor, Task
 
         def task_fn(n: N.Node) -> Callable[[Mapping[str, Any]], ActionResult | None]:
             def fn(deps: Mapping[str, Any]) -> ActionResult | None:
