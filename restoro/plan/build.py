@@ -330,11 +330,15 @@ class Builder:
         done: dict[str, ActionResult] = dict(given or {})
         pending: list[N.Node] = []
         for n in nodes:
-            if all(d in done for d in n.deps):
-                hit = self._evaluate(n, {d: done[d] for d in n.deps}, run=False)
-                if hit is not None:
-                    done[n.id] = hit
-                    continue
+            try:
+                given_deps = {d: done[d] for d in n.deps}
+            except KeyError:  # a dependency waits for the executor
+                pending.append(n)
+                continue
+            hit = self._evaluate(n, given_deps, run=False)
+            if hit is not None:
+                done[n.id] = hit
+                continue
             pending.append(n)
         if not pending:
             return done

@@ -53,6 +53,8 @@ _TOOLS: dict[str, str] = {}
 
 def tool_fingerprints(names: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Fingerprints of the external tools an action depends on (cached per process)."""
+    if len(names) == 1 and names[0] in _TOOLS:  # (most actions: ffmpeg alone, known)
+        return {names[0]: _TOOLS[names[0]]}
     out: dict[str, str] = {}
     for name in sorted(set(names)):
         if name not in _TOOLS:
