@@ -441,16 +441,19 @@ class Builder:
                 **({"error": error} if error else {}),
             )
         else:
-            self.events.emit(
-                "action",
-                id=n.id,
-                stage=stage,
-                title=n.title,
-                shot=n.shot,
-                status=status,
-                reason=reason,
-                key=key,
-                seconds=round(seconds, 3),
+            self.events.send(
+                {
+                    "event": "action",
+                    "ts": time.time(),
+                    "id": n.id,
+                    "stage": stage,
+                    "title": n.title,
+                    "shot": n.shot,
+                    "status": status,
+                    "reason": reason,
+                    "key": key,
+                    "seconds": round(seconds, 3),
+                }
             )
 
     def _evaluate(
