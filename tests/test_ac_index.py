@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from restoro.engine import store as store_mod
 from restoro.engine.keys import key_of
 from restoro.engine.state import StateDB
 from restoro.engine.store import ActionResult, Store
@@ -166,3 +167,52 @@ def test_gc_forgets_the_index_rows_of_removed_entries(store: Store) -> None:
     with closing(sqlite3.connect(store.root / "state.db")) as conn:
         keys = {k for (k,) in conn.execute("SELECT key FROM entries")}
     assert keys == {a.key}
+
+
+def test_an_indexed_entry_given_its_key_fields_is_split_where_the_members_are(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the caller's key fields, an indexed entry's own copy of them is not parsed: the
+    text before and after them is. Key fields holding ``"meta"`` and ``"outputs"`` members of
+    their own (the first ``, "meta": `` of the text is theirs) still give the entry's meta and
+    outputs, and a damaged row is still refused."""
+    fields = {
+        "stage": "test",
+        "params": {"a": 1, "meta": {"b": 0, "meta": [', "meta": {}'], "outputs": {"x": 1}}},
+        "inputs": {"name": "n"},
+        "tools": {"t": "t 1"},
+    }
+    key, key_json = key_of(fields)
+    out = store.put_bytes(b"one")
+    res = ActionResult(key, "t@n/test", key_json, {"out": out}, meta={"frames": 7, "k": [1]})
+    store.put_action(res)
+    assert store.lookup(key).status == "hit"
+    store.close()
+
+    again = Store(store.root)
+    path = _entry(store, key)
+    reads = _reads(monkeypatch, path)
+    mine = json.loads(json.dumps(key_json))
+    got = again.lookup(key, key_json=mine)
+    assert reads == []
+    assert got.status == "hit" and got.result is not None
+    assert got.result.key_json is mine  # served as given, equal to the recorded fields
+    assert got.result.to_json() == res.to_json()
+    plain = again.lookup(key)  # without them: the whole text is parsed
+    assert plain.result is not None and plain.result.to_json() == res.to_json()
+    again.close()
+
+    with closing(sqlite3.connect(store.root / "state.db")) as conn, conn:
+        (data,) = conn.execute("SELECT data FROM entries WHERE key = ?", (key,)).fetchone()
+        assert data.count(b', "meta": ') == 3  # two in the key fields, before the entry's own
+        split = store_mod._split_entry(data[: data.rindex(b', "checksum"')], mine)
+        assert split is not None and split["meta"] == {"frames": 7, "k": [1]}
+        bad = data.replace(b'"frames": 7', b'"frames": 8')
+        assert bad != data
+        conn.execute("UPDATE entries SET data = ? WHERE key = ?", (bad, key))
+    third = Store(store.root)
+    reads = _reads(monkeypatch, path)
+    got = third.lookup(key, key_json=mine)
+    assert reads == [str(path)]  # the row failed its checksum: the file was read instead
+    assert got.result is not None and got.result.meta == {"frames": 7, "k": [1]}
+    third.close()

@@ -57,3 +57,21 @@ def test_action_keys_of_a_fixed_project_are_unchanged(workspace: Path) -> None:
     assert {r.id: r.key for r in first.records} == PINNED
     again = build(workspace)
     assert (again.executed, again.cached) == (0, len(PINNED))
+
+
+def test_the_scenedetect_fingerprint_is_the_installed_version() -> None:
+    """Shot detection is keyed by ``scenedetect <version>``, read from the distribution's
+    metadata headers without the email parser: the same text ``importlib.metadata`` gives, for
+    every installed distribution; a missing one raises as ``version`` does."""
+    from importlib.metadata import PackageNotFoundError, distributions
+
+    from restoro.plan.nodes import installed_version, reset_tool_cache, tool_fingerprints
+
+    names = {d.metadata["Name"] for d in distributions()} - {None}
+    assert "scenedetect" in names and len(names) > 10
+    assert {n: installed_version(n) for n in names} == {n: version(n) for n in names}
+    reset_tool_cache()
+    now = f"scenedetect {version('scenedetect')}"
+    assert tool_fingerprints(["scenedetect"]) == {"scenedetect": now}
+    with pytest.raises(PackageNotFoundError):
+        installed_version("no-such-distribution-restoro")

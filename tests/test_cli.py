@@ -111,3 +111,26 @@ def test_demo_example_is_the_manifest_demo_writes() -> None:
 
     example = Path(__file__).resolve().parents[1] / "examples" / "demo" / "restoro.yaml"
     assert example.read_text(encoding="utf-8") == MANIFEST
+
+
+def test_a_run_naming_one_command_converts_only_that_command(capsys, monkeypatch) -> None:  # noqa: ANN001
+    """typer turns each registered command into a click command on every run; a run whose
+    first argument names one command gets an app holding only that one, and its help, usage
+    and errors read as the whole app's would."""
+    import restoro.cli.app as cli_app
+
+    app = cli_app.app
+    lean = cli_app._app_for(["build", "-f", "x.yaml"])
+    assert lean is not app and len(lean.registered_commands) == 1
+    assert lean.registered_groups == []
+    assert [g.name for g in cli_app._app_for(["cache", "verify"]).registered_groups] == ["cache"]
+    for whole in ([], ["--help"], ["bild"], ["-f", "x"]):
+        assert cli_app._app_for(whole) is app
+    for args in (["build", "--help"], ["cache", "--help"], ["build", "--no-such-option"]):
+        lean_code = cli_app.main(args)
+        lean_out = capsys.readouterr()
+        with monkeypatch.context() as m:
+            m.setattr(cli_app, "_app_for", lambda argv: app)  # the whole app, as before
+            whole_code = cli_app.main(args)
+        assert (lean_code, lean_out) == (whole_code, capsys.readouterr())
+        assert lean_out.out or lean_out.err

@@ -259,3 +259,24 @@ def test_validated_stages_are_shared_between_shots_but_never_confused(
         m.titles["ep"].overrides[1].params["upscale"]["scale"] = bad
         with pytest.raises(InputError, match="invalid params for stage 'upscale'"):
             resolve_shot(m, "ep", shot_id="x", start=1000, end=1100, facts=FACTS, variant=None)
+
+
+def test_shots_no_override_selects_share_the_title_chain_resolved_once(
+    loaded: LoadedManifest,
+) -> None:
+    """The planner resolves a title's chain once for all the shots no override selects; a
+    selected shot, a variant and another manifest are resolved on their own."""
+    a, b = _shot(loaded, 500, 700), _shot(loaded, 700, 900)
+    assert a is b and a.pipeline == "film" and a.tags == ()
+    picked = _shot(loaded, 1000, 1200)  # selected by the overrides after plain shots resolved
+    assert picked.pipeline == "vfx" and picked.tags == ("vfx", "a", "b")
+    assert _shot(loaded, 500, 700) is a
+    safe = _shot(loaded, 500, 700, variant="safe")
+    assert safe is not a and safe.stages[1].params.model == "lanczos"
+    assert a.stages[1].params.model == "realesrgan-x4plus"
+    other = loaded.manifest.model_copy(deep=True)
+    other.pipelines["film"][1].params["scale"] = 2
+    again = resolve_shot(other, "ep", shot_id="x", start=500, end=700, facts=FACTS, variant=None)
+    assert again is not a and again.stages[1].params.scale == 2
+    with pytest.raises(UsageError, match="unknown variant"):
+        _shot(loaded, 500, 700, variant="nope")

@@ -139,6 +139,11 @@ def test_refs(db: StateDB) -> None:
     got = db.get_refs(["a", "b", "nope", *many])
     assert got["a"] == "k3" and got["b"] == "k2" and "nope" not in got
     assert all(got[k] == v for k, v in many.items())
+    # Thousands wanted are read with the whole table; from a table much larger, by id.
+    db.set_refs({f"other{i}": f"o{i}" for i in range(4000)})
+    some = [*list(many)[:1100], "nope", "a"]
+    got = db.get_refs(some)
+    assert got == {**{k: many[k] for k in some[:1100]}, "a": "k3"}
 
 
 def test_pending_writes_visible_inside_batch(db: StateDB) -> None:

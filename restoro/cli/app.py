@@ -30,13 +30,14 @@ import typer  # noqa: E402
 
 from restoro.cli import options as O  # noqa: E402
 
-app = typer.Typer(
-    name="restoro",
-    help="Build film and TV restorations from one declarative manifest.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+_APP_SETTINGS: dict[str, Any] = {
+    "name": "restoro",
+    "help": "Build film and TV restorations from one declarative manifest.",
+    "no_args_is_help": True,
+    "add_completion": False,
+    "pretty_exceptions_enable": False,
+}
+app = typer.Typer(**_APP_SETTINGS)
 cache_app = typer.Typer(help="Inspect, verify and clean the store.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
@@ -441,6 +442,36 @@ def _freeze_at_exit() -> None:
     gc.freeze()
 
 
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app with only the command that ``argv`` names, when it names one: typer turns every
+    registered command into a click command on each run (~10 ms for all of restoro's), and
+    ``restoro build`` needs one. Usage, help and errors of that command are the same (the
+    group keeps its name and a callback, so it stays a group); anything else (no command, an
+    option first, an unknown name) runs the whole app."""
+    if not argv or argv[0].startswith("-"):
+        return app
+    from typer.main import get_command_name
+
+    name = argv[0]
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1 or app.registered_callback is not None:
+        return app
+    lean = typer.Typer(**_APP_SETTINGS)
+    lean.registered_commands = commands
+    lean.registered_groups = groups
+    lean.callback()(_no_options)
+    return lean
+
+
+def _no_options() -> None:
+    """Build film and TV restorations from one declarative manifest."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors to exit statuses."""
     import atexit
@@ -450,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 
     atexit.unregister(_freeze_at_exit)  # once per process, however often main runs
     atexit.register(_freeze_at_exit)
-    run: Callable[..., Any] = app
+    run: Callable[..., Any] = _app_for(argv if argv is not None else sys.argv[1:])
     try:
         # Without standalone mode click returns a command's ``typer.Exit`` code, not raise it.
         with fewer_gc_passes(pause=False):  # a build's walk pauses it (restoro.plan.build)

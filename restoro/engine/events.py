@@ -16,27 +16,33 @@ class EventBus:
     """Thread-safe fan-out of event dicts to subscribers, in emission order per thread."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        # A tuple replaced on (un)subscribe: ``emit`` reads it without the lock (a no-op
+        # build emits thousands of events).
+        self._subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Add a subscriber; returns a function that removes it."""
         with self._lock:
-            self._subscribers.append(fn)
+            self._subscribers = (*self._subscribers, fn)
 
         def unsubscribe() -> None:
             with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
+                subs = list(self._subscribers)
+                if fn in subs:
+                    subs.remove(fn)
+                    self._subscribers = tuple(subs)
 
         return unsubscribe
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Send ``{"event": event, "ts": time.time(), **fields}`` to every subscriber."""
-        record: dict[str, Any] = {"event": event, "ts": time.time(), **fields}
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for fn in subscribers:
+        return self.send({"event": event, "ts": time.time(), **fields})
+
+    def send(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Send a record made as ``emit`` makes it (``event`` and ``ts`` first): for a
+        caller that emits thousands of one kind and builds the dict itself."""
+        for fn in self._subscribers:
             fn(record)
         return record
 
@@ -55,11 +61,11 @@ class JsonLinesSink:
         self._last = 0.0
 
     def __call__(self, record: dict[str, Any]) -> None:
-        line = orjson.dumps(record, default=str).decode("utf-8")
+        line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE).decode()
+        bulk = record.get("event") == "action" and record.get("status") == "cached"
         with self._lock:
-            self.stream.write(line + "\n")
+            self.stream.write(line)
             now = time.monotonic()
-            bulk = record.get("event") == "action" and record.get("status") == "cached"
             if not bulk or now - self._last >= 0.1:
                 self.stream.flush()
                 self._last = now

@@ -37,7 +37,7 @@ class BuildOptions:
     """Times an action whose worker died is resubmitted before the build fails."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ActionRecord:
     id: str
     stage: str

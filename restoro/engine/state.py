@@ -281,6 +281,17 @@ class StateDB:
             st = st or os.stat(key)
         except FileNotFoundError:
             return False
+        rows = self._blob_rows  # once read, it holds the pending rows too (``_write``)
+        if rows is not None:  # the common case: no lock, no tuple
+            row = rows.get(key)
+            return (
+                row is not None
+                and row[4] == digest
+                and row[0] == st.st_ino
+                and row[1] == st.st_size
+                and row[2] == st.st_mtime_ns
+                and row[3] == st.st_ctime_ns
+            )
         cached = self._read("blobs", key)
         return cached is not None and cached == (
             st.st_ino,
@@ -318,6 +329,18 @@ class StateDB:
     def known_entry(self, key: str, st: os.stat_result) -> bytes | None:
         """The bytes last verified for action ``key``'s entry, if its file (stat ``st``) has
         not changed since (same inode, size, mtime and ctime)."""
+        rows = self._entry_rows  # once read, it holds the pending rows too (remember_entry)
+        if rows is not None:
+            row = rows.get(key)
+            if (
+                row is None
+                or row[0] != st.st_ino
+                or row[1] != st.st_size
+                or row[2] != st.st_mtime_ns
+                or row[3] != st.st_ctime_ns
+            ):
+                return None
+            return row[4] if type(row[4]) is bytes else None
         with self._lock:
             row = self._pending_entries.get(key)
             if row is None:
@@ -372,13 +395,22 @@ class StateDB:
         wanted = list(dict.fromkeys(ids))
         out: dict[str, str] = {}
         with self._lock:
-            for i in range(0, len(wanted), _CHUNK):
-                part = wanted[i : i + _CHUNK]
+            left = wanted
+            if len(wanted) > 2 * _CHUNK:
+                # Thousands (a no-op build's): one read of the table is faster than queries
+                # by id, while the table is not much larger than what is wanted.
+                (rows,) = self._conn.execute("SELECT count(*) FROM refs").fetchone()
+                if rows <= 2 * len(wanted):
+                    every = dict(self._conn.execute("SELECT action_id, key FROM refs").fetchall())
+                    out.update((k, every[k]) for k in wanted if k in every)
+                    left = []
+            for i in range(0, len(left), _CHUNK):
+                part = left[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))
-                rows = self._conn.execute(
+                found = self._conn.execute(
                     f"SELECT action_id, key FROM refs WHERE action_id IN ({marks})", part
                 )
-                out.update(dict(rows.fetchall()))
+                out.update(dict(found.fetchall()))
             for action_id in wanted:
                 pending = self._pending["refs"].get(action_id)
                 if isinstance(pending, str):

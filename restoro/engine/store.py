@@ -56,6 +56,7 @@ LEGACY_ACTION_SCHEMA = 1  # no checksum: served only while its key fields hash t
 TMP_MAX_AGE = 3600.0
 _HEX = frozenset("0123456789abcdef")
 _KEY_MATCH = re.compile(r"[0-9a-f]{32}").fullmatch
+_DIGEST_MATCH = re.compile(r"xxh128:[0-9a-f]{32}").fullmatch  # (as ``keys.is_digest``)
 # An entry ends with its checksum member, exactly as ``entry_bytes`` writes it.
 _CHECKSUM_HEAD = b', "checksum": "'
 _CHECKSUM_TAIL = re.compile(rb', "checksum": "xxh128:([0-9a-f]{32})"\}').fullmatch
@@ -276,32 +277,81 @@ def check_entry(key: str, data: bytes, *, full: bool = False) -> tuple[ActionRes
     return result, legacy
 
 
-def indexed_entry(key: str, data: bytes) -> ActionResult | None:
+def indexed_entry(
+    key: str, data: bytes, key_json: dict[str, Any] | None = None
+) -> ActionResult | None:
     """The result in entry bytes from the ``ac/`` index, or None (the caller then reads the
     file). The bytes were verified when indexed and the file's stat tuple is unchanged since; the
     checksum is checked again here (one hash: a damaged index row is never served), the fields
-    are not re-validated."""
+    are not re-validated.
+
+    ``key_json``: the key fields the caller hashed to ``key``. The entry's own copy (the
+    largest part of its text) is then not parsed again and the caller's is served: the entry is
+    filed under, and names, ``key``, and its checksum proves its text is the one restoro wrote
+    with those fields (an entry whose recorded fields were changed and its checksum rewritten
+    is out of what the checksum guards, docs/engine.md)."""
     tail = _CHECKSUM_TAIL(data[-_CHECKSUM_LEN:])
     if tail is None:
         return None
-    if xxhash.xxh3_128_hexdigest(data[:-_CHECKSUM_LEN] + b"}") != tail.group(1).decode("ascii"):
+    body = data[:-_CHECKSUM_LEN]
+    if xxhash.xxh3_128_hexdigest(body + b"}") != tail.group(1).decode("ascii"):
         return None
     try:
-        obj = orjson.loads(data)
+        obj = _split_entry(body, key_json) if key_json is not None else None
+        if obj is None:
+            obj = orjson.loads(data)
         if obj["key"] != key or obj["schema"] != ACTION_SCHEMA:
             return None
         return ActionResult(
-            key=key,
-            action_id=obj["action_id"],
-            key_json=obj["key_json"],
-            outputs={n: Output(o["digest"], o["size"]) for n, o in obj["outputs"].items()},
-            meta=obj["meta"],
-            timings=obj["timings"],
-            created=float(obj["created"]),
-            schema=ACTION_SCHEMA,
+            key,
+            obj["action_id"],
+            obj["key_json"],
+            {n: Output(o["digest"], o["size"]) for n, o in obj["outputs"].items()},
+            obj["meta"],
+            obj["timings"],
+            float(obj["created"]),
+            ACTION_SCHEMA,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+_KEY_JSON_AT = b', "key_json": '
+_META_AT = b', "meta": '
+
+
+def _split_entry(body: bytes, key_json: dict[str, Any]) -> dict[str, Any] | None:
+    """An entry's members (its text without the checksum member and the closing brace) with
+    ``key_json`` in place of its recorded key fields, parsing the text before and after them
+    only; None when the split does not hold (the caller parses the whole text).
+
+    Members are written with sorted names: ``action_id``, ``created``, ``key``, ``key_json``,
+    ``meta``, ... . A quote inside a string is escaped, so the first ``, "key_json": `` is the
+    member's. A ``, "meta": `` after it may be a member of an object inside the key fields:
+    the text after it then closes one object more than it opens and does not parse as one
+    object, so the first one that does is the entry's own ``meta``."""
+    i = body.find(_KEY_JSON_AT)
+    if i < 0:
+        return None
+    try:
+        head = orjson.loads(body[:i] + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    j = i
+    for _ in range(8):  # (more nested "meta" members than that: parse it all)
+        j = body.find(_META_AT, j + 1)
+        if j < 0:
+            return None
+        try:
+            rest = orjson.loads(b"{" + body[j + 2 :] + b"}")
+        except orjson.JSONDecodeError:
+            continue
+        if type(head) is not dict or type(rest) is not dict or "key_json" in rest:
+            return None
+        head.update(rest)
+        head["key_json"] = key_json
+        return head
+    return None
 
 
 def parse_entry(key: str, data: bytes, *, full: bool = False) -> ActionResult:
@@ -371,6 +421,7 @@ class Store:
         self.root = Path(root)
         self.cas = self.root / "cas"
         self.ac = self.root / "ac"
+        self._cas_s, self._ac_s = str(self.cas), str(self.ac)  # (lookups format paths)
         self.tmp = self.root / "tmp"
         self.quarantine_dir = self.root / "quarantine"
         self.locks = self.root / "locks"
@@ -549,7 +600,7 @@ class Store:
             # The common case (thousands per no-op build): one string, one stat, one dict
             # lookup; a Path only on the slow path.
             hx = digest_hex(digest)
-            fast = f"{self.cas}/{hx[:2]}/{hx[2:]}"
+            fast = f"{self._cas_s}/{hx[:2]}/{hx[2:]}"
             try:
                 st = os.stat(fast)
             except FileNotFoundError:
@@ -596,20 +647,24 @@ class Store:
 
     # -- action results ------------------------------------------------------------------------
 
-    def lookup(self, key: str, *, verify: bool = True) -> Lookup:
+    def lookup(
+        self, key: str, *, verify: bool = True, key_json: dict[str, Any] | None = None
+    ) -> Lookup:
         """Find the result of action ``key``; only a complete, verified result is a hit.
 
         With ``verify=False`` outputs are only checked to exist with the right size.
+        ``key_json``: the key fields that hash to ``key``, when the caller has them (an entry
+        served from the ``ac/`` index then skips parsing its own copy: ``indexed_entry``).
         """
         _check_key(key)
-        path = f"{self.ac}/{key[:2]}/{key[2:]}.json"
+        path = f"{self._ac_s}/{key[:2]}/{key[2:]}.json"
         try:
             st = os.stat(path)
         except FileNotFoundError:
             return Lookup("absent")
         state = self._state or self.state  # (the property takes a lock: once per lookup here)
         known = state.known_entry(key, st)  # the bytes verified before, if the file is untouched
-        result = indexed_entry(key, known) if known is not None else None
+        result = indexed_entry(key, known, key_json) if known is not None else None
         if result is None:
             try:
                 with open(path, "rb") as fh:
@@ -627,7 +682,19 @@ class Store:
         # No write batch here: an unchanged blob costs one stat and no write at all.
         for name, out in result.outputs.items():
             if verify:
-                status = self._check_blob(out.digest, out.size)
+                # ``_check_blob``'s common case inline (thousands per no-op build): a
+                # well-formed digest, its blob's stat and the stat cache's row; anything
+                # else (missing, another size, changed since verified) goes the full way.
+                digest = out.digest
+                if _DIGEST_MATCH(digest) is not None:
+                    fast = f"{self._cas_s}/{digest[7:9]}/{digest[9:]}"
+                    try:
+                        st = os.stat(fast)
+                    except FileNotFoundError:
+                        return Lookup("output-missing", detail=f"{name} ({digest})")
+                    if st.st_size == out.size and state.blob_verified(fast, digest, st):
+                        continue
+                status = self._check_blob(digest, out.size)
             else:
                 status = self._check_size(out.digest, out.size)
             if status == "missing":

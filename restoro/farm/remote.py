@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from restoro.engine.execute import STORE_BACKENDS
 from restoro.engine.keys import digest_file, digest_hex, digest_stream, is_digest
@@ -215,9 +215,9 @@ class RemoteStore(Store):
             self._remote_blobs.discard("xxh128:" + rel[4:].replace("/", ""))
 
     # -- action results --------------------------------------------------------------------
-    def lookup(self, key: str, *, verify: bool = True) -> Lookup:
+    def lookup(self, key: str, *, verify: bool = True, key_json: Any = None) -> Lookup:
         with self._local():
-            local = super().lookup(key, verify=verify)
+            local = super().lookup(key, verify=verify, key_json=key_json)
         if self._is_local() or local.status == "hit":
             return local
         self._check_version_remote(writing=False)

@@ -141,7 +141,7 @@ def resolve_shot(
             for e in manifest.pipelines[name]
         ]
 
-    chain = chain_of(pipeline)
+    chain: list[dict[str, Any]] | None = None
     tags: list[str] = []
     source, source_in = t.source, None
     for o in t.overrides:
@@ -153,6 +153,8 @@ def resolve_shot(
             continue
         if o.pipeline is not None:
             pipeline, chain = o.pipeline, chain_of(o.pipeline)
+        elif chain is None:
+            chain = chain_of(pipeline)
         _merge(chain, o.params)
         tags += [tag for tag in o.tags if tag not in tags]
         if o.source is not None:
@@ -163,6 +165,13 @@ def resolve_shot(
                 # Same timecode in the conform element as in the title's source.
                 source_in = start + f.start_frame - g.start_frame
             source = o.source
+    plain = chain is None  # no override selects the shot: the title's chain, as resolved before
+    if plain:
+        known_shot = _PLAIN.get((id(manifest), title, variant))
+        if known_shot is not None and known_shot[0] is manifest:
+            return known_shot[1]
+        chain = chain_of(pipeline)
+    assert chain is not None
     if variant is not None:
         if variant not in manifest.variants:
             close = difflib.get_close_matches(variant, list(manifest.variants), n=1)
@@ -202,7 +211,19 @@ def resolve_shot(
                 _RESOLVED.clear()
             _RESOLVED[memo] = resolved
         stages.append(resolved)
-    return ResolvedShot(pipeline, tuple(stages), tuple(tags), source, source_in)
+    shot = ResolvedShot(pipeline, tuple(stages), tuple(tags), source, source_in)
+    if plain:
+        if len(_PLAIN) >= _MEMO_MAX:
+            _PLAIN.clear()
+        _PLAIN[(id(manifest), title, variant)] = (manifest, shot)
+    return shot
+
+
+_PLAIN: dict[tuple[int, str, str | None], tuple[Manifest, ResolvedShot]] = {}
+"""The resolved shot of each (manifest, title, variant) for shots no override selects: the
+same for all of them (its stages are the memo's below), so a title's thousands of shots
+resolve their chain once ("batch the planning per title"). The manifest is kept with it, so
+a key whose ``id`` was reused by another manifest never matches."""
 
 
 _RESOLVED: dict[tuple[Any, ...], ResolvedStage] = {}

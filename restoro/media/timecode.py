@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _TC_RE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})([:;.])(\d{2,3})$")
 _SECONDS_RE = re.compile(r"^(\d+(?:\.\d+)?)s$")
@@ -30,6 +31,14 @@ _DAY_HOURS = 24
 
 def nominal_fps(rate: Fraction) -> int:
     """The integer frame count per timecode second: 30 for 30000/1001, 24 for 24000/1001."""
+    try:
+        return _nominal_fps(rate)
+    except TypeError:  # unhashable: not a rate lru_cache can keep
+        return _nominal_fps.__wrapped__(rate)
+
+
+@lru_cache(maxsize=64)  # (asked for every shot's timecode; rates are few)
+def _nominal_fps(rate: Fraction) -> int:
     rate = Fraction(rate)
     if rate <= 0:
         raise ValueError(f"frame rate must be positive, got {rate}")

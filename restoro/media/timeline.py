@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 
@@ -24,7 +24,7 @@ class Timeline:
     rate: Fraction
     """The title's output frame rate."""
 
-    @property
+    @cached_property  # (asked for every shot: kept in the frozen instance's __dict__)
     def frames(self) -> int:
         """Title frames: the span's duration at the title rate, rounded to the nearest frame
         (halves up), so the picture lasts as long as the source within half a frame."""
@@ -65,16 +65,19 @@ class Timeline:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Timeline:
-        return cls(
-            span=(int(d["span"][0]), int(d["span"][1])),
-            source_rate=_fraction(d["source_rate"]),
-            rate=_fraction(d["frame_rate"]),
-        )
+        return _timeline(int(d["span"][0]), int(d["span"][1]), d["source_rate"], d["frame_rate"])
 
 
 # Rates parsed once (a planner reads a title's timeline for each of its thousands of shots);
 # Fractions are immutable, so they are shared.
 _fraction = lru_cache(maxsize=256)(Fraction)
+
+
+@lru_cache(maxsize=64)
+def _timeline(start: int, end: int, source_rate: Any, rate: Any) -> Timeline:
+    """One shared (frozen) timeline per span and rates: a planner reads its title's timeline
+    from the ingest's meta for each shot."""
+    return Timeline((start, end), _fraction(source_rate), _fraction(rate))
 
 
 def rate_text(rate: Fraction) -> str:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from restoro.plan.workspace import Workspace
 
 
+_UNSET: Any = object()  # "not given" (None is a value: no earlier key)
+
+
 class Builder:
     """One build (or plan) of a workspace."""
 
@@ -322,21 +325,24 @@ class Builder:
                         reason="after " + next(d for d in n.deps if d not in results),
                     )
             return results
-        from restoro.engine.executor import LocalExecutor, Task
-
         # Fast path: cache hits are resolved here, in order, without the thread pool; only
         # misses (and what depends on them) become executor tasks.
         done: dict[str, ActionResult] = dict(given or {})
         pending: list[N.Node] = []
         for n in nodes:
-            if all(d in done for d in n.deps):
-                hit = self._evaluate(n, {d: done[d] for d in n.deps}, run=False)
-                if hit is not None:
-                    done[n.id] = hit
-                    continue
+            try:
+                given_deps = {d: done[d] for d in n.deps}
+            except KeyError:  # a dependency waits for the executor
+                pending.append(n)
+                continue
+            hit = self._evaluate(n, given_deps, run=False)
+            if hit is not None:
+                done[n.id] = hit
+                continue
             pending.append(n)
         if not pending:
             return done
+        from restoro.engine.executor import LocalExecutor, Task
 
         def task_fn(n: N.Node) -> Callable[[Mapping[str, Any]], ActionResult | None]:
             def fn(deps: Mapping[str, Any]) -> ActionResult | None:
@@ -397,37 +403,58 @@ class Builder:
         error: str = "",
         hint: str = "",
         key_json: dict[str, Any] | None = None,
+        old: str | None = _UNSET,
     ) -> None:
-        old = self._refs.get(self._ref(n.id))
-        rec = ActionRecord(
-            id=n.id,
-            stage=spec.stage if spec else "",
-            title=n.title,
-            shot=n.shot,
-            status=status,
-            reason=reason,
-            key=key,
-            seconds=seconds,
-            cpu_s=cpu_s,
-            error=error,
-            hint=hint,
-            key_json=key_json,
-            old_key_text=old,
+        if old is _UNSET:
+            old = self._refs.get(self._ref(n.id))
+        stage = spec.stage if spec else ""
+        # Positional, and one plain emit for the common case: a no-op build records thousands.
+        self.report.records.append(
+            ActionRecord(
+                n.id,
+                stage,
+                n.title,
+                n.shot,
+                status,
+                reason,
+                key,
+                seconds,
+                cpu_s,
+                error,
+                hint,
+                key_json,
+                old,
+            )
         )
-        self.report.records.append(rec)
-        self.events.emit(
-            "action",
-            id=rec.id,
-            stage=rec.stage,
-            title=rec.title,
-            shot=rec.shot,
-            status=status,
-            reason=reason,
-            key=key,
-            seconds=round(seconds, 3),
-            **({"cpu_s": round(cpu_s, 3)} if cpu_s else {}),
-            **({"error": error} if error else {}),
-        )
+        if cpu_s or error:
+            self.events.emit(
+                "action",
+                id=n.id,
+                stage=stage,
+                title=n.title,
+                shot=n.shot,
+                status=status,
+                reason=reason,
+                key=key,
+                seconds=round(seconds, 3),
+                **({"cpu_s": round(cpu_s, 3)} if cpu_s else {}),
+                **({"error": error} if error else {}),
+            )
+        else:
+            self.events.send(
+                {
+                    "event": "action",
+                    "ts": time.time(),
+                    "id": n.id,
+                    "stage": stage,
+                    "title": n.title,
+                    "shot": n.shot,
+                    "status": status,
+                    "reason": reason,
+                    "key": key,
+                    "seconds": round(seconds, 3),
+                }
+            )
 
     def _evaluate(
         self, n: N.Node, deps: Mapping[str, ActionResult], *, run: bool = True
@@ -439,7 +466,7 @@ class Builder:
             spec = n.make(deps)
             key, key_json, new_ref = spec.key_text()
             packed = self.qc_pack.hit(spec, key, key_json) if self.qc_pack else None
-            lk = packed or store.lookup(key)
+            lk = packed or store.lookup(key, key_json=key_json)
             if lk.status == "corrupt":  # what failed is quarantined; the action runs again
                 self.events.emit(
                     "warning",
@@ -450,9 +477,10 @@ class Builder:
             spec, key, key_json, new_ref, lk = prepared
         ref = self._ref(n.id)
         if lk.status == "hit" and not self.opts.force:
-            if self._refs.get(ref) != new_ref:
+            old = self._refs.get(ref)
+            if old != new_ref:
                 self._new_refs[ref] = new_ref
-            self._record(n, spec, "cached", key=key, key_json=key_json)
+            self._record(n, spec, "cached", key=key, key_json=key_json, old=old)
             return lk.result
         if not run and not self.dry:
             # Keep the spec and the lookup for the executor task: no second spec, key or lookup

@@ -20,8 +20,6 @@ from restoro.plan.qc_package import (
     title_timing,
 )
 from restoro.plan.titles import title_timecode
-from restoro.qc.collect import DeliverableRow, ShotRow
-from restoro.qc.verdict import findings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
     from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
+    from restoro.qc.collect import DeliverableRow, ShotRow
 
 QC_VERSION = 1
 # Kinds whose main output is one movie file, and the codec it must carry.
@@ -283,6 +282,10 @@ class Built(Protocol):
 
 def collect(b: Built) -> tuple[list[ShotRow], list[DeliverableRow]]:
     """The rows of a build that ran (or found cached) its QC nodes."""
+    # (imported here: a build without QC still asks this module for its nodes)
+    from restoro.qc.collect import DeliverableRow, ShotRow
+    from restoro.qc.verdict import findings
+
     ws = b.ws
     shots: list[ShotRow] = []
     for title, entries in b._resolved.items():

@@ -31,38 +31,65 @@ def register(stage: type[Stage]) -> type[Stage]:
     return stage
 
 
+_BUILTINS: dict[str, tuple[str, str]] = {
+    "ingest": ("restoro.stages.ingest", "Ingest"),
+    "deblock": ("restoro.stages.deblock", "Deblock"),
+    "denoise": ("restoro.stages.denoise", "Denoise"),
+    "upscale": ("restoro.stages.upscale", "Upscale"),
+    "temporal": ("restoro.stages.temporal", "Temporal"),
+    "sharpen": ("restoro.stages.sharpen", "Sharpen"),
+    "grain": ("restoro.stages.grain", "Grain"),
+    "grade": ("restoro.stages.grade", "Grade"),
+}
+"""Built-in stage id → (module, class). A built-in is imported when asked for (a build imports
+the stages its manifest uses, not all eight: ~5 ms of a no-op's start)."""
+
+
+def _builtin(stage_id: str) -> type[Stage]:
+    import importlib
+
+    module, name = _BUILTINS[stage_id]
+    stage: type[Stage] = getattr(importlib.import_module(module), name)
+    if _REGISTRY.get(stage_id) is not stage:
+        register(stage)  # DuplicateStage if something else took the id first
+    return stage
+
+
 def _load() -> None:
+    """Register the packs' stages (the ``restoro.stages`` entry points), once. A pack stage
+    with a built-in's id is refused, as when the built-ins were all registered first."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    from restoro.stages.deblock import Deblock
-    from restoro.stages.denoise import Denoise
-    from restoro.stages.grade import Grade
-    from restoro.stages.grain import Grain
-    from restoro.stages.ingest import Ingest
-    from restoro.stages.sharpen import Sharpen
-    from restoro.stages.temporal import Temporal
-    from restoro.stages.upscale import Upscale
-
-    for builtin in (Ingest, Deblock, Denoise, Upscale, Temporal, Sharpen, Grain, Grade):
-        register(builtin)
     for ep in entry_points(group="restoro.stages"):
-        register(ep.load())
+        stage = ep.load()
+        if getattr(stage, "id", None) in _BUILTINS:
+            _builtin(stage.id)
+        register(stage)
+
+
+def _load_all() -> None:
+    _load()
+    for stage_id in _BUILTINS:
+        _builtin(stage_id)
 
 
 def all_stages() -> dict[str, type[Stage]]:
-    _load()
+    _load_all()
     return dict(sorted(_REGISTRY.items()))
 
 
 def get(stage_id: str) -> type[Stage] | None:
     _load()
-    return _REGISTRY.get(stage_id)
+    stage = _REGISTRY.get(stage_id)
+    if stage is None and stage_id in _BUILTINS:
+        stage = _builtin(stage_id)
+    return stage
 
 
 def suggest(stage_id: str) -> str | None:
     """The closest registered id, for "did you mean" hints."""
-    _load()
+    _load_all()
     hits = difflib.get_close_matches(stage_id, list(_REGISTRY), n=1)
     return hits[0] if hits else None
