@@ -78,3 +78,37 @@ def test_bottom_field_first(tmp_path: Path) -> None:
 def test_very_short_spans_do_not_fail(tmp_path: Path, n: int) -> None:
     clip, cmap = _map(tmp_path, f"short{n}", [Part("video", n, FAST, seed=1)])
     assert sum(s.end - s.start for s in cmap.segments) == n
+
+
+SLOW_LOG = """\
+import os, subprocess, sys, time
+argv = sys.argv[1:]
+vf = argv.index("-vf") + 1
+log = argv[vf].rsplit("file=", 1)[1]
+argv[vf] = argv[vf].replace("file=" + log, "file=" + log + ".part")
+code = subprocess.call(argv)
+time.sleep(1.0)  # a busy machine: the log is complete only when ffmpeg is done
+os.replace(log + ".part", log)
+sys.exit(code)
+"""
+
+
+def test_idet_log_is_read_once_ffmpeg_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analysis waits for ffmpeg before reading idet's log. Planted: an ffmpeg whose log
+    appears a second after its last frame (as on a loaded machine) gives the same idet counts."""
+    import sys
+
+    from restoro.media import ffmpeg
+
+    clip = make_clip("film", [Part("film", 30, FAST, seed=2)], order="tff", width=W, height=H)
+    path = write_clip(clip, tmp_path / "film.mpg")
+    want = analyse(path, 0, width=W, height=H, start=0, end=30, declared="tff")
+    assert sum(want.idet.values()) == 2 * 30
+    wrapper = tmp_path / "slow_log.py"
+    wrapper.write_text(SLOW_LOG, encoding="utf-8")
+    real = ffmpeg.full_argv
+    monkeypatch.setattr(ffmpeg, "full_argv", lambda a: [sys.executable, str(wrapper), *real(a)])
+    got = analyse(path, 0, width=W, height=H, start=0, end=30, declared="tff")
+    assert got.idet == want.idet and got.segments == want.segments

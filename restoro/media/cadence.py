@@ -395,6 +395,11 @@ def analyse(
         # (ffmpeg may repeat the last frame of a very short span to fill its output rate)
         luma = _luma(path, stream, (start, end), (width, height), log)
         evidence = frame_evidence(f for _, f in zip(range(end - start), luma, strict=False))
+        # ffmpeg writes idet's log as it goes and completes it on exit: read the frames it still
+        # sends and wait for it (``_read_raw``'s end) before reading the log, or a busy machine
+        # sees it partly written.
+        for _ in luma:
+            pass
         text = log.read_text(errors="replace") if log.exists() else ""
     idet_frames = _idet_frames(text)
     idet: Counter[str] = Counter()
