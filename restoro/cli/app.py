@@ -37,6 +37,15 @@ _APP_SETTINGS: dict[str, Any] = {
     "add_completion": False,
     "pretty_exceptions_enable": False,
 }
+
+
+def _executor_help() -> str:
+    """The executors of restoro/plan/executors.py, for ``--executor``'s help."""
+    from restoro.plan.executors import help_text
+
+    return help_text()
+
+
 app = typer.Typer(**_APP_SETTINGS)
 cache_app = typer.Typer(help="Inspect, verify and clean the store.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
@@ -196,9 +205,7 @@ def build(
     no_qc: Annotated[bool, typer.Option("--no-qc", help="Skip QC (docs/qc.md).")] = False,
     executor: Annotated[
         str | None,
-        typer.Option(
-            "--executor", help="local (threads here, the default) or ray (a Ray cluster)."
-        ),
+        typer.Option("--executor", help=_executor_help() + "."),
     ] = None,
     ray_address: Annotated[
         str | None,

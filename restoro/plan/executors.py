@@ -51,6 +51,12 @@ class Executor(Protocol):
     def run(self, n: Node, spec: ActionSpec) -> ExecResult: ...
 
 
+def help_text() -> str:
+    """``local (threads here, the default) or ray (a Ray cluster)``, for ``--executor``."""
+    parts = [f"{e.name} ({e.help})" for e in EXECUTORS]
+    return ", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0]
+
+
 def names() -> list[str]:
     return [e.name for e in EXECUTORS]
 
