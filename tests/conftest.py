@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,25 @@ def workspace(tmp_path: Path, progressive_source: Path) -> Path:
     manifest = tmp_path / "restoro.yaml"
     manifest.write_text(SMALL_MANIFEST, encoding="utf-8")
     return manifest
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, installed with apt-get when missing (skipped only when apt-get is not
+    there); the browser tests drive it headless and talk to nothing but 127.0.0.1."""
+    if not CHROMIUM.exists():
+        apt = shutil.which("apt-get")
+        if apt is None:
+            pytest.skip("Chromium is not installed and apt-get is unavailable to install it")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        opts = ["-o", "DPkg::Lock::Timeout=300"]
+        cmd = [apt, "install", "-y", "--no-install-recommends", *opts, "chromium"]
+        if subprocess.run(cmd, env=env, capture_output=True, check=False).returncode != 0:
+            subprocess.run([apt, "update", *opts], env=env, capture_output=True, check=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            assert proc.returncode == 0, f"apt-get install chromium failed:\n{proc.stderr}"
+    assert CHROMIUM.exists()
+    return CHROMIUM

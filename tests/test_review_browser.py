@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ["ep1@00:00:00:00", "ep1@00:00:00:12", "ep1@00:00:00:24"]
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 SCREENSHOTS = os.environ.get("RESTORO_DOC_SCREENSHOTS") == "1"
@@ -42,19 +40,6 @@ VIDEOS_READY = """(n) => {
   return vs.length === n && vs.every((v) => v.readyState >= 2 && v.videoWidth === 640 &&
     !v.seeking);
 }"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        apt = shutil.which("apt-get")
-        if apt is None:
-            pytest.skip("Chromium is not installed and apt-get is unavailable to install it")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = [apt, "install", "-y", "--no-install-recommends", "chromium"]
-        if subprocess.run(cmd, env=env, capture_output=True, check=False).returncode != 0:
-            pytest.skip("Chromium is not installed and apt-get could not install it")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,6 @@ from restoro.testing.synth import make_source
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 NPM_CACHE = Path(os.environ.get("RESTORO_TEST_NPM", Path.home() / ".cache" / "restoro-test-npm"))
 SEEK = 1.6  # seconds; the second cue spans 1.5 - 2.9
 MANIFEST = """\
@@ -115,23 +114,6 @@ setInterval(() => {
 setTimeout(() => send("timeout"), 25000);
 </script></body></html>
 """
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        apt = shutil.which("apt-get")
-        if apt is None:
-            pytest.skip("Chromium is not installed and apt-get is unavailable to install it")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        opts = ["-o", "DPkg::Lock::Timeout=300"]
-        cmd = [apt, "install", "-y", "--no-install-recommends", *opts, "chromium"]
-        if subprocess.run(cmd, env=env, capture_output=True, check=False).returncode != 0:
-            subprocess.run([apt, "update", *opts], env=env, capture_output=True, check=True)
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            assert proc.returncode == 0, f"apt-get install chromium failed:\n{proc.stderr}"
-    assert CHROMIUM.exists()
-    return CHROMIUM
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from restoro.engine.store import ActionResult
+    from restoro.plan.build import Builder
     from restoro.plan.nodes import Shot
     from restoro.plan.workspace import Workspace
 
@@ -56,9 +57,13 @@ def variant_outputs(
     b = Builder(ws, opts)
     b.shots_only = True  # no deliverable: nothing of theirs is looked up
     b.plan()
-    out: dict[str, list[ShotOutput]] = {}
-    for title, entries in b._resolved.items():
-        out[title] = [
+    return outputs_of(b)
+
+
+def outputs_of(b: Builder) -> dict[str, list[ShotOutput]]:
+    """Per title, the shots a finished plan (or build) resolved, with their cached results."""
+    return {
+        title: [
             ShotOutput(
                 title=title,
                 shot=shot,
@@ -69,4 +74,5 @@ def variant_outputs(
             )
             for shot, final_id, rs in entries
         ]
-    return out
+        for title, entries in b._resolved.items()
+    }

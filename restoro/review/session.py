@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from restoro import review_file as D
 from restoro.errors import UsageError
-from restoro.review.outputs import ShotOutput
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from restoro.engine.store import ActionResult
     from restoro.plan.workspace import Workspace
     from restoro.qc.collect import ShotRow
+    from restoro.review.outputs import ShotOutput
 
 # QC metrics shown in the list, as (check, metric, label).
 LIST_METRICS = (
@@ -165,26 +165,14 @@ class ReviewSession:
     def _plan(self, label: str) -> tuple[dict[str, list[ShotOutput]], dict[str, ShotRow]]:
         from restoro.plan.build import Builder, BuildOptions
         from restoro.plan.qc import collect
+        from restoro.review.outputs import outputs_of
 
         opts = BuildOptions(
             targets=self.titles, variant=D.build_variant(label), device=self.device, qc=True
         )
         b = Builder(self.ws, opts)
         b.plan()
-        outs = {
-            title: [
-                ShotOutput(
-                    title=title,
-                    shot=shot,
-                    tags=tuple(rs.tags),
-                    final_id=final_id,
-                    result=b.results.get(final_id),
-                    source=b.results.get(f"{shot.id}/ingest"),
-                )
-                for shot, final_id, rs in entries
-            ]
-            for title, entries in b._resolved.items()
-        }
+        outs = outputs_of(b)
         rows = {r.id: r for r in collect(b)[0]}
         return outs, rows
 
