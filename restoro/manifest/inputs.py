@@ -15,7 +15,7 @@ from restoro.errors import InputError, RestoroError
 from restoro.manifest import diagnostics as d
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
     from restoro.errors import Diagnostic
@@ -30,10 +30,14 @@ def check_inputs(
     titles: list[str],
     sources: Mapping[str, SourceInfo],
     deliverables: list[str] | None = None,
+    file_digest: Callable[[Path], str] | None = None,
 ) -> list[Diagnostic]:
     """Diagnostics (E231, E235, E236, E240) for the titles' crops, audio, captions, stems,
     models, and for ``deliverables`` (None: all of them, except the earlier packages that
-    supplemental IMF deliverables refer to: those may not be built yet)."""
+    supplemental IMF deliverables refer to: those may not be built yet).
+
+    ``file_digest`` digests a model file (the store's stat cache, where there is a store: an
+    unchanged model is not hashed again); None: hashed once per check."""
     m, smap, root = loaded.manifest, loaded.smap, loaded.root
     out: list[Diagnostic] = []
     for name, info in sources.items():
@@ -78,7 +82,7 @@ def check_inputs(
             if not problems:
                 problems = _caption(loaded, cap.path, path)
             out += problems
-    out += _check_stages(loaded, pipelines, titles, root)
+    out += _check_stages(loaded, pipelines, titles, root, file_digest)
     out += _check_deliverables(loaded, titles, sources, deliverables)
     return out
 
@@ -157,14 +161,22 @@ def _stage_params(
 
 
 def _check_stages(
-    loaded: LoadedManifest, pipelines: set[str], titles: list[str], root: Path
+    loaded: LoadedManifest,
+    pipelines: set[str],
+    titles: list[str],
+    root: Path,
+    file_digest: Callable[[Path], str] | None,
 ) -> list[Diagnostic]:
     """Each stage's ``check`` and its model file (exists, loads, has the asked scale)."""
+    from functools import cache
+
     from pydantic import ValidationError
 
+    from restoro.engine.keys import digest_file
     from restoro.stages import registry
     from restoro.stages.base import FrameStage
 
+    digest = cache(file_digest or digest_file)  # a model several entries use: one digest
     out: list[Diagnostic] = []
     seen: set[tuple[JsonPath, str]] = set()
     for stage, params, where, at in _stage_params(loaded, pipelines, titles):
@@ -180,7 +192,7 @@ def _check_stages(
         try:
             cls().check(p)
             if isinstance(model, str):
-                _check_model_file(model, getattr(p, "scale", 1), root, stage)
+                _check_model_file(model, getattr(p, "scale", 1), root, stage, digest)
         except RestoroError as exc:
             pos = at.get("model", where) if isinstance(model, str) else where
             diag = loaded.smap.diag(pos, d.E_STAGE_PARAMS, exc.message, exc.hint)
@@ -190,35 +202,19 @@ def _check_stages(
     return out
 
 
-def _check_model_file(ref: str, scale: int | None, root: Path, stage: str) -> None:
+def _check_model_file(
+    ref: str, scale: int | None, root: Path, stage: str, digest: Callable[[Path], str]
+) -> None:
     """A model file named by path must exist, load (torch, spandrel) and have the asked scale.
 
     Errors name the file as the manifest does, never a store blob."""
     from restoro.models import builtin
-    from restoro.models.refs import is_file_ref
+    from restoro.models.refs import check_model_file, is_file_ref, model_path
 
     if builtin.is_builtin_name(ref) or not is_file_ref(ref):
         return
-    path = (root / ref).resolve()
-    if not path.is_file():
-        raise InputError(
-            f"{stage}: model file {ref} does not exist"
-            + (" (it is a directory)" if path.is_dir() else f" (looked in {path.parent})"),
-            hint="paths are relative to the manifest's directory",
-        )
-    from restoro.engine.keys import digest_file
-    from restoro.models.loader import info_for
-
-    try:
-        info = info_for(path, digest_file(path))
-    except InputError as exc:
-        raise InputError(f"{stage}: {exc.message.replace(str(path), ref)}", hint=exc.hint) from None
-    if scale is not None and info.scale != scale:
-        raise InputError(
-            f"{stage}: {ref} is a x{info.scale} {info.architecture} model but the manifest "
-            f"asks for scale {scale}",
-            hint=f"set scale: {info.scale} (use final: WxH for another output size)",
-        )
+    path = model_path(ref, root, stage=stage)
+    check_model_file(ref, path, digest(path), scale, stage=stage)
 
 
 def _check_track_layout(loaded: LoadedManifest, track: Any, tp: JsonPath) -> list[Diagnostic]:

@@ -43,7 +43,6 @@ def check_ref(ref: str, scale: int, *, stage: str) -> None:
 def pin(ref: str, scale: int | None, env: Any, *, stage: str) -> str:
     """Store the model's bytes in the CAS; return their digest. Checks the model's scale."""
     from restoro.models import builtin
-    from restoro.models.loader import info_for
 
     store = env.store
     if builtin.is_builtin_name(ref):
@@ -51,23 +50,43 @@ def pin(ref: str, scale: int | None, env: Any, *, stage: str) -> str:
         assert b is not None
         check_ref(ref, scale or b.scale, stage=stage)
         return builtin.ensure_stored(store, b)
-    path = (Path(env.root) / ref).resolve()
-    if not path.is_file():
-        raise InputError(
-            f"{stage}: model file {ref} does not exist (looked in {path.parent})",
-            hint="paths are relative to the manifest's directory",
-        )
+    path = model_path(ref, env.root, stage=stage)
     digest = store.state.file_digest(path)
     if not store.has_blob(digest):
         tmp = store.temp_path(".model")
         shutil.copyfile(path, tmp)
         digest = store.put_file(tmp).digest
     # The manifest's file (same bytes): errors name it, not a store blob.
-    info = info_for(path, digest)
+    check_model_file(ref, path, digest, scale, stage=stage)
+    return digest
+
+
+def model_path(ref: str, root: Path | str, *, stage: str) -> Path:
+    """The file a model path names (relative to the manifest's directory); it must exist."""
+    path = (Path(root) / ref).resolve()
+    if not path.is_file():
+        raise InputError(
+            f"{stage}: model file {ref} does not exist"
+            + (" (it is a directory)" if path.is_dir() else f" (looked in {path.parent})"),
+            hint="paths are relative to the manifest's directory",
+        )
+    return path
+
+
+def check_model_file(
+    ref: str, path: Path, digest: str | None, scale: int | None, *, stage: str
+) -> None:
+    """The model file ``path`` (named ``ref`` in the manifest, content ``digest``: its facts are
+    cached under it) loads (torch, spandrel) and has the asked ``scale``. Errors name ``ref``."""
+    from restoro.models.loader import info_for
+
+    try:
+        info = info_for(path, digest)
+    except InputError as exc:
+        raise InputError(f"{stage}: {exc.message.replace(str(path), ref)}", hint=exc.hint) from None
     if scale is not None and info.scale != scale:
         raise InputError(
             f"{stage}: {ref} is a x{info.scale} {info.architecture} model but the manifest "
             f"asks for scale {scale}",
             hint=f"set scale: {info.scale} (use final: WxH for another output size)",
         )
-    return digest

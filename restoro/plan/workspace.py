@@ -170,7 +170,8 @@ class Workspace:
             from restoro.manifest.inputs import check_inputs
 
             infos = {n: s.info for n, s in self.sources.items()}
-            found = check_inputs(self.loaded, titles, infos, deliverables)
+            digest = self.source_digest if self.store_exists else None
+            found = check_inputs(self.loaded, titles, infos, deliverables, digest)
             diags = sorted(found, key=lambda x: (x.line, x.col))
         if diags:
             raise ManifestError(diags)
