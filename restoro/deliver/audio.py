@@ -203,37 +203,39 @@ def integrated_loudness(samples: Any, layout: str, rate: int = OUT_RATE) -> floa
     return value
 
 
-def true_peak(raw: Path, channels: int) -> float:
-    """True peak in dBTP of a raw float32 48 kHz file (ffmpeg ebur128, 4x oversampling)."""
+_LUFS = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?[\d.]+|-inf)")
+_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf)")
+
+
+def _ebur128(inputs: list[str], values: tuple[re.Pattern[str], ...], what: str) -> list[float]:
+    """The last of each of ``values`` in the log of ffmpeg's ``ebur128=peak=true`` run on the
+    audio that the ffmpeg arguments ``inputs`` select; MediaError ("cannot measure ``what``")
+    when ffmpeg fails or a value is missing."""
     argv = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-f", "f32le", "-ar", str(OUT_RATE),
-        "-ac", str(channels), "-i", str(raw), "-filter_threads", "1",
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *inputs, "-filter_threads", "1",
         "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
     ]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, check=False)
     log = proc.stderr.decode("utf-8", "replace")
-    found = re.findall(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf)", log)
-    if proc.returncode != 0 or not found:
-        raise MediaError(f"cannot measure the true peak of {raw}: {log[-400:]}")
-    return float(found[-1])
+    found = [v.findall(log) for v in values]
+    if proc.returncode != 0 or not all(found):
+        raise MediaError(f"cannot measure {what}: {log[-400:]}")
+    return [float(f[-1]) for f in found]
+
+
+def true_peak(raw: Path, channels: int) -> float:
+    """True peak in dBTP of a raw float32 48 kHz file (ffmpeg ebur128, 4x oversampling)."""
+    raw_input = ["-f", "f32le", "-ar", str(OUT_RATE), "-ac", str(channels), "-i", str(raw)]
+    return _ebur128(raw_input, (_PEAK,), f"the true peak of {raw}")[0]
 
 
 def measure_file(path: Path, *, input_format: list[str] | None = None) -> tuple[float, float]:
     """(integrated loudness LUFS, true peak dBTP) of any audio file ffmpeg decodes (a delivered
     AAC or E-AC-3 rendition), measured by ffmpeg's ``ebur128=peak=true`` on its decoded samples
     in the stream's own layout."""
-    argv = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *(input_format or []),
-        "-i", str(path), "-map", "0:a:0", "-filter_threads", "1",
-        "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-",
-    ]  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    log = proc.stderr.decode("utf-8", "replace")
-    lufs = re.findall(r"Integrated loudness:\s*\n\s*I:\s*(-?[\d.]+|-inf)", log)
-    peak = re.findall(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf)", log)
-    if proc.returncode != 0 or not lufs or not peak:
-        raise MediaError(f"cannot measure the loudness of {path}: {log[-400:]}")
-    return float(lufs[-1]), float(peak[-1])
+    inputs = [*(input_format or []), "-i", str(path), "-map", "0:a:0"]
+    lufs, peak = _ebur128(inputs, (_LUFS, _PEAK), f"the loudness of {path}")
+    return lufs, peak
 
 
 def normalising_filter(gain: float, limit: float | None) -> str:
