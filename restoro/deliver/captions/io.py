@@ -249,6 +249,28 @@ def place_cues(
     return kept, notices
 
 
+def title_cues(
+    path: Path,
+    *,
+    offset_ms: int,
+    end: Fraction | None,
+    name: str,
+    trim: str | None = None,
+    notices: list[str] | None = None,
+) -> list[Cue]:
+    """The cues of caption file ``path`` for a title of ``end`` seconds: read, retimed by
+    ``offset_ms``, then placed in the title (``place_cues``: cut to it, ``trim`` as there), the
+    notices of dropped cues appended to ``notices``. ``end`` None: not placed (read and
+    retimed only)."""
+    cues = retime(read_cues(path), offset_ms)
+    if end is None:
+        return cues
+    cues, found = place_cues(cues, end, name, trim)
+    if notices is not None:
+        notices += found
+    return cues
+
+
 def _clock(t: Fraction, sep: str) -> str:
     ms = int(t * 1000 + Fraction(1, 2))
     h, rest = divmod(ms, 3_600_000)

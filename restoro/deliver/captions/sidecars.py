@@ -7,7 +7,7 @@ import re
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from restoro.deliver.captions.io import place_cues, read_cues, retime, to_scc, to_srt
+from restoro.deliver.captions.io import title_cues, to_scc, to_srt
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,8 +58,6 @@ def master_sidecars(
     starting after it is an error), or with ``trim`` (a title cut from its source) cut to the
     title's range, the dropped cues counted in ``notices``."""
     end = frames / Fraction(frame_rate)
-    cues, found = place_cues(retime(read_cues(path), offset_ms), end, name, trim)
-    if notices is not None:
-        notices += found
+    cues = title_cues(path, offset_ms=offset_ms, end=end, name=name, trim=trim, notices=notices)
     scc_rate, start = scc_timing(timecode, frame_rate)
     return to_srt(cues), to_scc(cues, frame_rate=scc_rate, start_tc=start)

@@ -50,14 +50,17 @@ def imsc_document(
     """The caption file as an IMSC1 Text Profile document, retimed by ``offset_ms``; with
     ``trim`` (the title's start in source seconds and its length) cut to the title, the cues
     dropped counted in ``notices``."""
-    from restoro.deliver.captions.io import CaptionError, place_cues, read_cues, retime, to_imsc
+    from restoro.deliver.captions.io import CaptionError, title_cues, to_imsc
 
     try:
-        cues = retime(read_cues(path), offset_ms)
-        if trim is not None:
-            cues, found = place_cues(cues, trim[1], path.name, str(trim[0]))
-            if notices is not None:
-                notices += found
+        cues = title_cues(
+            path,
+            offset_ms=offset_ms,
+            end=trim[1] if trim else None,
+            name=path.name,
+            trim=str(trim[0]) if trim else None,
+            notices=notices,
+        )
         if not cues:
             raise CaptionError(f"{path}: no cue survives (empty file or offset)")
         doc = to_imsc(cues, language=language)

@@ -100,7 +100,7 @@ def _captions(
 ) -> tuple[list[str], list[tuple[str, str, str]], list[tuple[str, str]]]:
     """WebVTT segments aligned to the video segments (HLS) and whole sidecars (DASH); cues of a
     trimmed title are cut to it (``notices`` counts those dropped)."""
-    from restoro.deliver.captions.io import place_cues, read_cues, retime, to_vtt
+    from restoro.deliver.captions.io import title_cues, to_vtt
 
     files: list[str] = []
     hls: list[tuple[str, str, str]] = []
@@ -110,10 +110,14 @@ def _captions(
     for s in video.segments:
         bounds.append(bounds[-1] + s.duration)
     for i, (path, cap) in enumerate(zip(paths, params["captions"], strict=True)):
-        cues = retime(read_cues(path), cap["offset_ms"])
-        cues, found = place_cues(cues, end, cap["name"], cap.get("trim"))
-        if notices is not None:
-            notices += found
+        cues = title_cues(
+            path,
+            offset_ms=cap["offset_ms"],
+            end=end,
+            name=cap["name"],
+            trim=cap.get("trim"),
+            notices=notices,
+        )
         tid = f"subs{i}"
         names = []
         for n, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False), 1):
