@@ -1174,3 +1174,57 @@ def test_truncated_vob_builds_with_a_warning_event(
     shutil.copy(vob, root / "media" / "cut.vob")
     rc, _out, err = run_cli(["validate", "-f", str(manifest)], capsys)
     assert rc == 0 and "truncated" not in err, err
+
+
+def test_validate_hashes_an_unchanged_model_file_once_when_there_is_a_store(
+    tmp_path: Path,
+    tiny_source: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a store, preflight digests a model file through its stat cache: a second
+    ``validate`` of the unchanged file hashes nothing; a file changed to the wrong scale is
+    hashed again and refused (exit 2, named as the manifest names it)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("spandrel")
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    import restoro.engine.keys as keys
+    import restoro.engine.state as state
+    from restoro.engine.store import Store
+
+    def save(scale: int, path: Path) -> None:
+        torch.manual_seed(scale)
+        m = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=scale)
+        save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
+
+    case = Case("model-ok", "", edits=(("model: bicubic", "model: models/m.safetensors"),))
+    root = tmp_path / "p"
+    manifest = _project(root, tiny_source, case)
+    (root / "models").mkdir()
+    model = root / "models" / "m.safetensors"
+    save(2, model)
+    store = Store(root / ".restoro")  # a project that has built before: its stat cache
+    assert store.state is not None
+    store.close()
+    hashed: list[str] = []
+
+    def counting(path: Path | str) -> str:
+        if str(path).endswith("m.safetensors"):
+            hashed.append(str(path))
+        with open(path, "rb") as f:
+            return keys.digest_stream(f)[0]
+
+    # The file was just written: without this the stat cache would not trust it for 2 s.
+    monkeypatch.setattr(state.StateDB, "racy_window_ns", 0)
+    monkeypatch.setattr(keys, "digest_file", counting)
+    monkeypatch.setattr(state, "digest_file", counting)
+    for _ in range(2):
+        rc, out, err = run_cli(["validate", "-f", str(manifest)], capsys)
+        assert rc == 0, out + err
+    assert len(hashed) == 1, hashed
+    save(4, model)
+    rc, _out, err = run_cli(["validate", "-f", str(manifest)], capsys)
+    assert rc == 2 and "models/m.safetensors is a x4 Compact model" in err, err
+    assert len(hashed) == 2, hashed
