@@ -86,16 +86,10 @@ def folded_graph(stages: list[list[Any]], fmt: FrameFormat) -> tuple[str, FrameF
     the chain's transcode ends (``gbrp16le``, its tags), and the frames' format after it."""
     from restoro.media.frameio import tag_filters
     from restoro.stages import registry
-    from restoro.stages.base import FrameStage
 
     filters = []
     for stage_id, _version, raw in stages:
-        cls = registry.get(stage_id)
-        if cls is None or not issubclass(cls, FrameStage):
-            raise StageError(f"stage {stage_id!r} is not a frame stage")
-        stage = cls()
-        params = cls.parse_params(raw)
-        stage.check(params)
+        stage, params = registry.frame_stage(stage_id, raw)
         graph = stage.ffmpeg_filter(params, fmt)
         if graph is None:
             raise StageError(f"stage {stage_id!r} with these params is no ffmpeg filter")

@@ -105,7 +105,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     )
     from restoro.media.frames import FrameFormat
     from restoro.stages import registry
-    from restoro.stages.base import FrameStage, StageContext
+    from restoro.stages.base import StageContext
 
     fmt = FrameFormat.model_validate(spec.params["format"])
     frames: Iterator[np.ndarray] = threaded(read_frames(ctx.blob(spec.inputs["frames"])))
@@ -124,12 +124,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
         own = {k: v for k, v in extra_inputs.items() if "#" not in k}
         if n > 1:
             own = {k.split("#")[0]: v for k, v in extra_inputs.items() if k.endswith(f"#{n}")}
-        cls = registry.get(stage_id)
-        if cls is None or not issubclass(cls, FrameStage):
-            raise StageError(f"stage {stage_id!r} is not a frame stage")
-        stage = cls()
-        params = cls.parse_params(raw)
-        stage.check(params)
+        stage, params = registry.frame_stage(stage_id, raw)
         sctx = StageContext(
             fmt=fmt,
             shot_id=spec.shot,
@@ -137,7 +132,7 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
             device=ctx.device,
             seed=int(spec.params.get("seed", 0)),
             inputs=own,
-            extra={"temporal_radius": cls.descriptor.temporal_radius},
+            extra={"temporal_radius": stage.descriptor.temporal_radius},
         )
         contexts.append((stage_id, sctx))
         overlap = overlap or stage.uses_device(params)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import difflib
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from restoro.errors import RestoroError
 
 if TYPE_CHECKING:
-    from restoro.stages.base import Stage
+    from collections.abc import Mapping
+
+    from restoro.stages.base import FrameStage, Stage, StageParams
 
 _REGISTRY: dict[str, type[Stage]] = {}
 _loaded = False
@@ -86,6 +88,21 @@ def get(stage_id: str) -> type[Stage] | None:
     if stage is None and stage_id in _BUILTINS:
         stage = _builtin(stage_id)
     return stage
+
+
+def frame_stage(stage_id: str, raw: Mapping[str, Any]) -> tuple[FrameStage, StageParams]:
+    """The frame stage ``stage_id`` of a frozen spec and its checked params (StageError for an
+    id that names no frame stage)."""
+    from restoro.errors import StageError
+    from restoro.stages.base import FrameStage
+
+    cls = get(stage_id)
+    if cls is None or not issubclass(cls, FrameStage):
+        raise StageError(f"stage {stage_id!r} is not a frame stage")
+    stage = cls()
+    params = cls.parse_params(raw)
+    stage.check(params)
+    return stage, params
 
 
 def suggest(stage_id: str) -> str | None:
