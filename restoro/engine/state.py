@@ -311,6 +311,14 @@ class StateDB:
         if not self._racy(st, now):
             self._write("blobs", key, _row(st, digest))
 
+    def _delete(self, table: str, column: str, names: list[str]) -> None:
+        """Delete the rows of ``table`` whose ``column`` is one of ``names`` (in chunks that
+        stay under SQLite's limit of bound parameters); the caller holds the lock."""
+        for i in range(0, len(names), _CHUNK):
+            part = names[i : i + _CHUNK]
+            marks = ",".join("?" * len(part))
+            self._conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)
+
     def forget_blobs(self, paths: Iterable[Path | str]) -> None:
         """Drop cache rows for blobs that were removed or quarantined."""
         names = [str(p) for p in paths]
@@ -319,10 +327,7 @@ class StateDB:
                 self._pending["blobs"].pop(name, None)
                 if self._blob_rows is not None:
                     self._blob_rows.pop(name, None)
-            for i in range(0, len(names), _CHUNK):
-                part = names[i : i + _CHUNK]
-                marks = ",".join("?" * len(part))
-                self._conn.execute(f"DELETE FROM blobs WHERE path IN ({marks})", part)
+            self._delete("blobs", "path", names)
 
     # -- the ac/ index ---------------------------------------------------------------------
 
@@ -379,10 +384,7 @@ class StateDB:
                 self._pending_entries.pop(name, None)
                 if self._entry_rows is not None:
                     self._entry_rows.pop(name, None)
-            for i in range(0, len(names), _CHUNK):
-                part = names[i : i + _CHUNK]
-                marks = ",".join("?" * len(part))
-                self._conn.execute(f"DELETE FROM entries WHERE key IN ({marks})", part)
+            self._delete("entries", "key", names)
 
     # -- refs: the last key planned for each logical action --------------------------------
 
