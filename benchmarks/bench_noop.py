@@ -31,7 +31,7 @@ sources:
 pipelines:
   main:
     - {{stage: ingest, mode: progressive}}
-    - {{stage: upscale, model: bicubic, scale: 1}}
+    - {{stage: upscale, model: bicubic, scale: 1, cache: true}}
 titles:
   reel:
     source: tape

@@ -9,8 +9,9 @@ broken, and AC-3 5.1 audio; about ``--frames`` frames in all. For each raster, i
 
 * **restoro**, first build from an empty store: ingest ``mode: auto`` (IVTC or deinterlace per
   cadence segment), ``upscale`` lanczos x2, a ProRes 422 HQ master pillarboxed into the raster
-  with the 5.1 track as 24-bit PCM, ``--no-qc`` (so the classical upscale is folded into the
-  ProRes chunks: no chain action, docs/engine.md);
+  with the 5.1 track as 24-bit PCM, a plain ``restoro build`` (the manifest has no ``qc:``
+  section; the classical upscale is folded into the ProRes chunks: no chain action,
+  docs/engine.md);
 * **ffmpeg**, one command doing the same job: ``fieldmatch``, ``yadif=deint=interlaced``,
   ``decimate``, ``zscale`` lanczos straight to the picture size with the BT.601 → BT.709
   conversion, ``pad``, ``prores_ks`` 422 HQ and ``pcm_s24le``, with the same ffmpeg binary;
@@ -170,7 +171,7 @@ def bench_raster(
     proj.mkdir(parents=True)
     manifest = proj / "restoro.yaml"
     manifest.write_text(MANIFEST.format(source=src, raster=name, overrides=""), encoding="utf-8")
-    build = ["build", "-f", str(manifest), "--json", "--no-qc", "--jobs", str(jobs)]
+    build = ["build", "-f", str(manifest), "--json", "--jobs", str(jobs)]
     print(f"[{name}] restoro first build ...", file=sys.stderr, flush=True)
     first = restoro(*build)
     master = next(e["path"] for e in first["events"] if e.get("event") == "output")

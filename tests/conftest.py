@@ -68,6 +68,8 @@ def interlaced_source(_source_cache: Path) -> Path:
     )
 
 
+# ``cache: true`` keeps each shot's chain a cache point, which most tests look at; without it
+# a filter-only chain folds into the ProRes chunk and the QC (tests/test_fold.py).
 SMALL_MANIFEST = """\
 restoro: 1
 project: small
@@ -77,7 +79,7 @@ sources:
 pipelines:
   main:
     - {stage: ingest, mode: progressive}
-    - {stage: upscale, model: bicubic, scale: 2}
+    - {stage: upscale, cache: true, model: bicubic, scale: 2}
 titles:
   ep1:
     source: tape

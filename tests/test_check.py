@@ -88,8 +88,8 @@ def test_a_nondeterministic_stage_is_named(workspace: Path, wobble: None) -> Non
     text = workspace.read_text(encoding="utf-8")
     workspace.write_text(
         text.replace(
-            "- {stage: upscale, model: bicubic, scale: 2}",
-            "- {stage: upscale, model: bicubic, scale: 2}\n    - {stage: test-wobble}",
+            "- {stage: upscale, cache: true, model: bicubic, scale: 2}",
+            "- {stage: upscale, cache: true, model: bicubic, scale: 2}\n    - {stage: test-wobble}",
         ),
         encoding="utf-8",
     )

@@ -330,7 +330,7 @@ def test_banding_finds_8bit_steps_not_clean_or_dithered_gradients(ramp: tuple) -
 def test_banding_on_the_frames_the_qc_action_reads(tmp_path: pathlib.Path) -> None:
     """Through the QC action's own path: FFV1 working intermediates (RGB uint16), the output
     at twice the source raster scaled back with an area filter, then the check."""
-    from restoro.media.frameio import write_frames
+    from restoro.media.frameio import read_frames, write_frames
     from restoro.media.frames import FrameFormat
     from restoro.qc.banding import Banding
     from restoro.qc.shot import pairs as shot_pairs
@@ -346,7 +346,7 @@ def test_banding_on_the_frames_the_qc_action_reads(tmp_path: pathlib.Path) -> No
         out = tmp_path / f"{kind}.mkv"
         fmt = FrameFormat(width=2 * w, height=2 * h, frame_rate="24")
         write_frames(out, fmt, iter([_banding_frames(kind, big, s) for s in range(2)]))
-        res = Banding().run(shot_pairs(out, src, 0))
+        res = Banding().run(shot_pairs(read_frames(out), src, 0))
         assert bool(res.findings) is want, (kind, res.metrics)
 
 

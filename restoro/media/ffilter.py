@@ -117,3 +117,15 @@ def transcode(src: Path, graph: str, out_fmt: FrameFormat, out: Path) -> None:
     except ToolError:
         out.unlink(missing_ok=True)
         raise
+
+
+def read_through(src: Path, graph: str, out_fmt: FrameFormat) -> Iterator[np.ndarray]:
+    """Intermediate ``src`` through the filter ``graph`` (which ends in ``gbrp16le``), as
+    working frames of ``out_fmt``'s size: the samples ``transcode`` would have stored."""
+    args = [
+        "-i", str(src), "-map", "0:v:0", "-filter_threads", "1", "-vf", graph,
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",
+    ]  # fmt: skip
+    w, h = out_fmt.width, out_fmt.height
+    for buf in raw_pipe(iter(()), args, w * h * 6, f"filter {graph!r}"):
+        yield from_planes(*np.frombuffer(buf, dtype="<u2").reshape(3, h, w))

@@ -12,6 +12,8 @@ from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_f
 from restoro.plan.titles import ingest_params, title_timeline
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from restoro.engine.store import ActionResult
     from restoro.manifest.resolve import ResolvedShot, ResolvedStage
     from restoro.media.frames import FrameFormat
@@ -33,16 +35,16 @@ class FoldedId(str):
 
 
 def fold_title(walk: Walk, title: str) -> bool:
-    """Whether the title's shots may fold a final filter-only segment into their delivery:
-    only in a build that says it delivers and inspects nothing (``--no-qc``), and where
-    nothing else reads the final frames — every deliverable of the title in this build is
-    ProRes (whose chunk folds it) and follows no approvals, no shot is a target by name, and
-    the build is not a shots-only plan (the review's outputs). Other builds keep the cache
-    point, so ``restoro qc``, ``review`` and ``compare`` find the shots' final frames cached."""
+    """Whether the title's shots may fold a final filter-only segment into what reads their
+    final frames: every deliverable of the title in this build is ProRes (whose chunk folds it)
+    and follows no approvals, no shot is a target by name (``restoro compare`` reads the final
+    frames), and the build is not a shots-only plan (the review's outputs). The shots' QC (in a
+    build or ``restoro qc``) reads folded frames too, so a build with QC folds as one without
+    does, and ``restoro qc`` after ``restoro build`` finds its chunks cached."""
     from restoro.plan.deliverables import delivers
 
     ws = walk.ws
-    if walk.sel.shots is not None or walk.opts.qc is not False:
+    if walk.sel.shots is not None:
         return False
     b = getattr(walk.approvals, "b", None)
     if b is None or getattr(b, "shots_only", False):
@@ -96,6 +98,30 @@ def folded_graph(stages: list[list[Any]], fmt: FrameFormat) -> tuple[str, FrameF
         filters.append(graph)
         fmt = stage.output_format(params, fmt)
     return ",".join([*filters, "format=gbrp16le", tag_filters(fmt)]), fmt
+
+
+def fold_params(final_id: str, up: ActionResult) -> dict[str, Any]:
+    """What a reader of a shot's final frames other than the ProRes chunk adds to its key when
+    the last segment is folded (``FoldedId``; ``up`` is its input's result): the segment's
+    stages and the format of the frames they start from. Empty when nothing is folded."""
+    stages = getattr(final_id, "stages", None)
+    return {} if stages is None else {"fold": stages, "fold_format": up.meta["format"]}
+
+
+def unfold(
+    action: str, src: Path, stages: list[list[Any]], fmt: FrameFormat
+) -> tuple[str, FrameFormat]:
+    """For a reader of a folded segment's input ``src`` (frames of ``fmt``): the segment's
+    filters and the format of the frames they make, as the chain would have made them (the same
+    ``gbrp16le`` samples, so what the reader makes of them is what it makes of the chain's)."""
+    from restoro.media.frameio import sample_format
+
+    if sample_format(src) != "gbrp16le":
+        raise StageError(f"{action}: a folded segment needs 16-bit frames")
+    graph, out = folded_graph(stages, fmt)
+    if out.frame_rate != fmt.frame_rate:
+        raise StageError(f"{action}: a folded segment may not change the frame rate")
+    return graph, out
 
 
 def _segments(stages: tuple[ResolvedStage, ...]) -> list[list[ResolvedStage]]:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from restoro import __version__
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
-from restoro.errors import StageError
 from restoro.plan.deliverables import DeliverableKind, register
 from restoro.plan.nodes import (
     Node,
@@ -187,15 +186,9 @@ def run_prores_chunk(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     if "fold" in p:
         # The shot's folded final segment, as the chain's transcode would run it: the same
         # gbrp16le samples reach the fit to raster, so the chunk's bytes are the unfolded ones.
-        from restoro.media.frameio import sample_format
-        from restoro.plan.chains import folded_graph
+        from restoro.plan.chains import unfold
 
-        if sample_format(src) != "gbrp16le":
-            raise StageError(f"{spec.id}: a folded segment needs 16-bit frames")
-        rate = fmt.frame_rate
-        pre, fmt = folded_graph(p["fold"], fmt)
-        if fmt.frame_rate != rate:
-            raise StageError(f"{spec.id}: a folded segment may not change the frame rate")
+        pre, fmt = unfold(spec.id, src, p["fold"], fmt)
     count = encode_chunk(
         src, fmt, raster=(w, h), fit=p["fit"], profile=p["profile"], out=out, pre=pre
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from restoro.engine.actions import RunContext, RunOutput, runner
 from restoro.engine.graph import ActionSpec
+from restoro.plan.chains import fold_params
 from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of
 from restoro.plan.qc_package import (
     PACKAGE_KINDS,
@@ -22,7 +23,9 @@ from restoro.plan.qc_package import (
 from restoro.plan.titles import title_timecode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
+
+    import numpy as np
 
     from restoro.engine.store import ActionResult
     from restoro.plan.makers import Walk
@@ -106,7 +109,12 @@ def _shot_node(title: str, shot: Shot, final_id: str, checks: str, variant: str 
             id=nid,
             stage="qc",
             version=QC_VERSION,
-            params={"scope": "shot", "checks": checks, "frame0": shot.start},
+            params={
+                "scope": "shot",
+                "checks": checks,
+                "frame0": shot.start,
+                **fold_params(final_id, deps[final_id]),
+            },
             inputs={
                 "output": digest_of(deps[final_id], "frames"),
                 "ingested": digest_of(deps[first_id], "frames"),
@@ -133,7 +141,11 @@ def _images_node(title: str, shot: Shot, final_id: str, variant: str | None) -> 
             id=nid,
             stage="qc-images",
             version=QC_VERSION,
-            params={"mid": n // 2, "worst": (worst - shot.start) if worst is not None else 0},
+            params={
+                "mid": n // 2,
+                "worst": (worst - shot.start) if worst is not None else 0,
+                **fold_params(final_id, deps[final_id]),
+            },
             inputs={
                 "output": digest_of(deps[final_id], "frames"),
                 "ingested": digest_of(deps[first_id], "frames"),
@@ -209,6 +221,23 @@ def _deliverable_node(
     return Node(nid, (main, *audio), make, kind="deliver", title=title)
 
 
+def _final_frames(spec: ActionSpec, ctx: RunContext) -> Iterator[np.ndarray]:
+    """The shot's final frames: decoded from its last cache point, or made from the folded
+    segment's input by its filters (``fold_params``), the samples the chain would have stored."""
+    src = ctx.blob(spec.inputs["output"])
+    if "fold" not in spec.params:
+        from restoro.media.frameio import read_frames
+
+        return read_frames(src)
+    from restoro.media.ffilter import read_through
+    from restoro.media.frames import FrameFormat
+    from restoro.plan.chains import unfold
+
+    fmt = FrameFormat.model_validate(spec.params["fold_format"])
+    graph, out = unfold(spec.id, src, spec.params["fold"], fmt)
+    return read_through(src, graph, out)
+
+
 @runner("qc")
 def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     if spec.params["scope"] in PACKAGE_KINDS:
@@ -224,7 +253,7 @@ def run_qc(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.qc.shot import run_shot_qc
 
     meta = run_shot_qc(
-        ctx.blob(spec.inputs["output"]),
+        _final_frames(spec, ctx),
         ctx.blob(spec.inputs["ingested"]),
         json.loads(spec.params["checks"]),
         spec.params["frame0"],
@@ -238,7 +267,7 @@ def run_qc_images(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.qc.shot import shot_images
 
     files = shot_images(
-        ctx.blob(spec.inputs["output"]),
+        _final_frames(spec, ctx),
         ctx.blob(spec.inputs["ingested"]),
         mid=spec.params["mid"],
         worst=spec.params["worst"],

@@ -30,14 +30,16 @@ def to8(rgb16: np.ndarray) -> np.ndarray:
     return ((rgb16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def pairs(output: Path, ingested: Path, frame0: int) -> Iterator[FramePair]:
+def pairs(output: Iterator[np.ndarray], ingested: Path, frame0: int) -> Iterator[FramePair]:
+    """The shot's output frames (decoded by the caller: ``read_frames`` of its last cache
+    point, or a folded segment's frames) beside its ingested frames."""
     import cv2
 
     from restoro.errors import StageError
     from restoro.media.frameio import read_frames
 
     src_it = read_frames(ingested)
-    for i, out in enumerate(read_frames(output)):
+    for i, out in enumerate(output):
         src = next(src_it, None)
         if src is None:
             raise StageError(f"the output has more frames than the ingested shot ({i + 1}+)")
@@ -77,7 +79,7 @@ def worst_crop(f: FramePair, size: int = 96) -> np.ndarray:
 
 
 def run_shot_qc(
-    output: Path,
+    output: Iterator[np.ndarray],
     ingested: Path,
     checks_spec: list[list[Any]],
     frame0: int,
@@ -116,7 +118,12 @@ def run_shot_qc(
 
 
 def shot_images(
-    output: Path, ingested: Path, *, mid: int, worst: int, temp: Callable[[str], Path]
+    output: Iterator[np.ndarray],
+    ingested: Path,
+    *,
+    mid: int,
+    worst: int,
+    temp: Callable[[str], Path],
 ) -> dict[str, Path]:
     """PNGs: ``thumb`` (frame ``mid`` of the output, 160 wide) and ``worst`` (the crop of
     frame ``worst``: source | output | difference); frames counted from the shot's start."""
