@@ -350,3 +350,20 @@ def extract_pieces(
             argv=args,
             log_tail="",
         )
+
+
+def read_last_frame(path: Path) -> np.ndarray:
+    """The last frame of an intermediate, decoding that frame only (all-intra packets)."""
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        last = None
+        for packet in container.demux(stream):
+            if packet.size:
+                last = packet
+        if last is None:
+            raise StageError(f"intermediate {path} has no frames")
+        decoded = stream.codec_context.decode(last) + stream.codec_context.decode(None)
+    if not decoded:
+        raise StageError(f"the last frame of intermediate {path} does not decode")
+    return frame_to_rgb(decoded[-1])
