@@ -1,0 +1,169 @@
+"""A title's frames in ingest pieces: the same frames, cuts and extracts as one whole-title
+ingest and one detector run, wherever the piece boundaries fall."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from restoro.media.frameio import extract_pieces, extract_range, read_frames, write_frames
+from restoro.media.frames import FrameFormat
+from restoro.media.probe import probe
+from restoro.media.shots import cuts_from_scores, detect_cuts, frame_scores
+from restoro.plan import pieces
+from restoro.plan.pieces import piece_bounds
+from restoro.stages.ingest import IngestParams
+from restoro.stages.ingest_timeline import analyse_title, run_ingest_action
+from restoro.testing.synth import make_hybrid
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_piece_bounds_are_the_titles_alone_and_snap_to_cadence_boundaries() -> None:
+    assert piece_bounds(100, (), 1000) == [(0, 100)]
+    assert piece_bounds(100, (), 30) == [(0, 33), (33, 66), (66, 100)]
+    # a segment start within a quarter of the length moves the boundary; a far one does not
+    assert piece_bounds(100, (60,), 30) == [(0, 33), (33, 60), (60, 100)]
+    assert piece_bounds(100, (50,), 30) == [(0, 33), (33, 66), (66, 100)]
+    many = piece_bounds(52_000, list(range(0, 52_000, 1_000)))
+    assert len(many) == 22 and all(b % 1_000 == 0 for _, b in many[:-1])
+    assert [b - a for a, b in many] == [
+        b - a for a, b in piece_bounds(52_000, range(0, 52_000, 1_000))
+    ]
+
+
+def _title_params(total: int) -> dict[str, object]:
+    return {
+        "ingest": IngestParams().model_dump(mode="json"),
+        "span": [0, total],
+        "crop": [0, 0, 0, 0],
+        "color": "auto",
+        "field_order": "auto",
+    }
+
+
+class _Result:
+    """What ``piece_params`` reads of the analysis' ActionResult."""
+
+    def __init__(self, params: dict[str, object], meta: dict[str, object]) -> None:
+        self.key_json = {"params": params}
+        self.meta = meta
+
+
+@pytest.mark.slow
+def test_pieces_of_a_hybrid_title_are_its_frames_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, _ = make_hybrid(tmp_path / "hybrid.mpg", width=360, height=240)
+    info = probe(src)
+    p = _title_params(info.video.frame_count)
+    # main's title ingest: cadence analysis and all the frames in one action
+    whole = run_ingest_action(src, info, p, tmp_path / "whole.mkv", tmp_path / "w0")
+    meta = analyse_title(src, info, p)
+    assert {k: meta[k] for k in ("format", "frames", "timeline", "cadence")} == {
+        k: whole[k] for k in ("format", "frames", "timeline", "cadence")
+    }
+    analysis = _Result(p, meta)
+    # title frames 48 and 84 start the video and the second film segment; with pieces of 30,
+    # one boundary falls inside film (30), one inside video (61), one snaps to 84
+    monkeypatch.setattr(pieces, "PIECE_FRAMES", 30)
+    bounds = pieces.title_pieces(analysis)  # type: ignore[arg-type]
+    assert bounds == [(0, 30), (30, 61), (61, 84), (84, 122)]
+    got: list[np.ndarray] = []
+    for i, (k0, k1) in enumerate(bounds):
+        pp = pieces.piece_params(analysis, (k0, k1))  # type: ignore[arg-type]
+        out = tmp_path / f"piece{i}.mkv"
+        m = run_ingest_action(src, info, pp, out, tmp_path / f"w{i + 1}")
+        assert m["frames"] == k1 - k0 and m["format"] == meta["format"]
+        got += list(read_frames(out))
+    ref = list(read_frames(tmp_path / "whole.mkv"))
+    assert len(got) == len(ref) == 122
+    for k, (a, b) in enumerate(zip(ref, got, strict=True)):
+        assert np.array_equal(a, b), f"title frame {k} differs"
+
+
+def _h(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_extracts_from_pieces_are_the_whole_titles_extracts_byte_for_byte(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 65535, (48, 64, 3), dtype=np.uint16) for _ in range(40)]
+    for rate in ("24000/1001", "30000/1001", "25"):
+        fmt = FrameFormat(width=64, height=48, frame_rate=rate)
+        write_frames(tmp_path / "all.mkv", fmt, iter(frames))
+        bounds = [(0, 13), (13, 27), (27, 40)]
+        parts = []
+        for i, (a, b) in enumerate(bounds):
+            write_frames(tmp_path / f"p{i}.mkv", fmt, iter(frames[a:b]))
+            parts.append((tmp_path / f"p{i}.mkv", a))
+        for s, e in [(0, 13), (12, 14), (13, 27), (20, 33), (5, 40), (30, 39)]:
+            extract_range(tmp_path / "all.mkv", s, e, tmp_path / "ref.mkv")
+            held = [part for part, (a, b) in zip(parts, bounds, strict=True) if a < e and b > s]
+            extract_pieces(held, s, e, tmp_path / "got.mkv", rate)
+            assert _h(tmp_path / "ref.mkv") == _h(tmp_path / "got.mkv"), (rate, s, e)
+
+
+def _scene_frames(cuts: list[int], n: int, seed: int = 3) -> list[np.ndarray]:
+    """Frames of flat noisy pictures that change level at ``cuts`` (and a one-frame flash)."""
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(2_000, 60_000, size=len(cuts) + 1)
+    out = []
+    for k in range(n):
+        scene = sum(1 for c in cuts if k >= c)
+        base = np.full((48, 64, 3), levels[scene], dtype=np.int64)
+        base[..., scene % 3] //= 3  # a hue change too
+        noise = rng.integers(-300, 300, size=base.shape)
+        out.append(np.clip(base + noise, 0, 65535).astype(np.uint16))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("detector", "threshold", "min_frames"),
+    [("content", 27.0, 4), ("content", 27.0, 12), ("adaptive", 3.0, 4), ("threshold", 40.0, 3)],
+)
+def test_cuts_from_piece_scores_are_one_detector_run_over_the_title(
+    tmp_path: Path, detector: str, threshold: float, min_frames: int
+) -> None:
+    # cuts right at (20), just after (41) and just before (59) piece boundaries, two cuts
+    # closer than min_frames across a boundary (38 / 41), and a dark scene (threshold fades)
+    cuts = [8, 20, 38, 41, 59, 66, 75]
+    frames = _scene_frames(cuts, 90)
+    for k in range(66, 75):
+        frames[k] = (frames[k] // 40).astype(np.uint16)
+    fmt = FrameFormat(width=64, height=48, frame_rate="24000/1001")
+    write_frames(tmp_path / "all.mkv", fmt, iter(frames))
+    whole = detect_cuts(
+        tmp_path / "all.mkv", detector=detector, threshold=threshold, min_frames=min_frames
+    )
+    assert whole  # the media has cuts this detector finds
+    for bounds in (
+        [(0, 90)],
+        [(0, 20), (20, 40), (40, 60), (60, 90)],
+        [(0, 39), (39, 67), (67, 90)],
+    ):
+        scores = []
+        for i, (a, b) in enumerate(bounds):
+            write_frames(tmp_path / f"p{i}.mkv", fmt, iter(frames[a:b]))
+            before = tmp_path / f"p{i - 1}.mkv" if i else None
+            metric = "mean" if detector == "threshold" else "content"
+            scores.append(frame_scores(tmp_path / f"p{i}.mkv", metric=metric, before=before))
+        merged = cuts_from_scores(
+            np.concatenate(scores),
+            detector=detector,
+            threshold=threshold,
+            min_frames=min_frames,
+            frame_rate="24000/1001",
+        )
+        assert merged == whole, bounds
+    # the piece's first score needs the frame before it: without it a cut at a boundary is lost
+    write_frames(tmp_path / "q0.mkv", fmt, iter(frames[:20]))
+    write_frames(tmp_path / "q1.mkv", fmt, iter(frames[20:]))
+    if detector != "threshold":
+        cold = frame_scores(tmp_path / "q1.mkv", metric="content")
+        warm = frame_scores(tmp_path / "q1.mkv", metric="content", before=tmp_path / "q0.mkv")
+        assert cold[0] == 0.0 < warm[0] and np.array_equal(cold[1:], warm[1:])
