@@ -167,3 +167,51 @@ def test_cuts_from_piece_scores_are_one_detector_run_over_the_title(
         cold = frame_scores(tmp_path / "q1.mkv", metric="content")
         warm = frame_scores(tmp_path / "q1.mkv", metric="content", before=tmp_path / "q0.mkv")
         assert cold[0] == 0.0 < warm[0] and np.array_equal(cold[1:], warm[1:])
+
+
+def _outputs(root: Path) -> dict[str, tuple[str, str]]:
+    """Action id → (key, its outputs' digests), from every entry of the store."""
+    import orjson
+
+    out: dict[str, tuple[str, str]] = {}
+    for entry in (root / ".restoro" / "ac").rglob("*.json"):
+        data = orjson.loads(entry.read_bytes())
+        digests = ",".join(sorted(f"{n}={o['digest']}" for n, o in data["outputs"].items()))
+        out[data["action_id"]] = (data["key"], digests)
+    return out
+
+
+@pytest.mark.slow
+def test_a_title_in_pieces_builds_what_one_piece_builds_at_any_job_count(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 shots of 12 frames in pieces of 9: every shot straddles a boundary, and a cut (12,
+    24) falls right after one (9, 18, 27). The shots' extracts have the one-piece build's
+    bytes, so every chain, chunk and master key and byte is the same; two pieced builds at
+    --jobs 1 and 2 are identical."""
+    import shutil
+
+    from buildkit import build
+
+    copies = []
+    for name in ("two", "three"):
+        other = tmp_path / name
+        shutil.copytree(workspace.parent, other, ignore=shutil.ignore_patterns(".restoro", "out"))
+        copies.append(other / workspace.name)
+    one = build(workspace)
+    monkeypatch.setattr(pieces, "PIECE_FRAMES", 9)
+    two = build(copies[0], jobs=1)
+    three = build(copies[1], jobs=2)
+    assert one.failed == two.failed == three.failed == 0
+    assert one.shots == two.shots == {"ep1": 3}
+    ids = {r.id for r in two.records}
+    assert {f"ep1/ingest/{i}" for i in range(4)} <= ids and "ep1/ingest/4" not in ids
+    a, b, c = (_outputs(m.parent) for m in (workspace, *copies))
+    assert b == c  # --jobs 1 and 2
+    extracts = {i for i in a if i.endswith("/ingest") and "@" in i}
+    same = {i for i in a if not i.startswith("ep1/") or i in ("ep1/master", "ep1/audio/0")}
+    same -= extracts  # (their keys name other pieces)
+    assert len(extracts) == 3 and all(a[i][1] == b[i][1] for i in extracts)  # same bytes
+    assert len(same) > 6 and {i: a[i] for i in same} == {i: b[i] for i in same}
+    lock = [(m.parent / "restoro.lock").read_bytes() for m in (workspace, *copies)]
+    assert lock[0] == lock[1] == lock[2]
