@@ -215,3 +215,32 @@ def test_a_title_in_pieces_builds_what_one_piece_builds_at_any_job_count(
     assert len(same) > 6 and {i: a[i] for i in same} == {i: b[i] for i in same}
     lock = [(m.parent / "restoro.lock").read_bytes() for m in (workspace, *copies)]
     assert lock[0] == lock[1] == lock[2]
+
+
+@pytest.mark.slow
+def test_a_piece_inside_film_processes_only_its_cycles_and_gives_the_titles_frames(
+    tmp_path: Path,
+) -> None:
+    """A piece starting at each of the five positions of a 3:2 cycle, inside a telecine
+    segment: only the cycles around it (``IVTC_MARGIN``) are field-matched and decimated,
+    and its frames are the whole title's."""
+    from restoro.stages import ingest_timeline
+
+    src, _ = make_hybrid(tmp_path / "h.mpg", width=176, height=120, film=(96, 40))
+    info = probe(src)
+    p = _title_params(info.video.frame_count)
+    run_ingest_action(src, info, p, tmp_path / "whole.mkv", tmp_path / "w0")
+    ref = list(read_frames(tmp_path / "whole.mkv"))
+    analysis = _Result(p, analyse_title(src, info, p))
+    for k0 in range(40, 45):
+        pp = pieces.piece_params(analysis, (k0, k0 + 12))  # type: ignore[arg-type]
+        run_ingest_action(src, info, pp, tmp_path / "x.mkv", tmp_path / f"w{k0}")
+        got = list(read_frames(tmp_path / "x.mkv"))
+        assert len(got) == 12
+        for k, (a, b) in enumerate(zip(ref[k0 : k0 + 12], got, strict=True)):
+            assert np.array_equal(a, b), f"title frame {k0 + k} differs"
+    # the branch of such a piece trims whole cycles from the segment's start, not its start
+    filters, _rate, t0, _n = ingest_timeline._branch(
+        info, IngestParams(), (0, 120, "ivtc"), (60, 75), "tff"
+    )
+    assert filters[0] == "trim=start_frame=50:end_frame=85" and t0 == 50

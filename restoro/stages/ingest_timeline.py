@@ -6,9 +6,10 @@
 2. each segment that holds wanted frames is processed on its own: ``telecine`` by field matching
    (``fieldmatch``), deinterlacing of the frames no field matches (orphans, ``bwdif`` on frames
    flagged combed) and decimation of the repeated frame in every five (``decimate``);
-   ``interlaced`` by ``bwdif``; ``progressive`` as is. A telecine segment is always processed
-   whole (decimation depends on where a cycle starts), so a shot's own ingest gives the same
-   frames as the title's;
+   ``interlaced`` by ``bwdif``; ``progressive`` as is. Of a telecine segment, the whole
+   5-frame cycles (counted from the segment's start, as decimation counts them) around the
+   wanted frames are processed, ``IVTC_MARGIN`` cycles more each side, so a shot's own ingest
+   and an ingest piece give the same frames as the whole title's;
 3. every title frame takes the segment frame nearest in time (``decimate``), a blend of the
    two around it (``blend``) or their motion-compensated interpolation (``mci``), which
    converts video-rate segments to a film-rate title (and film to video rate by repetition)
@@ -67,6 +68,11 @@ def _ivtc_chain(order: str) -> list[str]:
     ]
 
 
+IVTC_MARGIN = 2
+"""Cycles of five source frames processed before and after the wanted frames of a telecine
+segment (and dropped): field matching looks one frame either side, decimation at its cycle
+and the frame before it."""
+
 GROUP = 16
 """Segments made by one ffmpeg run: the title is decoded once per group, not once per segment
 (decoding every segment from frame 0 grew with the square of the segment count)."""
@@ -87,8 +93,16 @@ def _branch(
     s_rate = Fraction(v.frame_rate)
     start, end, mode = seg
     if mode == "ivtc":
-        pre = [f"trim=start_frame={start}:end_frame={end}", "setpts=PTS-STARTPTS"]
-        return [*pre, *_ivtc_chain(order)], s_rate * Fraction(4, 5), Fraction(start), -1
+        # Whole 5-frame cycles of the segment (counted from its start, as decimation counts
+        # them) around the wanted range, with ``IVTC_MARGIN`` cycles more each side: field
+        # matching and decimation decide from a frame's neighbours and its own cycle, so these
+        # cycles come out as from the whole segment, and a piece of a long film segment does
+        # not process all of it.
+        c0 = max(0, (want_src[0] - start) // 5 - IVTC_MARGIN)
+        c1 = -(-(want_src[1] - start) // 5) + IVTC_MARGIN
+        lo, hi = start + 5 * c0, min(end, start + 5 * c1)
+        pre = [f"trim=start_frame={lo}:end_frame={hi}", "setpts=PTS-STARTPTS"]
+        return [*pre, *_ivtc_chain(order)], s_rate * Fraction(4, 5), Fraction(lo), -1
     # Frame-by-frame modes: the wanted range (plus a frame each side for blending), the same
     # frames whatever range is asked for. A deinterlacer sees one frame either side of the
     # frame it makes (bwdif and yadif), so the range is cut with one frame of margin, which
