@@ -27,11 +27,14 @@ if TYPE_CHECKING:
     from restoro.plan.makers import Walk
     from restoro.plan.titles import TitleIngest
 
-PIECE_FRAMES = 2400
-"""Target length of an ingest piece in title frames. A piece costs a process start, a decode of
-the source up to its first frame and, in a telecine segment it cuts, the segment's cycles it
-shares with its neighbour; a 52,000-frame episode makes ~22 pieces, enough to keep 16 cores
-busy (docs/performance.md, Issue 12, "Ingest in pieces")."""
+PIECE_FRAMES = 3200
+"""Target length of an ingest piece in title frames. Besides its frames (~16 ms each for SD), a
+piece costs an ffmpeg start, the IVTC cycles it shares with its neighbours and a decode of the
+source from its start up to the piece (no seek; ~0.3 ms a SD frame): ~0.2 CPU-ks over the 22
+pieces of 2,400 frames of a 52,000-frame episode, ~0.15 over 16 pieces of 3,200. On 16 cores
+those 16 pieces are one wave (~55 s, then at most ~20 s of the last one's decode), 22 would be
+two (~80 s); a season's many titles fill the cores either way (docs/performance.md, Issue 12,
+"Ingest in pieces")."""
 SCORES_VERSION = 1
 SHOTS_VERSION = 2
 """2: the title's cuts replayed from its pieces' scores (1: one detector run over the title)."""
