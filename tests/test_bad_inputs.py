@@ -1104,7 +1104,7 @@ def test_an_action_on_a_full_disk_fails_saying_so(
     manifest = _project(root, tiny_source, Case("full", ""))
     rc, _out, err = run_cli(["build", "-f", str(manifest), "ep1"], capsys)
     assert rc == 1, err
-    assert re.search(r"ingest: no space left on device writing \S+\.restoro/tmp/", err), err
+    assert re.search(r"ingest/0: no space left on device writing \S+\.restoro/tmp/", err), err
     assert "hint:" in err and "E999" not in err and "Traceback" not in err
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # ingest + shots, 3 × (extract + upscale + chunk), audio, master
-TOTAL = 2 + 3 * 3 + 1 + 1
+TOTAL = 4 + 3 * 3 + 1 + 1  # analysis, 1 ingest piece, its shot scores, shots; 3 x 3; audio; master
 
 
 def _shot_ids(report) -> list[str]:  # noqa: ANN001
@@ -153,10 +153,10 @@ def test_ffmpeg_fingerprint_change_reruns_ffmpeg_actions(built, monkeypatch) -> 
     assert set(runs.values()) == {"tool-changed"}
     stages = {r.id: r.stage for r in report.records if r.status == "executed"}
     assert sorted(stages.values()).count("prores-chunk") == 3
-    assert {"ep1/ingest", "ep1/audio/0", "ep1/master"} <= set(runs)
+    assert {"ep1/analysis", "ep1/ingest/0", "ep1/audio/0", "ep1/master"} <= set(runs)
     # A classical upscale is ffmpeg's zscale: its chains rerun; shot detection stays cached.
     assert sorted(stages.values()).count("chain") == 3
-    assert "shots" not in stages.values()
+    assert not {"shots", "shot-scores"} & set(stages.values())
 
 
 def test_source_bytes_change_with_same_frames_cuts_off_early(built, tmp_path) -> None:  # noqa: ANN001
@@ -197,7 +197,8 @@ def test_source_bytes_change_with_same_frames_cuts_off_early(built, tmp_path) ->
     os.replace(remux, src)
     report = build(manifest)
     assert executed(report) == {
-        "ep1/ingest": "input-changed",
+        "ep1/analysis": "input-changed",
+        "ep1/ingest/0": "input-changed",
         "ep1/audio/0": "input-changed",
         "ep1/master": "input-changed",
     }

@@ -25,7 +25,8 @@ def make(walk: Any, title: str) -> list[Any]:
 
 
 def test_every_listed_maker_has_make_and_a_known_phase() -> None:
-    assert [p for p, _m in makers.MAKERS] == ["analysis", "shots", "deliver", "deliver", "qc"]
+    phases = [p for p, _m in makers.MAKERS]
+    assert phases == ["analysis", "ingest", "shots", "deliver", "deliver", "qc"]
     for phase, module in makers.MAKERS:
         assert phase in makers.PHASES
         assert callable(importlib.import_module(module).make)

@@ -276,8 +276,11 @@ def test_action_fitting_on_no_node_fails_before_work(
 @pytest.mark.slow
 def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path) -> None:
     """Chain nodes carry the largest memory_mb of their stages; keys do not depend on it."""
-    from restoro.plan import analysis, chains
+    from restoro.engine.records import BuildOptions as Opts
+    from restoro.engine.records import Selection
+    from restoro.plan import analysis, chains, pieces
     from restoro.plan import nodes as N
+    from restoro.plan.makers import Walk
 
     manifest = _project(tmp_path / "p", assets)
     report = build(manifest, device="cpu", executor="local")
@@ -285,12 +288,17 @@ def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path)
     try:
         ws.preflight(["ep1"])
         ws.hash_sources()
-        title_nodes, ingest_id, _ = analysis.title_nodes(ws, "ep1", None)
-        assert [n.memory_mb for n in title_nodes] == [512, 0]  # ingest declares 512
-        ingest = ws.store.lookup(next(r.key for r in report.records if r.id == ingest_id))
-        assert ingest.result is not None
+        node = analysis.analysis_node(ws, "ep1", None)
+        walk = Walk(ws, Selection(["ep1"], [], None), Opts())
+        walk.analyses["ep1"] = ws.store.lookup(_key(report, node.id)).result
+        made = pieces.make(walk, "ep1")
+        # the analysis declares nothing; an ingest piece 512 (ingest's), scores and shots none
+        assert [node.memory_mb] + [n.memory_mb for n in made] == [0, 512, 0, 0]
+        done = {n.id: ws.store.lookup(_key(report, n.id)).result for n in made}
+        ingest = pieces.title_ingest(walk, "ep1", done)
+        assert ingest is not None
         shot = N.Shot("ep1@00:00:00:00", 0, 4)
-        nodes, _, _ = chains.shot_nodes(ws, "ep1", shot, None, ingest.result, device="cpu")
+        nodes, _, _ = chains.shot_nodes(ws, "ep1", shot, None, ingest, device="cpu")
         assert [n.memory_mb for n in nodes] == [0, 4096, 256]  # extract, upscale, sharpen
         spec = nodes[1].make({nodes[0].id: ws.store.lookup(_key(report, nodes[0].id)).result})
         assert "memory" not in str(spec.key_fields())

@@ -38,7 +38,8 @@ from restoro.plan.workspace import Workspace  # noqa: E402
 if TYPE_CHECKING:
     from pathlib import Path
 
-TOTAL = 2 + 3 * 3 + 1 + 1  # ingest, shots, 3 × (extract, chain, chunk), audio, master
+# analysis, an ingest piece, its scores, shots; 3 × (extract, chain, chunk); audio, master
+TOTAL = 4 + 3 * 3 + 1 + 1
 KEY = "0123456789abcdef0123456789abcdef"
 AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

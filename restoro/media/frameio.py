@@ -297,3 +297,73 @@ def extract_range(src: Path, start: int, end: int, out: Path) -> None:
         raise ToolError(
             f"extracted {got} frames from {src}, expected {end - start}", argv=args, log_tail=""
         )
+
+
+def extract_pieces(
+    pieces: list[tuple[Path, int]], start: int, end: int, out: Path, frame_rate: str
+) -> None:
+    """Copy title frames [start, end) from consecutive pieces of a title's intermediate (each
+    ``(path, its first title frame)``, in order, together covering the range) to a new
+    intermediate, without re-encoding.
+
+    The frames' timestamps are the title's own, rebased to the range's first frame, as
+    ``extract_range`` of one intermediate holding the whole title gives them (Matroska keeps
+    milliseconds, so frame k of the title sits at round(k * 1000 / rate) ms): the bytes are the
+    same wherever the pieces' boundaries lie.
+    """
+    import tempfile
+    from fractions import Fraction
+
+    if not pieces or not pieces[0][1] <= start < end:
+        raise StageError(f"title frames [{start}, {end}) do not start in the pieces given")
+    first = pieces[0][1]
+    total = first + sum(count_frames(p) for p, _ in pieces)
+    if end > total:
+        raise StageError(f"title frames [{start}, {end}) run past the pieces ({total})")
+    rate = Fraction(frame_rate)
+    num, den = rate.denominator * 1000, rate.numerator  # milliseconds of one frame: num / den
+    a, b = start - first, end - first
+    # round() is half away from zero, as Matroska's rescaling of the encoder's timestamps
+    ts = f"round((N+{start})*{num}/{den})-round({start}*{num}/{den})"
+    bsf = f"noise=drop=not(between(n\\,{a}\\,{b - 1})),setts=ts={ts}"
+    with tempfile.TemporaryDirectory(prefix="restoro-extract-", dir=out.parent) as tmp:
+        if len(pieces) == 1:
+            src = ["-i", str(pieces[0][0])]
+        else:
+            listing = Path(tmp) / "pieces.ffconcat"
+            listing.write_text(
+                "ffconcat version 1.0\n"
+                + "".join(f"file '{Path(p).resolve()}'\n" for p, _ in pieces)
+            )
+            src = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        args = [
+            *src, "-map", "0:v:0", "-c", "copy", "-bsf:v", bsf, *bitexact_args(),
+            "-metadata:s:v:0", f"{FORMAT_TAG}={read_format(pieces[0][0]).model_dump_json()}",
+            "-f", "matroska", str(out),
+        ]  # fmt: skip
+        run_ffmpeg(args)
+    got = count_frames(out)
+    if got != end - start:
+        out.unlink(missing_ok=True)
+        raise ToolError(
+            f"extracted {got} frames from {len(pieces)} pieces, expected {end - start}",
+            argv=args,
+            log_tail="",
+        )
+
+
+def read_last_frame(path: Path) -> np.ndarray:
+    """The last frame of an intermediate, decoding that frame only (all-intra packets)."""
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        last = None
+        for packet in container.demux(stream):
+            if packet.size:
+                last = packet
+        if last is None:
+            raise StageError(f"intermediate {path} has no frames")
+        decoded = stream.codec_context.decode(last) + stream.codec_context.decode(None)
+    if not decoded:
+        raise StageError(f"the last frame of intermediate {path} does not decode")
+    return frame_to_rgb(decoded[-1])

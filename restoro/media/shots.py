@@ -75,3 +75,77 @@ def detect_cuts(
     if last is not None:
         cuts.update(tc.frame_num for tc in det.post_process(last))
     return sorted(c for c in cuts if c > 0)
+
+
+def frame_scores(path: Path, *, metric: str, before: Path | None = None) -> np.ndarray:
+    """The per-frame score a detector decides from, for every frame of the intermediate at
+    ``path``: ``content`` (the content and adaptive detectors: ContentDetector's weighted
+    change from the frame before) or ``mean`` (the threshold detector: mean intensity).
+
+    ``before`` is the intermediate of the frames just before these (the title's previous
+    piece): its last frame is what the first frame's ``content`` score compares with. Without
+    it the first frame scores 0.0, as the title's first frame does in one detector run.
+    """
+    from scenedetect import ContentDetector, FrameTimecode
+
+    from restoro.media.frameio import read_format, read_frames, read_last_frame
+
+    rate = Fraction(read_format(path).frame_rate)
+    scores: list[float] = []
+    if metric == "mean":
+        for frame in read_frames(path):
+            scores.append(float(np.mean(analysis_frame(frame))))
+        return np.array(scores, dtype=np.float64)
+    if metric != "content":
+        raise StageError(f"unknown shot score {metric!r}", hint="use content or mean")
+    det = ContentDetector()
+    if before is not None:
+        det._calculate_frame_score(
+            FrameTimecode(0, fps=rate), analysis_frame(read_last_frame(before))
+        )
+    for i, frame in enumerate(read_frames(path)):
+        scores.append(
+            det._calculate_frame_score(FrameTimecode(i + 1, fps=rate), analysis_frame(frame))
+        )
+    return np.array(scores, dtype=np.float64)
+
+
+def cuts_from_scores(
+    scores: np.ndarray,
+    *,
+    detector: str = "content",
+    threshold: float = 27.0,
+    min_frames: int = 12,
+    frame_rate: str = "24",
+) -> list[int]:
+    """The cuts ``detect_cuts`` finds in a title whose frames score ``scores``
+    (``frame_scores`` of its pieces, in order): PySceneDetect's own detector decides, fed the
+    scores instead of recomputing them from pictures, so its state across frames — the flash
+    filter's minimum scene length, the adaptive window, the threshold's fades — runs over the
+    whole title as in one detector run."""
+    from scenedetect import FrameTimecode
+
+    if detector == "none" or len(scores) == 0:
+        return []
+    det = _detector(detector, threshold, min_frames)
+    rate = Fraction(frame_rate)
+    values = [float(s) for s in scores]
+    if detector == "threshold":
+
+        def frame_of(i: int) -> np.ndarray:
+            return np.array([values[i]])  # whose mean is the frame's mean intensity, exactly
+
+    else:
+        det._calculate_frame_score = lambda tc, _img: values[tc.frame_num]  # type: ignore[method-assign]
+
+        def frame_of(i: int) -> np.ndarray:
+            return np.empty(0)
+
+    cuts: set[int] = set()
+    last = None
+    for i in range(len(values)):
+        last = FrameTimecode(i, fps=rate)
+        cuts.update(tc.frame_num for tc in det.process_frame(last, frame_of(i)))
+    if last is not None:
+        cuts.update(tc.frame_num for tc in det.post_process(last))
+    return sorted(c for c in cuts if c > 0)

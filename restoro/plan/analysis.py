@@ -1,41 +1,44 @@
-"""Node maker for the analysis phase: per title, its ingest and its shot detection."""
+"""Node maker for the analysis phase: per title, one short serial ``analysis`` action.
+
+It decides what the title's frames will be — the cadence map (when the ingest mode needs one),
+the timeline and the working format — and makes none of them: the frames come from the title's
+ingest pieces and their shot detection (``restoro.plan.pieces``), planned from its meta.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from restoro.engine.graph import ActionSpec
-from restoro.plan.nodes import Node, Results, digest_of, tool_fingerprints
+from restoro.plan.nodes import Node, Results, tool_fingerprints
 from restoro.plan.titles import ingest_params, title_rate
 
 if TYPE_CHECKING:
     from restoro.plan.makers import Walk
     from restoro.plan.workspace import Workspace
 
+ANALYSIS_VERSION = 1
+"""Bump when an analysis' meta changes for the same params."""
+
 
 def make(walk: Walk, title: str) -> list[Node]:
-    """The title's analysis nodes."""
-    return title_nodes(walk.ws, title, walk.opts.variant)[0]
+    """The title's analysis node."""
+    return [analysis_node(walk.ws, title, walk.opts.variant)]
 
 
-def ingest_id(title: str) -> str:
-    return f"{title}/ingest"
+def analysis_id(title: str) -> str:
+    return f"{title}/analysis"
 
 
-def shots_id(title: str) -> str:
-    return f"{title}/shots"
-
-
-def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[Node], str, str]:
-    """The analysis nodes of a title: its ingest and its shot detection."""
+def analysis_node(ws: Workspace, title: str, variant: str | None) -> Node:
+    """The ``analysis`` node of a title: its params are the title's ingest params (the title
+    pipeline's ingest settings, variant applied; the span; the declared frame rate)."""
     from restoro.manifest.resolve import resolve_shot, title_span
-    from restoro.stages.ingest import Ingest, ingest_tools
 
     t = ws.manifest.titles[title]
     source = ws.sources[t.source]
     facts = {n: s.facts for n, s in ws.sources.items()}
     span = title_span(ws.manifest, title, facts)
-    # The title-level ingest uses the title pipeline's ingest settings (variant applied).
     first = resolve_shot(
         ws.manifest,
         title,
@@ -45,47 +48,20 @@ def title_nodes(ws: Workspace, title: str, variant: str | None) -> tuple[list[No
         facts=facts,
         variant=variant,
     ).stages[0]
-    ingest_id, shots_id = f"{title}/ingest", f"{title}/shots"  # as ingest_id(), shots_id()
+    node_id = analysis_id(title)
+    params = ingest_params(ws, source, first, span, frame_rate=title_rate(ws, title))
 
-    def make_ingest(_: Results) -> ActionSpec:
+    def make_analysis(_: Results) -> ActionSpec:
         return ActionSpec(
-            id=ingest_id,
-            stage="ingest",
-            version=Ingest.version,
-            params=ingest_params(ws, source, first, span, frame_rate=title_rate(ws, title)),
+            id=node_id,
+            stage="analysis",
+            version=ANALYSIS_VERSION,
+            params=params,
             inputs={"source": source.digest},
-            tools=tool_fingerprints(ingest_tools(first.params.model_dump(mode="json"))),
+            tools=tool_fingerprints(["ffmpeg"]),  # the cadence analysis' decode and idet
             title=title,
             frames=span[1] - span[0],
             variant=None,
         )
 
-    def make_shots(deps: Results) -> ActionSpec:
-        cfg = t.shots
-        return ActionSpec(
-            id=shots_id,
-            stage="shots",
-            version=1,
-            params={
-                "detector": cfg.detector,
-                "threshold": cfg.threshold,
-                "min_frames": cfg.min_frames,
-            },
-            inputs={"frames": digest_of(deps[ingest_id], "frames")},
-            tools=tool_fingerprints(["scenedetect"]),
-            title=title,
-            frames=span[1] - span[0],
-        )
-
-    nodes = [
-        Node(
-            ingest_id,
-            (),
-            make_ingest,
-            kind="title",
-            title=title,
-            memory_mb=Ingest.descriptor.memory_mb,
-        ),
-        Node(shots_id, (ingest_id,), make_shots, kind="title", title=title),
-    ]
-    return nodes, ingest_id, shots_id
+    return Node(node_id, (), make_analysis, kind="title", title=title)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from restoro.engine.records import BuildOptions, Selection
     from restoro.engine.store import ActionResult
     from restoro.plan.nodes import Node, Shot, ShotEntry
+    from restoro.plan.titles import TitleIngest
     from restoro.plan.workspace import Workspace
     from restoro.review_file import Entry
 
@@ -117,7 +118,7 @@ class Approvals:
         ]
         self._decisions: dict[str, Entry] | None = None
         self._shots: dict[str, list[ShotEntry]] = {}
-        self._ingest: dict[str, ActionResult] = {}
+        self._ingest: dict[str, TitleIngest] = {}
         self._planned: dict[tuple[str, str], tuple[str, Any]] = {}
         """(label, shot id) → (prefixed id of the shot's final frames, its resolved chain)."""
         self._entries: dict[tuple[str, str], list[ShotEntry]] = {}
@@ -153,7 +154,7 @@ class Approvals:
 
     # -- the review phase ---------------------------------------------------------------------
     def run(
-        self, title_shots: Mapping[str, list[ShotEntry]], ingests: Mapping[str, ActionResult]
+        self, title_shots: Mapping[str, list[ShotEntry]], ingests: Mapping[str, TitleIngest]
     ) -> dict[str, ActionResult]:
         """Run (or find cached) the variants' shot chains the deliverables that follow approvals
         need, decide each shot's variant, and record refusals; returns the chains' results."""

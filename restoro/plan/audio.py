@@ -105,8 +105,8 @@ def make(walk: Walk, title: str) -> list[Node]:
     from restoro.plan.deliverables import get, wanted
 
     ingest = walk.ingests[title]
-    a, b = ingest.key_json["params"]["span"]
-    picture = (ingest.meta["frames"], ingest.meta["format"]["frame_rate"])
+    a, b = ingest.span
+    picture = (ingest.frames, ingest.format["frame_rate"])
     audio = audio_nodes(walk.ws, title, (a, b), picture)
     walk.audio[title] = [n.id for n in audio]
     kinds = walk.ws.manifest.deliverables

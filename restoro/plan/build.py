@@ -189,6 +189,11 @@ class Builder:
         analysis = makers.make("analysis", walk)
         self.events.emit("phase", name="analysis", actions=len(analysis))
         done = self._run_nodes(analysis)
+        self._analyses(walk, done)
+        pieces = makers.make("ingest", walk)
+        if pieces:
+            self.events.emit("phase", name="ingest", actions=len(pieces))
+            done = self._run_nodes(pieces, done)
 
         lock = self._read_lock()
         from restoro.plan.approvals import Approvals
@@ -240,31 +245,42 @@ class Builder:
         else:
             self._flush_refs()
 
+    def _analyses(self, walk: Walk, done: Mapping[str, ActionResult]) -> None:
+        """Each analysed title's analysis into the walk (what its ingest pieces are planned
+        from), its warnings reported."""
+        from restoro.plan.analysis import analysis_id
+
+        for title in walk.sel.titles:
+            res = done.get(analysis_id(title))
+            if res is None:
+                continue  # failed, or (plan) not known until the analysis runs
+            for warning in res.meta.get("warnings", []):
+                self.events.emit("warning", title=title, message=warning)
+            walk.analyses[title] = res
+
     def _shot_lists(
         self, walk: Walk, done: Mapping[str, ActionResult], lock: dict[str, Any]
     ) -> None:
-        """Each analysed title's shots (from its ingest and shot detection) into the walk, the
+        """Each ingested title's shots (from its pieces and shot detection) into the walk, the
         report and the lock; whether the build's own chains of the title are needed."""
-        from restoro.plan.analysis import ingest_id, shots_id
+        from restoro.plan.pieces import shots_id, title_ingest
         from restoro.plan.titles import shot_list
 
         ws = self.ws
         for title in walk.sel.titles:
-            ingest_res, shots_res = done.get(ingest_id(title)), done.get(shots_id(title))
-            for warning in ingest_res.meta.get("warnings", []) if ingest_res else []:
-                self.events.emit("warning", title=title, message=warning)
-            if ingest_res is None or shots_res is None:
-                continue  # failed, or (plan) not known until the analysis runs
-            shots = shot_list(ws, title, shots_res.meta["cuts"], ingest_res)
-            walk.ingests[title] = ingest_res
+            ingest, shots_res = title_ingest(walk, title, done), done.get(shots_id(title))
+            if ingest is None or shots_res is None:
+                continue  # failed, or (plan) not known until the analysis and pieces run
+            shots = shot_list(ws, title, shots_res.meta["cuts"], ingest)
+            walk.ingests[title] = ingest
             walk.shot_lists[title] = shots
             walk.own[title] = walk.sel.shots is not None or walk.approvals.own_shots(title)
             self.report.shots[title] = len(shots)
             self.events.emit("shots", title=title, count=len(shots))
             lock["titles"][title] = {
                 "source": ws.manifest.titles[title].source,
-                "frame_rate": ingest_res.meta["format"]["frame_rate"],
-                "span": ingest_res.key_json["params"]["span"],
+                "frame_rate": ingest.format["frame_rate"],
+                "span": ingest.span,
                 "shots": [{"id": s.id, "start": s.start, "end": s.end} for s in shots],
             }
 

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from restoro.media.frames import FrameFormat
     from restoro.media.timeline import Timeline
     from restoro.plan.makers import Walk
+    from restoro.plan.titles import TitleIngest
     from restoro.plan.workspace import Workspace
 
+EXTRACT_VERSION = 2
+"""2: cut from the title's ingest pieces (1: from one intermediate of the whole title); the
+same bytes for the same frames."""
 CHAIN_VERSION = 2
 """Bump when a chain's output bytes change for the same stages (2: FFVHuff intermediates)."""
 
@@ -168,7 +172,7 @@ def shot_nodes(
     title: str,
     shot: Shot,
     variant: str | None,
-    title_ingest: ActionResult,
+    title_ingest: TitleIngest,
     device: str = "auto",
     *,
     fold: bool = False,
@@ -214,32 +218,39 @@ def _first_node(
     title: str,
     shot: Shot,
     variant: str | None,
-    title_ingest: ActionResult,
+    title_ingest: TitleIngest,
     rs: ResolvedShot,
     tl: Timeline,
 ) -> Node:
-    """The shot's first frames: cut from the title's ingest, or its own ingest when an
-    override changes the ingest settings or conforms another source."""
+    """The shot's first frames: cut from the title's ingest pieces that hold them (packets
+    copied, across a piece boundary too), or its own ingest when an override changes the
+    ingest settings or conforms another source."""
     from restoro.stages.ingest import Ingest, ingest_tools
 
     t = ws.manifest.titles[title]
-    title_ingest_params = title_ingest.key_json["params"]["ingest"]
+    title_ingest_params = title_ingest.params["ingest"]
     ingest = rs.stages[0]
     first_id = f"{shot.id}/ingest"
     n = shot.end - shot.start
     same = rs.source == t.source and rs.source_in is None
     own_ingest = not (same and ingest.params.model_dump(mode="json") == title_ingest_params)
     if not own_ingest:
-        a = 0  # shots are title frames, the title's ingest starts at title frame 0
-        fmt = title_ingest.meta["format"]
+        fmt = title_ingest.format
+        held = title_ingest.covering(shot.start, shot.end)
+        digests = [d for _, _, d in held]
+        params: dict[str, Any] = {
+            "range": [shot.start, shot.end],
+            "pieces": [[k0, k1] for k0, k1, _ in held],
+            "format": fmt,
+        }
 
         def make_first(_: Results) -> ActionSpec:
             return ActionSpec(
                 id=first_id,
                 stage="extract",
-                version=1,
-                params={"range": [shot.start - a, shot.end - a], "format": fmt},
-                inputs={"frames": title_ingest.outputs["frames"].digest},
+                version=EXTRACT_VERSION,
+                params=params,
+                inputs={"frames": digests[0] if len(digests) == 1 else digests},
                 title=title,
                 shot=shot.id,
                 variant=variant,

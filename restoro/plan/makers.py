@@ -1,6 +1,7 @@
 """The node makers of a build, in one list: which module makes the nodes of each phase.
 
-``Builder._walk`` runs the phases in order — ``analysis`` (per title: ingest, shot detection),
+``Builder._walk`` runs the phases in order — ``analysis`` (per title: cadence, timeline and
+format, no frames), ``ingest`` (per title: its frames in pieces and their shot detection),
 ``shots`` (per shot: ingest or extract, chain segments), ``deliver`` (audio, then each
 deliverable kind) and ``qc`` — and between them runs what the next phase needs (the analysis
 actions, the review phase of approved masters). A maker is a module with ``make(walk, title) ->
@@ -19,10 +20,12 @@ if TYPE_CHECKING:
     from restoro.engine.records import BuildOptions, Selection
     from restoro.engine.store import ActionResult
     from restoro.plan.nodes import Node, Shot, ShotEntry
+    from restoro.plan.titles import TitleIngest
     from restoro.plan.workspace import Workspace
 
 MAKERS: tuple[tuple[str, str], ...] = (
     ("analysis", "restoro.plan.analysis"),
+    ("ingest", "restoro.plan.pieces"),
     ("shots", "restoro.plan.chains"),
     ("deliver", "restoro.plan.audio"),
     ("deliver", "restoro.plan.deliverables"),
@@ -30,7 +33,7 @@ MAKERS: tuple[tuple[str, str], ...] = (
 )
 """(phase, module) of every node maker, in the order the walk calls them."""
 
-PHASES = ("analysis", "shots", "deliver", "qc")
+PHASES = ("analysis", "ingest", "shots", "deliver", "qc")
 
 
 @dataclass
@@ -43,8 +46,12 @@ class Walk:
     approvals: Any = None
     """The build's ``Approvals`` (restoro/plan/approvals.py): which shots each deliverable is
     made of, and whether a title's own shot chains are needed."""
-    ingests: dict[str, ActionResult] = field(default_factory=dict)
-    """Title → its ingest result (titles whose analysis is known)."""
+    analyses: dict[str, ActionResult] = field(default_factory=dict)
+    """Title → its ``analysis`` result (titles whose analysis is known)."""
+    pieces: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Title → title frames [k0, k1) of each of its ingest pieces (set by the ingest maker)."""
+    ingests: dict[str, TitleIngest] = field(default_factory=dict)
+    """Title → its ingested frames (titles whose analysis and pieces are known)."""
     shot_lists: dict[str, list[Shot]] = field(default_factory=dict)
     """Title → every shot of it."""
     own: dict[str, bool] = field(default_factory=dict)
@@ -59,11 +66,14 @@ class Walk:
 
 def make(phase: str, walk: Walk) -> list[Node]:
     """The nodes of one phase: per title, each maker of ``phase`` in list order. Analysis
-    covers the selected titles; later phases the titles whose shots are known."""
+    covers the selected titles, ingest those whose analysis is known, later phases the titles
+    whose shots are known."""
     if phase not in PHASES:
         raise KeyError(f"unknown phase {phase!r}")
     fns = [importlib.import_module(m).make for ph, m in MAKERS if ph == phase]
-    titles = walk.sel.titles if phase == "analysis" else list(walk.shot_lists)
+    titles = {"analysis": walk.sel.titles, "ingest": list(walk.analyses)}.get(
+        phase, list(walk.shot_lists)
+    )
     out: list[Node] = []
     for title in titles:
         for fn in fns:

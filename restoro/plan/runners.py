@@ -1,4 +1,5 @@
-"""The action runners for titles and shots: ingest, shot detection, extract and the fused chain.
+"""The action runners for titles and shots: analysis, ingest, shot detection, extract and the
+fused chain.
 
 Registered with the engine's ``@runner``; ``MODULES`` lists every module of the planner that
 registers runners, which the engine imports before running an action (a farm worker too).
@@ -38,14 +39,29 @@ def _frames_validator(expected: int) -> Callable[[Path], None]:
     return lambda p: validate_intermediate(p, expected)
 
 
-@runner("ingest")
-def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+def _source(spec: ActionSpec, ctx: RunContext) -> tuple[Path, Any]:
     from restoro.media.probe import SourceInfo
-    from restoro.stages.ingest_timeline import run_ingest_action
 
     path, info = ctx.sources[spec.inputs["source"]]
     if isinstance(info, dict):  # sent as JSON to a farm worker
         info = SourceInfo.model_validate(info)
+    return path, info
+
+
+@runner("analysis")
+def run_analysis(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    """A title's cadence, timeline and working format: meta only, no frames."""
+    from restoro.stages.ingest_timeline import analyse_title
+
+    path, info = _source(spec, ctx)
+    return RunOutput(meta=analyse_title(path, info, spec.params))
+
+
+@runner("ingest")
+def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    from restoro.stages.ingest_timeline import run_ingest_action
+
+    path, info = _source(spec, ctx)
     out = ctx.temp(".mkv")
     work = ctx.temp(".ingest")
     meta = run_ingest_action(path, info, spec.params, out, work)
@@ -57,27 +73,59 @@ def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     )
 
 
+@runner("shot-scores")
+def run_shot_scores(spec: ActionSpec, ctx: RunContext) -> RunOutput:
+    """The shot detector's per-frame scores over one ingest piece (float64, little-endian);
+    the first needs the last frame of the piece before (``before``)."""
+    from restoro.media.shots import frame_scores
+
+    before = spec.inputs.get("before")
+    scores = frame_scores(
+        ctx.blob(spec.inputs["frames"]),
+        metric=spec.params["metric"],
+        before=ctx.blob(before) if before else None,
+    )
+    out = ctx.temp(".f64")
+    out.write_bytes(scores.astype("<f8").tobytes())
+    ctx.progress(len(scores))
+    return RunOutput(files={"scores": out}, meta={"frames": len(scores)})
+
+
 @runner("shots")
 def run_shots(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.media.shots import detect_cuts
+    """A title's cuts: the detector's decisions replayed over its pieces' scores in order."""
+    import numpy as np
+
+    from restoro.media.shots import cuts_from_scores
 
     p = spec.params
-    cuts = detect_cuts(
-        ctx.blob(spec.inputs["frames"]),
+    parts = [
+        np.frombuffer(ctx.blob(d).read_bytes(), dtype="<f8") for d in spec.inputs.get("scores", [])
+    ]
+    scores = np.concatenate(parts) if parts else np.zeros(0)
+    if parts and len(scores) != p["frames"]:
+        raise StageError(f"shot scores of {len(scores)} frames for a title of {p['frames']}")
+    cuts = cuts_from_scores(
+        scores,
         detector=p["detector"],
         threshold=p["threshold"],
         min_frames=p["min_frames"],
+        frame_rate=p["frame_rate"],
     )
     return RunOutput(meta={"cuts": [int(c) for c in cuts]})
 
 
 @runner("extract")
 def run_extract(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    from restoro.media.frameio import extract_range
+    """A shot's title frames, packets copied from the ingest pieces that hold them."""
+    from restoro.media.frameio import extract_pieces
 
     start, end = spec.params["range"]
+    given = spec.inputs["frames"]
+    digests = given if isinstance(given, list) else [given]
+    pieces = [(ctx.blob(d), k0) for d, (k0, _) in zip(digests, spec.params["pieces"], strict=True)]
     out = ctx.temp(".mkv")
-    extract_range(ctx.blob(spec.inputs["frames"]), start, end, out)
+    extract_pieces(pieces, start, end, out, spec.params["format"]["frame_rate"])
     ctx.progress(end - start)
     return RunOutput(
         files={"frames": out},

@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restoro.plan.nodes import Shot
 
 if TYPE_CHECKING:
-    from restoro.engine.store import ActionResult
     from restoro.manifest.resolve import ResolvedStage
     from restoro.media.timeline import Timeline
     from restoro.plan.workspace import SourceState, Workspace
+
+
+@dataclass(frozen=True)
+class TitleIngest:
+    """A title's ingested frames as the planner knows them after the analysis phase: the
+    ``analysis`` action's meta (cadence, timeline, format, frames, field_order, warnings) and
+    params (the title's ingest params: ingest settings, span, crop...), and the pieces of its
+    working frames, ``(k0, k1, digest)``: title frames [k0, k1) in the intermediate ``digest``,
+    consecutive from 0 to the title's frame count."""
+
+    meta: dict[str, Any]
+    params: dict[str, Any]
+    pieces: tuple[tuple[int, int, str], ...]
+
+    @property
+    def span(self) -> list[int]:
+        """The title's span in source frames, as its ingest params give it."""
+        return list(self.params["span"])
+
+    @property
+    def format(self) -> dict[str, Any]:
+        return self.meta["format"]
+
+    @property
+    def frames(self) -> int:
+        return int(self.meta["frames"])
+
+    def covering(self, start: int, end: int) -> list[tuple[int, int, str]]:
+        """The pieces holding title frames [start, end), in order."""
+        return [p for p in self.pieces if p[0] < end and p[1] > start]
 
 
 def ingest_params(
@@ -44,8 +74,8 @@ def ingest_params(
     return out
 
 
-def title_timeline(ws: Workspace, title: str, ingest: ActionResult | None) -> Timeline:
-    """The title's timeline, from its ingest (identity at the source rate before one ran)."""
+def title_timeline(ws: Workspace, title: str, ingest: TitleIngest | None) -> Timeline:
+    """The title's timeline, from its analysis (identity at the source rate before it ran)."""
     from fractions import Fraction
 
     from restoro.manifest.resolve import title_span
@@ -112,7 +142,7 @@ def title_rate(ws: Workspace, title: str) -> str | None:
 
 
 def shot_list(
-    ws: Workspace, title: str, detected: list[int], ingest: ActionResult | None = None
+    ws: Workspace, title: str, detected: list[int], ingest: TitleIngest | None = None
 ) -> list[Shot]:
     """Shots of a title in title frames: detected cuts (title frames), minus joins, plus forced
     cuts (cuts and range overrides); manifest positions are source timecode, mapped through the

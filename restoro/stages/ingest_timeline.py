@@ -6,9 +6,10 @@
 2. each segment that holds wanted frames is processed on its own: ``telecine`` by field matching
    (``fieldmatch``), deinterlacing of the frames no field matches (orphans, ``bwdif`` on frames
    flagged combed) and decimation of the repeated frame in every five (``decimate``);
-   ``interlaced`` by ``bwdif``; ``progressive`` as is. A telecine segment is always processed
-   whole (decimation depends on where a cycle starts), so a shot's own ingest gives the same
-   frames as the title's;
+   ``interlaced`` by ``bwdif``; ``progressive`` as is. Of a telecine segment, the whole
+   5-frame cycles (counted from the segment's start, as decimation counts them) around the
+   wanted frames are processed, ``IVTC_MARGIN`` cycles more each side, so a shot's own ingest
+   and an ingest piece give the same frames as the whole title's;
 3. every title frame takes the segment frame nearest in time (``decimate``), a blend of the
    two around it (``blend``) or their motion-compensated interpolation (``mci``), which
    converts video-rate segments to a film-rate title (and film to video rate by repetition)
@@ -67,6 +68,11 @@ def _ivtc_chain(order: str) -> list[str]:
     ]
 
 
+IVTC_MARGIN = 2
+"""Cycles of five source frames processed before and after the wanted frames of a telecine
+segment (and dropped): field matching looks one frame either side, decimation at its cycle
+and the frame before it."""
+
 GROUP = 16
 """Segments made by one ffmpeg run: the title is decoded once per group, not once per segment
 (decoding every segment from frame 0 grew with the square of the segment count)."""
@@ -87,8 +93,16 @@ def _branch(
     s_rate = Fraction(v.frame_rate)
     start, end, mode = seg
     if mode == "ivtc":
-        pre = [f"trim=start_frame={start}:end_frame={end}", "setpts=PTS-STARTPTS"]
-        return [*pre, *_ivtc_chain(order)], s_rate * Fraction(4, 5), Fraction(start), -1
+        # Whole 5-frame cycles of the segment (counted from its start, as decimation counts
+        # them) around the wanted range, with ``IVTC_MARGIN`` cycles more each side: field
+        # matching and decimation decide from a frame's neighbours and its own cycle, so these
+        # cycles come out as from the whole segment, and a piece of a long film segment does
+        # not process all of it.
+        c0 = max(0, (want_src[0] - start) // 5 - IVTC_MARGIN)
+        c1 = -(-(want_src[1] - start) // 5) + IVTC_MARGIN
+        lo, hi = start + 5 * c0, min(end, start + 5 * c1)
+        pre = [f"trim=start_frame={lo}:end_frame={hi}", "setpts=PTS-STARTPTS"]
+        return [*pre, *_ivtc_chain(order)], s_rate * Fraction(4, 5), Fraction(lo), -1
     # Frame-by-frame modes: the wanted range (plus a frame each side for blending), the same
     # frames whatever range is asked for. A deinterlacer sees one frame either side of the
     # frame it makes (bwdif and yadif), so the range is cut with one frame of margin, which
@@ -304,20 +318,20 @@ def _select(
         yield np.clip(np.rint(a * (1 - w) + b * w), 0, 65535).astype(np.uint16)
 
 
-def run_ingest_action(
-    source: Path, info: SourceInfo, p: Mapping[str, Any], out: Path, work: Path
-) -> dict[str, Any]:
-    """The ``ingest`` action: ``p`` is its params (see ``restoro.plan.titles.ingest_params``);
-    returns its meta (format, frames, timeline, cadence, warnings)."""
+def decide(
+    source: Path, info: SourceInfo, p: Mapping[str, Any]
+) -> tuple[dict[str, Any], Timeline, list[Segment] | None, str]:
+    """What an ``ingest`` action with params ``p`` decides before it makes a frame: (meta so
+    far — cadence map and warnings —, the title's timeline, the cadence segments, the field
+    order). Runs the cadence analysis when the mode needs it and ``p`` brings no cadence."""
     from restoro.media.cadence import Segment, analyse
     from restoro.media.timeline import Timeline, choose_rate
-    from restoro.stages.ingest import IngestParams, ingest
+    from restoro.stages.ingest import IngestParams
 
     params = IngestParams.model_validate(p["ingest"])
     v = info.video
     s_rate = Fraction(v.frame_rate)
     span = (int(p["span"][0]), int(p["span"][1]))
-    crop = tuple(p["crop"])
     declared = p["field_order"] if p["field_order"] != "auto" else v.field_order
     meta: dict[str, Any] = {"warnings": []}
     cadence: list[Segment] | None = None
@@ -347,6 +361,58 @@ def run_ingest_action(
         if params.mode == "deinterlace" and params.rate == "field" and not p.get("frame_rate"):
             rate = s_rate * 2
         timeline = Timeline(span=span, source_rate=s_rate, rate=rate)
+    return meta, timeline, cadence, field_order
+
+
+def working_format(info: SourceInfo, p: Mapping[str, Any], timeline: Timeline) -> FrameFormat:
+    """The working frames' format an ``ingest`` action with params ``p`` writes: the cropped
+    picture at the title's rate, in the working colour (what ``ingest`` and ``ingest_title``
+    give, known before any frame is made)."""
+    from restoro.media.frames import FrameFormat
+    from restoro.stages.ingest import IngestParams, working_colour
+
+    v = info.video
+    left, top, right, bottom = p["crop"]
+    width, height = v.width - left - right, v.height - top - bottom
+    if min(p["crop"]) < 0 or width < 16 or height < 16:
+        raise StageError(f"crop {list(p['crop'])} does not fit a {v.width}x{v.height} picture")
+    rate = timeline.rate
+    colour = working_colour(info, p["color"], IngestParams.model_validate(p["ingest"]))
+    return FrameFormat(
+        width=width,
+        height=height,
+        frame_rate=f"{rate.numerator}/{rate.denominator}",
+        sar=v.sar,
+        colour=colour,
+    )
+
+
+def analyse_title(source: Path, info: SourceInfo, p: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``analysis`` action of a title: its cadence (when the mode needs it), timeline and
+    working format, without making a frame. ``p`` is a title ingest's params; the meta
+    (cadence, timeline, format, frames, field_order, warnings) is what the title's ingest
+    pieces are planned from (``restoro.plan.pieces``)."""
+    meta, timeline, _cadence, field_order = decide(source, info, p)
+    fmt = working_format(info, p, timeline)
+    meta.update(
+        format=fmt.model_dump(mode="json"),
+        frames=timeline.frames,
+        timeline=timeline.to_json(),
+        field_order=field_order,
+    )
+    return meta
+
+
+def run_ingest_action(
+    source: Path, info: SourceInfo, p: Mapping[str, Any], out: Path, work: Path
+) -> dict[str, Any]:
+    """The ``ingest`` action: ``p`` is its params (see ``restoro.plan.titles.ingest_params``);
+    returns its meta (format, frames, timeline, cadence, warnings)."""
+    from restoro.stages.ingest import IngestParams, ingest
+
+    params = IngestParams.model_validate(p["ingest"])
+    crop = tuple(p["crop"])
+    meta, timeline, cadence, field_order = decide(source, info, p)
     want = tuple(p["want"]) if p.get("want") else (0, timeline.frames)
     field_rate = params.mode in ("deinterlace", "auto") and params.rate == "field"
     if params.mode in ("progressive", "deinterlace") and timeline.identity and not field_rate:
