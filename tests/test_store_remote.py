@@ -411,7 +411,8 @@ def test_actions_claim_their_lease_on_the_object_store(bucket: str) -> None:
     assert _keys(bucket, "p/locks/") == [f"p/locks/leases/{KEY}"]
     assert not (store.locks / "leases" / KEY).exists()  # not a local file
     result = "done"
-    threading.Timer(0.3, lease.release).start()
+    release = threading.Timer(0.3, lease.release)
+    release.start()
     t0 = time.monotonic()
     other, found, _ = claim_or_wait(
         store.locks / "leases", KEY, lambda: result, ttl=30, on_wait=waits.append
@@ -419,6 +420,9 @@ def test_actions_claim_their_lease_on_the_object_store(bucket: str) -> None:
     # The waiter saw the holder (this host and pid) and then the result.
     assert other is None and found == "done" and waits[0].host == HOST
     assert time.monotonic() - t0 < 5
+    # The release (a DELETE) must not reach the server during a later test: the write-access
+    # test counts the server's last unauthenticated requests.
+    release.join()
     store.close()
 
 
