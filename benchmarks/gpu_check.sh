@@ -85,7 +85,7 @@ if [ "$MODE" = prepare ]; then
     exit $?
 fi
 
-OUT=${OUT:-$ROOT/out-gpu}
+OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
 SITE=${GPU_CHECK_SITE:-/tmp/site}
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
