@@ -120,8 +120,8 @@ def transcode(src: Path, graph: str, out_fmt: FrameFormat, out: Path) -> None:
 
 
 def read_through(src: Path, graph: str, out_fmt: FrameFormat) -> Iterator[np.ndarray]:
-    """Intermediate ``src`` through the filter ``graph`` (which ends in ``gbrp16le``), as
-    working frames of ``out_fmt``'s size: the samples ``transcode`` would have stored."""
+    """Intermediate ``src`` (or any file ffmpeg reads) through the filter ``graph``, as working
+    frames of ``out_fmt``'s size in ``gbrp16le``: the samples ``transcode`` would have stored."""
     args = [
         "-i", str(src), "-map", "0:v:0", "-filter_threads", "1", "-vf", graph,
         "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",

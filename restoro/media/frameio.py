@@ -18,7 +18,7 @@ format (bitexact muxing, fixed slice count).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -256,17 +256,7 @@ def validate_intermediate(path: Path, expected_frames: int | None = None) -> Non
                 raise StageError(
                     f"intermediate {path} holds {stream.codec_context.pix_fmt}, not gbrp16le"
                 )
-            last = None
-            n = 0
-            for packet in container.demux(stream):
-                if packet.size:
-                    n += 1
-                    last = packet
-            if last is not None:
-                decoded = stream.codec_context.decode(last)
-                decoded += stream.codec_context.decode(None)
-                if not decoded:
-                    raise StageError(f"the last frame of intermediate {path} does not decode")
+            n, _last = _count_and_decode_last(path, container, stream)
     except av.error.FFmpegError as exc:
         raise StageError(f"intermediate {path} does not demux or decode: {exc}") from exc
     if n == 0:
@@ -291,11 +281,16 @@ def extract_range(src: Path, start: int, end: int, out: Path) -> None:
         "-f", "matroska", str(out),
     ]  # fmt: skip
     run_ffmpeg(args)
+    _check_extracted(out, end - start, str(src), args)
+
+
+def _check_extracted(out: Path, expected: int, source: str, args: list[str]) -> None:
+    """A packet copy gave the frames asked for; else it is removed and a ToolError raised."""
     got = count_frames(out)
-    if got != end - start:
+    if got != expected:
         out.unlink(missing_ok=True)
         raise ToolError(
-            f"extracted {got} frames from {src}, expected {end - start}", argv=args, log_tail=""
+            f"extracted {got} frames from {source}, expected {expected}", argv=args, log_tail=""
         )
 
 
@@ -342,28 +337,31 @@ def extract_pieces(
             "-f", "matroska", str(out),
         ]  # fmt: skip
         run_ffmpeg(args)
-    got = count_frames(out)
-    if got != end - start:
-        out.unlink(missing_ok=True)
-        raise ToolError(
-            f"extracted {got} frames from {len(pieces)} pieces, expected {end - start}",
-            argv=args,
-            log_tail="",
-        )
+    _check_extracted(out, end - start, f"{len(pieces)} pieces", args)
+
+
+def _count_and_decode_last(path: Path, container: Any, stream: Any) -> tuple[int, Any]:
+    """Demux every packet of ``stream`` (no decode) and decode the last: (packets, its frame,
+    None when there is no packet). A last frame that does not decode is a StageError."""
+    last = None
+    n = 0
+    for packet in container.demux(stream):
+        if packet.size:
+            n += 1
+            last = packet
+    if last is None:
+        return 0, None
+    decoded = stream.codec_context.decode(last) + stream.codec_context.decode(None)
+    if not decoded:
+        raise StageError(f"the last frame of intermediate {path} does not decode")
+    return n, decoded[-1]
 
 
 def read_last_frame(path: Path) -> np.ndarray:
     """The last frame of an intermediate, decoding that frame only (all-intra packets)."""
     container = _open(Path(path))
     with container:
-        stream = container.streams.video[0]
-        last = None
-        for packet in container.demux(stream):
-            if packet.size:
-                last = packet
-        if last is None:
-            raise StageError(f"intermediate {path} has no frames")
-        decoded = stream.codec_context.decode(last) + stream.codec_context.decode(None)
-    if not decoded:
-        raise StageError(f"the last frame of intermediate {path} does not decode")
-    return frame_to_rgb(decoded[-1])
+        _n, last = _count_and_decode_last(path, container, container.streams.video[0])
+    if last is None:
+        raise StageError(f"intermediate {path} has no frames")
+    return frame_to_rgb(last)

@@ -179,22 +179,14 @@ def read_segment(
     tmp: Path, info: SourceInfo, params: IngestParams, fmt: FrameFormat, crop: tuple[int, ...]
 ) -> Iterator[np.ndarray]:
     """A temporary segment's frames as working frames: RGB uint16 (H, W, 3)."""
-    from restoro.media.ffilter import raw_pipe
-    from restoro.media.frameio import from_planes, read_frames
+    from restoro.media.ffilter import read_through
+    from restoro.media.frameio import read_frames
     from restoro.stages.ingest import to_working
 
     if params.chroma == "guided" or not _native(info):
-        yield from read_frames(tmp)
-        return
+        return read_frames(tmp)
     left, top, _right, _bottom = crop
-    args = [
-        "-i", str(tmp), "-map", "0:v:0", "-filter_threads", "1",
-        "-vf", ",".join(to_working(fmt, (left, top, 0, 0))), "-fps_mode", "passthrough",
-        "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",
-    ]  # fmt: skip
-    w, h = fmt.width, fmt.height
-    for buf in raw_pipe(iter(()), args, w * h * 6, "segment read"):
-        yield from_planes(*np.frombuffer(buf, dtype="<u2").reshape(3, h, w))
+    return read_through(tmp, ",".join(to_working(fmt, (left, top, 0, 0))), fmt)
 
 
 def ingest_title(
