@@ -9,7 +9,7 @@ import xxhash
 from restoro.engine.graph import ActionSpec
 from restoro.errors import StageError
 from restoro.plan.nodes import Node, Results, Shot, ShotEntry, digest_of, tool_fingerprints
-from restoro.plan.titles import ingest_params, title_timeline
+from restoro.plan.titles import ingest_params, ingest_spec, title_timeline
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -225,7 +225,7 @@ def _first_node(
     """The shot's first frames: cut from the title's ingest pieces that hold them (packets
     copied, across a piece boundary too), or its own ingest when an override changes the
     ingest settings or conforms another source."""
-    from restoro.stages.ingest import Ingest, ingest_tools
+    from restoro.stages.ingest import Ingest
 
     t = ws.manifest.titles[title]
     title_ingest_params = title_ingest.params["ingest"]
@@ -273,17 +273,8 @@ def _first_node(
         )  # fmt: skip
 
         def make_first(_: Results) -> ActionSpec:
-            return ActionSpec(
-                id=first_id,
-                stage="ingest",
-                version=Ingest.version,
-                params=sparams,
-                inputs={"source": src.digest},
-                tools=tool_fingerprints(ingest_tools(sparams["ingest"])),
-                title=title,
-                shot=shot.id,
-                variant=variant,
-                frames=n,
+            return ingest_spec(
+                first_id, sparams, src.digest, title=title, frames=n, shot=shot.id, variant=variant
             )
 
     memory = Ingest.descriptor.memory_mb if own_ingest else 0

@@ -99,7 +99,8 @@ def make(walk: Walk, title: str) -> list[Node]:
     """The title's ingest pieces, their shot scores and the title's shot detection; records
     the pieces' bounds in ``walk.pieces``."""
     from restoro.plan.analysis import analysis_id
-    from restoro.stages.ingest import Ingest, ingest_tools
+    from restoro.plan.titles import ingest_spec
+    from restoro.stages.ingest import Ingest
 
     ws = walk.ws
     analysis = walk.analyses[title]
@@ -113,17 +114,8 @@ def make(walk: Walk, title: str) -> list[Node]:
         params = piece_params(analysis, (k0, k1))
 
         def make_piece(_: Results, i: int = i, params: dict[str, Any] = params) -> ActionSpec:
-            return ActionSpec(
-                id=piece_id(title, i),
-                stage="ingest",
-                version=Ingest.version,
-                params=params,
-                inputs={"source": source.digest},
-                tools=tool_fingerprints(ingest_tools(params["ingest"])),
-                title=title,
-                frames=params["want"][1] - params["want"][0],
-                variant=None,
-            )
+            n = params["want"][1] - params["want"][0]
+            return ingest_spec(piece_id(title, i), params, source.digest, title=title, frames=n)
 
         nodes.append(
             Node(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from restoro.plan.nodes import Shot
 
 if TYPE_CHECKING:
+    from restoro.engine.graph import ActionSpec
     from restoro.manifest.resolve import ResolvedStage
     from restoro.media.timeline import Timeline
     from restoro.plan.workspace import SourceState, Workspace
@@ -72,6 +73,36 @@ def ingest_params(
         out["want"] = list(want) if want else None
         out["cadence"] = cadence
     return out
+
+
+def ingest_spec(
+    node_id: str,
+    params: dict[str, Any],
+    source: str,
+    *,
+    title: str,
+    frames: int,
+    shot: str = "",
+    variant: str | None = None,
+) -> ActionSpec:
+    """An ``ingest`` action of ``params`` (``ingest_params``) over the source of digest
+    ``source``: a piece of a title, or a shot's own ingest."""
+    from restoro.engine.graph import ActionSpec
+    from restoro.plan.nodes import tool_fingerprints
+    from restoro.stages.ingest import Ingest, ingest_tools
+
+    return ActionSpec(
+        id=node_id,
+        stage="ingest",
+        version=Ingest.version,
+        params=params,
+        inputs={"source": source},
+        tools=tool_fingerprints(ingest_tools(params["ingest"])),
+        title=title,
+        shot=shot,
+        variant=variant,
+        frames=frames,
+    )
 
 
 def title_timeline(ws: Workspace, title: str, ingest: TitleIngest | None) -> Timeline:
