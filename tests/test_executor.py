@@ -256,8 +256,14 @@ def test_keyboard_interrupt_lets_running_tasks_finish(how: str) -> None:
         Task("later", lambda _: None, deps=("slow",)),
         Task("other", lambda _: None),
     ]
-    with pytest.raises(KeyboardInterrupt):
-        LocalExecutor(2, events=bus).run(tasks)
+    # Python keeps SIGINT ignored when it starts ignored (a job started in the background by a
+    # non-interactive shell, `nohup`): install its own handler, as an interactive terminal has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            LocalExecutor(2, events=bus).run(tasks)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert finished == ["slow"]
     assert ends["slow"] == "ok" and ends["later"] == "cancelled" and ends["other"] == "cancelled"
     assert set(ends) == {"slow", "int", "later", "other"}
