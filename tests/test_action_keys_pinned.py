@@ -4,7 +4,10 @@ store: a store built before a refactor must be all cache hits after it.
 The expected keys were computed by the code before the package layering refactor (issue 16).
 Issue 12 split the title's ingest into an analysis, ingest pieces and per-piece shot scores,
 which changed the keys of the title's analysis/ingest/shots actions and of the shots' extracts
-(version 2, same bytes); every chain, audio and master key stayed as it was.
+(version 2, same bytes); every chain, audio and master key stayed as it was. Then the pieces
+took over their shot scores (no ``shot-scores`` action), which changed the piece's key (its
+``scores`` param, the scenedetect fingerprint) and the shots' (version 3); the piece's frames
+are the same bytes, so the extracts' and every later key stayed as they were.
 They depend on the source's bytes and on the ffmpeg and scenedetect fingerprints, which are part
 of the keys; where those differ (another ffmpeg build) the keys legitimately differ and the test
 says so instead of comparing.
@@ -30,9 +33,8 @@ SCENEDETECT = "scenedetect 0.7.2"
 
 PINNED: dict[str, str] = {
     "ep1/analysis": "af141fa95b1e95055ed65cb2229082c7",
-    "ep1/ingest/0": "1b4962c37ccc2e2eed16bcecbab0fc82",
-    "ep1/scores/0": "9a4b957c9ed8fbef5f7fa491b51db73a",
-    "ep1/shots": "a8265257cfe710e2f471f0d1384fbd7e",
+    "ep1/ingest/0": "a8de0f9ddc1b50d6d230d53c25f063ff",
+    "ep1/shots": "a8dc10e8e817477d05dd81bf97115758",
     "ep1@00:00:00:12/ingest": "bcf470fd301d3e4746f4ce42c94c56dd",
     "ep1@00:00:00:00/ingest": "55b2cdd1ef6c89c4ebe5deef85d3e94d",
     "ep1@00:00:00:00/upscale": "d359b2c18478cc58210b85bd970ee81e",

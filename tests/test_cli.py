@@ -17,13 +17,13 @@ def test_build_json_ends_with_summary_then_status_and_explain(workspace: Path) -
     events = json_lines(res.stdout)
     last = events[-1]
     assert last["event"] == "summary"
-    assert (last["executed"], last["cached"], last["failed"]) == (15, 0, 0)
+    assert (last["executed"], last["cached"], last["failed"]) == (14, 0, 0)
     assert last["outputs"] == {"master": str(workspace.parent / "out" / "master")}
 
     res = cli("status", "-f", str(workspace), "--json")
     assert res.returncode == 0, res.stderr
     status = json_lines(res.stdout)[-1]
-    assert status["up_to_date"] is True and status["cached"] == 15
+    assert status["up_to_date"] is True and status["cached"] == 14
 
     res = cli("shots", "ep1", "-f", str(workspace), "--json")
     shots = json_lines(res.stdout)

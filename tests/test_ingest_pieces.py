@@ -12,12 +12,12 @@ import pytest
 from restoro.media.frameio import extract_pieces, extract_range, read_frames, write_frames
 from restoro.media.frames import FrameFormat
 from restoro.media.probe import probe
-from restoro.media.shots import cuts_from_scores, detect_cuts, frame_scores
+from restoro.media.shots import boundary_score, cuts_from_scores, detect_cuts, frame_scores
 from restoro.plan import pieces
 from restoro.plan.pieces import piece_bounds
 from restoro.stages.ingest import IngestParams
 from restoro.stages.ingest_timeline import analyse_title, run_ingest_action
-from restoro.testing.synth import make_hybrid
+from restoro.testing.synth import make_hybrid, make_source
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,6 +84,48 @@ def test_pieces_of_a_hybrid_title_are_its_frames_bit_for_bit(
     assert len(got) == len(ref) == 122
     for k, (a, b) in enumerate(zip(ref, got, strict=True)):
         assert np.array_equal(a, b), f"title frame {k} differs"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["hybrid", "progressive"])
+def test_the_shot_scores_an_ingest_piece_writes_are_those_of_its_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A piece scores its frames as it writes them (the re-timing ingest of a hybrid title)
+    or decodes them back (the plain ingest of a progressive one); with each piece's first
+    ``content`` score taken against the piece before (``boundary_score``, as the title's
+    ``shots`` action does), the pieces' scores are those of the whole title's frames."""
+    if kind == "hybrid":
+        src, _ = make_hybrid(tmp_path / "src.mpg", width=176, height=120)
+    else:
+        src = make_source(tmp_path / "src.mpg", width=176, height=120, shot_frames=20)
+    info = probe(src)
+    p = _title_params(info.video.frame_count)
+    if kind == "progressive":
+        p["ingest"] = IngestParams(mode="progressive").model_dump(mode="json")
+    run_ingest_action(src, info, p, tmp_path / "whole.mkv", tmp_path / "w0")
+    analysis = _Result(p, analyse_title(src, info, p))
+    monkeypatch.setattr(pieces, "PIECE_FRAMES", 20)  # a progressive piece starts at each cut
+    bounds = pieces.title_pieces(analysis)  # type: ignore[arg-type]
+    assert len(bounds) > 2
+    for metric in ("content", "mean"):
+        whole = frame_scores(tmp_path / "whole.mkv", metric=metric)
+        parts = []
+        for i, want in enumerate(bounds):
+            pp = {**pieces.piece_params(analysis, want), "scores": metric}  # type: ignore[arg-type]
+            out, scores = tmp_path / f"p{i}.mkv", tmp_path / f"p{i}.f64"
+            m = run_ingest_action(src, info, pp, out, tmp_path / f"w{metric}{i}", scores)
+            got = np.frombuffer(scores.read_bytes(), dtype="<f8").copy()
+            assert len(got) == m["frames"] == want[1] - want[0]
+            assert np.array_equal(got, frame_scores(out, metric=metric))
+            if i and metric == "content":
+                assert got[0] == 0.0  # the piece alone: no frame before its first
+                got[0] = boundary_score(tmp_path / f"p{i - 1}.mkv", out)
+            parts.append(got)
+        merged = np.concatenate(parts)
+        assert np.array_equal(merged, whole), metric
+        if metric == "content":  # the splice matters: without it the boundaries score 0.0
+            assert all(whole[k0] != 0.0 for k0, _ in bounds[1:])
 
 
 def _h(p: Path) -> str:

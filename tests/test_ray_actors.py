@@ -292,8 +292,8 @@ def test_nodes_carry_memory_outside_the_action_key(tmp_path: Path, assets: Path)
         walk = Walk(ws, Selection(["ep1"], [], None), Opts())
         walk.analyses["ep1"] = ws.store.lookup(_key(report, node.id)).result
         made = pieces.make(walk, "ep1")
-        # the analysis declares nothing; an ingest piece 512 (ingest's), scores and shots none
-        assert [node.memory_mb] + [n.memory_mb for n in made] == [0, 512, 0, 0]
+        # the analysis declares nothing; an ingest piece 512 (ingest's), shots none
+        assert [node.memory_mb] + [n.memory_mb for n in made] == [0, 512, 0]
         done = {n.id: ws.store.lookup(_key(report, n.id)).result for n in made}
         ingest = pieces.title_ingest(walk, "ep1", done)
         assert ingest is not None

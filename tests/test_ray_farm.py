@@ -28,8 +28,9 @@ from restoro.farm.ray_preflight import describe_node  # noqa: E402
 from restoro.plan.build import Builder, BuildOptions  # noqa: E402
 from restoro.plan.workspace import Workspace  # noqa: E402
 
-# analysis, an ingest piece, its scores, shots; 3 × (extract, chain, chunk); audio, master
-TOTAL = 4 + 3 * 3 + 1 + 1
+# analysis, an ingest piece (with its shot scores), shots; 3 × (extract, chain, chunk); audio,
+# master
+TOTAL = 3 + 3 * 3 + 1 + 1
 
 
 @pytest.fixture(scope="module")

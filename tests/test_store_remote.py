@@ -38,8 +38,9 @@ from restoro.plan.workspace import Workspace  # noqa: E402
 if TYPE_CHECKING:
     from pathlib import Path
 
-# analysis, an ingest piece, its scores, shots; 3 × (extract, chain, chunk); audio, master
-TOTAL = 4 + 3 * 3 + 1 + 1
+# analysis, an ingest piece (with its shot scores), shots; 3 × (extract, chain, chunk); audio,
+# master
+TOTAL = 3 + 3 * 3 + 1 + 1
 KEY = "0123456789abcdef0123456789abcdef"
 AWS = {
     "AWS_ACCESS_KEY_ID": "testing",

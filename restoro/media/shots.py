@@ -77,37 +77,84 @@ def detect_cuts(
     return sorted(c for c in cuts if c > 0)
 
 
+class FrameScorer:
+    """The per-frame score a detector decides from, fed one working frame at a time in order:
+    ``content`` (the content and adaptive detectors: ContentDetector's weighted change from the
+    frame before) or ``mean`` (the threshold detector: mean intensity). The first ``content``
+    score is 0.0, as the title's first frame scores in one detector run, unless ``warm`` gave
+    the frame before it."""
+
+    def __init__(self, metric: str, rate: Fraction) -> None:
+        if metric not in ("content", "mean"):
+            raise StageError(f"unknown shot score {metric!r}", hint="use content or mean")
+        self.metric = metric
+        self.rate = rate
+        self.scores: list[float] = []
+        self._det = None
+        if metric == "content":
+            from scenedetect import ContentDetector
+
+            self._det = ContentDetector()
+
+    def warm(self, frame: np.ndarray) -> None:
+        """Make ``frame`` the frame before the next one scored (no score of its own)."""
+        if self._det is not None:
+            self._score(-1, frame)
+
+    def add(self, frame: np.ndarray) -> None:
+        if self._det is None:
+            self.scores.append(float(np.mean(analysis_frame(frame))))
+        else:
+            self.scores.append(self._score(len(self.scores), frame))
+
+    def _score(self, i: int, frame: np.ndarray) -> float:
+        from scenedetect import FrameTimecode
+
+        assert self._det is not None
+        return float(
+            self._det._calculate_frame_score(
+                FrameTimecode(i + 1, fps=self.rate), analysis_frame(frame)
+            )
+        )
+
+    def array(self) -> np.ndarray:
+        return np.array(self.scores, dtype=np.float64)
+
+
 def frame_scores(path: Path, *, metric: str, before: Path | None = None) -> np.ndarray:
-    """The per-frame score a detector decides from, for every frame of the intermediate at
-    ``path``: ``content`` (the content and adaptive detectors: ContentDetector's weighted
-    change from the frame before) or ``mean`` (the threshold detector: mean intensity).
+    """``FrameScorer``'s scores of every frame of the intermediate at ``path``.
 
     ``before`` is the intermediate of the frames just before these (the title's previous
     piece): its last frame is what the first frame's ``content`` score compares with. Without
     it the first frame scores 0.0, as the title's first frame does in one detector run.
     """
-    from scenedetect import ContentDetector, FrameTimecode
-
     from restoro.media.frameio import read_format, read_frames, read_last_frame
 
-    rate = Fraction(read_format(path).frame_rate)
-    scores: list[float] = []
-    if metric == "mean":
-        for frame in read_frames(path):
-            scores.append(float(np.mean(analysis_frame(frame))))
-        return np.array(scores, dtype=np.float64)
-    if metric != "content":
-        raise StageError(f"unknown shot score {metric!r}", hint="use content or mean")
-    det = ContentDetector()
+    scorer = FrameScorer(metric, Fraction(read_format(path).frame_rate))
     if before is not None:
-        det._calculate_frame_score(
-            FrameTimecode(0, fps=rate), analysis_frame(read_last_frame(before))
-        )
-    for i, frame in enumerate(read_frames(path)):
-        scores.append(
-            det._calculate_frame_score(FrameTimecode(i + 1, fps=rate), analysis_frame(frame))
-        )
-    return np.array(scores, dtype=np.float64)
+        scorer.warm(read_last_frame(before))
+    for frame in read_frames(path):
+        scorer.add(frame)
+    return scorer.array()
+
+
+def boundary_score(before: Path, path: Path) -> float:
+    """The ``content`` score of the first frame of the intermediate at ``path`` when the last
+    frame of the intermediate ``before`` comes just before it (a title's next piece): two
+    frames decoded."""
+    from restoro.media.frameio import read_format, read_frames, read_last_frame
+
+    scorer = FrameScorer("content", Fraction(read_format(path).frame_rate))
+    scorer.warm(read_last_frame(before))
+    frames = read_frames(path)
+    try:
+        first = next(frames)
+    except StopIteration:
+        raise StageError(f"intermediate {path} has no frames") from None
+    finally:
+        frames.close()  # type: ignore[attr-defined]
+    scorer.add(first)
+    return scorer.scores[0]
 
 
 def cuts_from_scores(

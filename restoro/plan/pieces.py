@@ -5,12 +5,13 @@ cadence and format, and splits its frames into pieces of about ``PIECE_FRAMES`` 
 (``piece_bounds``: deterministic from the title alone, snapped to a cadence segment boundary
 nearby). Each piece is an ``ingest`` action for its title frames ``want=(k0, k1)`` with the
 analysis' timeline and cadence in its params — the mechanism of a shot's own ingest, so a
-piece's frames are exactly those title frames of a whole-title ingest. Each piece's
-``shot-scores`` action computes the shot detector's per-frame score over the piece (the first
-frame's score needs the last frame of the piece before: an extra input), and the title's
-``shots`` action replays the detector's decisions over the pieces' scores in order, which gives
-the cuts of one detector run over the whole title (``restoro.media.shots.cuts_from_scores``).
-The pieces and their scores run in parallel; only the analysis and the replay are serial.
+piece's frames are exactly those title frames of a whole-title ingest. When the title detects
+its shots, a piece also writes the shot detector's per-frame score of each frame as it makes
+it (``scores``: no decode of its frames again), and the title's ``shots`` action replays the
+detector's decisions over the pieces' scores in order, which gives the cuts of one detector run
+over the whole title (``restoro.media.shots.cuts_from_scores``); the first frame of a piece is
+scored there against the last frame of the piece before. The pieces run in parallel; only the
+analysis and the replay are serial.
 """
 
 from __future__ import annotations
@@ -35,17 +36,13 @@ pieces of 2,400 frames of a 52,000-frame episode, ~0.15 over 16 pieces of 3,200.
 those 16 pieces are one wave (~55 s, then at most ~20 s of the last one's decode), 22 would be
 two (~80 s); a season's many titles fill the cores either way (docs/performance.md, Issue 12,
 "Ingest in pieces")."""
-SCORES_VERSION = 1
-SHOTS_VERSION = 2
-"""2: the title's cuts replayed from its pieces' scores (1: one detector run over the title)."""
+SHOTS_VERSION = 3
+"""3: the pieces' scores come from the ingest pieces, the first of each piece scored here (2:
+from a ``shot-scores`` action per piece; 1: one detector run over the title)."""
 
 
 def piece_id(title: str, i: int) -> str:
     return f"{title}/ingest/{i}"
-
-
-def scores_id(title: str, i: int) -> str:
-    return f"{title}/scores/{i}"
 
 
 def shots_id(title: str) -> str:
@@ -96,7 +93,7 @@ def piece_params(analysis: ActionResult, want: tuple[int, int]) -> dict[str, Any
 
 
 def make(walk: Walk, title: str) -> list[Node]:
-    """The title's ingest pieces, their shot scores and the title's shot detection; records
+    """The title's ingest pieces (with their shot scores) and the title's shot detection; records
     the pieces' bounds in ``walk.pieces``."""
     from restoro.plan.analysis import analysis_id
     from restoro.plan.titles import ingest_spec
@@ -109,9 +106,13 @@ def make(walk: Walk, title: str) -> list[Node]:
     bounds = title_pieces(analysis)
     walk.pieces[title] = bounds
     aid = analysis_id(title)
+    cfg = t.shots
+    metric = {"none": None, "threshold": "mean"}.get(cfg.detector, "content")
     nodes: list[Node] = []
     for i, (k0, k1) in enumerate(bounds):
         params = piece_params(analysis, (k0, k1))
+        if metric is not None:
+            params["scores"] = metric
 
         def make_piece(_: Results, i: int = i, params: dict[str, Any] = params) -> ActionSpec:
             n = params["want"][1] - params["want"][0]
@@ -127,34 +128,16 @@ def make(walk: Walk, title: str) -> list[Node]:
                 memory_mb=Ingest.descriptor.memory_mb,
             )
         )
-    cfg = t.shots
-    scored = cfg.detector != "none"
-    if scored:
-        metric = "mean" if cfg.detector == "threshold" else "content"
-        for i, (k0, k1) in enumerate(bounds):
-            deps = (piece_id(title, i),) + ((piece_id(title, i - 1),) if i else ())
-
-            def make_scores(d: Results, i: int = i, n: int = k1 - k0) -> ActionSpec:
-                inputs = {"frames": digest_of(d[piece_id(title, i)], "frames")}
-                if i:
-                    inputs["before"] = digest_of(d[piece_id(title, i - 1)], "frames")
-                return ActionSpec(
-                    id=scores_id(title, i),
-                    stage="shot-scores",
-                    version=SCORES_VERSION,
-                    params={"metric": metric},
-                    inputs=inputs,
-                    tools=tool_fingerprints(["scenedetect"]),
-                    title=title,
-                    frames=n,
-                )
-
-            nodes.append(Node(scores_id(title, i), deps, make_scores, kind="title", title=title))
-    score_ids = tuple(scores_id(title, i) for i in range(len(bounds))) if scored else ()
+    pieces = tuple(piece_id(title, i) for i in range(len(bounds))) if metric else ()
     frames = bounds[-1][1]
     rate = analysis.meta["format"]["frame_rate"]
 
     def make_shots(d: Results) -> ActionSpec:
+        inputs: dict[str, Any] = {}
+        if metric is not None:
+            inputs["scores"] = [digest_of(d[x], "scores") for x in pieces]
+        if metric == "content" and len(pieces) > 1:  # each piece's first score needs these
+            inputs["frames"] = [digest_of(d[x], "frames") for x in pieces]
         return ActionSpec(
             id=shots_id(title),
             stage="shots",
@@ -166,13 +149,13 @@ def make(walk: Walk, title: str) -> list[Node]:
                 "frames": frames,
                 "frame_rate": rate,
             },
-            inputs={"scores": [digest_of(d[s], "scores") for s in score_ids]} if scored else {},
+            inputs=inputs,
             tools=tool_fingerprints(["scenedetect"]),
             title=title,
             frames=frames,
         )
 
-    nodes.append(Node(shots_id(title), score_ids, make_shots, kind="title", title=title))
+    nodes.append(Node(shots_id(title), pieces, make_shots, kind="title", title=title))
     return nodes
 
 

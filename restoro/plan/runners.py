@@ -64,44 +64,38 @@ def run_ingest(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     path, info = _source(spec, ctx)
     out = ctx.temp(".mkv")
     work = ctx.temp(".ingest")
-    meta = run_ingest_action(path, info, spec.params, out, work)
+    scores = ctx.temp(".f64") if spec.params.get("scores") else None
+    meta = run_ingest_action(path, info, spec.params, out, work, scores)
     ctx.progress(meta["frames"])
     return RunOutput(
-        files={"frames": out},
+        files={"frames": out, **({"scores": scores} if scores is not None else {})},
         meta=meta,
         validators={"frames": _frames_validator(meta["frames"])},
     )
 
 
-@runner("shot-scores")
-def run_shot_scores(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    """The shot detector's per-frame scores over one ingest piece (float64, little-endian);
-    the first needs the last frame of the piece before (``before``)."""
-    from restoro.media.shots import frame_scores
-
-    before = spec.inputs.get("before")
-    scores = frame_scores(
-        ctx.blob(spec.inputs["frames"]),
-        metric=spec.params["metric"],
-        before=ctx.blob(before) if before else None,
-    )
-    out = ctx.temp(".f64")
-    out.write_bytes(scores.astype("<f8").tobytes())
-    ctx.progress(len(scores))
-    return RunOutput(files={"scores": out}, meta={"frames": len(scores)})
-
-
 @runner("shots")
 def run_shots(spec: ActionSpec, ctx: RunContext) -> RunOutput:
-    """A title's cuts: the detector's decisions replayed over its pieces' scores in order."""
+    """A title's cuts: the detector's decisions replayed over its pieces' shot scores in order
+    (written by the ingest pieces). A piece's first ``content`` score compares its first frame
+    with the last frame of the piece before: computed here from those two frames (``frames``:
+    the pieces' intermediates, given for a ``content`` metric over several pieces)."""
     import numpy as np
 
-    from restoro.media.shots import cuts_from_scores
+    from restoro.media.shots import boundary_score, cuts_from_scores
 
     p = spec.params
     parts = [
-        np.frombuffer(ctx.blob(d).read_bytes(), dtype="<f8") for d in spec.inputs.get("scores", [])
+        np.frombuffer(ctx.blob(d).read_bytes(), dtype="<f8").copy()
+        for d in spec.inputs.get("scores", [])
     ]
+    frames = spec.inputs.get("frames", [])
+    if frames:
+        if len(frames) != len(parts):
+            raise StageError(f"{len(frames)} pieces' frames for the scores of {len(parts)}")
+        for i in range(1, len(parts)):
+            if len(parts[i]):
+                parts[i][0] = boundary_score(ctx.blob(frames[i - 1]), ctx.blob(frames[i]))
     scores = np.concatenate(parts) if parts else np.zeros(0)
     if parts and len(scores) != p["frames"]:
         raise StageError(f"shot scores of {len(scores)} frames for a title of {p['frames']}")

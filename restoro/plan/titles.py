@@ -97,7 +97,10 @@ def ingest_spec(
         version=Ingest.version,
         params=params,
         inputs={"source": source},
-        tools=tool_fingerprints(ingest_tools(params["ingest"])),
+        # A title's piece that scores its frames for shot detection runs scenedetect's code.
+        tools=tool_fingerprints(
+            [*ingest_tools(params["ingest"]), *(["scenedetect"] if params.get("scores") else [])]
+        ),
         title=title,
         shot=shot,
         variant=variant,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from restoro.media.cadence import Segment
     from restoro.media.frames import FrameFormat
     from restoro.media.probe import SourceInfo
+    from restoro.media.shots import FrameScorer
     from restoro.media.timeline import Timeline
     from restoro.stages.ingest import IngestParams
 
@@ -202,8 +203,10 @@ def ingest_title(
     field_order: str = "auto",
     out: Path,
     work: Path,
+    scorer: FrameScorer | None = None,
 ) -> tuple[FrameFormat, int]:
-    """Write title frames ``want`` (default: all) at the title's rate to ``out``."""
+    """Write title frames ``want`` (default: all) at the title's rate to ``out``; ``scorer``
+    scores each frame as it is written (a title's ingest piece: its shot scores)."""
     from restoro.media.frameio import FrameWriter, count_frames
     from restoro.media.frames import FrameFormat
     from restoro.stages.ingest import working_colour
@@ -258,6 +261,8 @@ def ingest_title(
                 frames = read_segment(tmp, info, params, fmt, crop)
                 for frame in _select(frames, n, seg_rate, t0, timeline, ks, convert):
                     writer.write(frame)
+                    if scorer is not None:
+                        scorer.add(frame)
                 tmp.unlink()
         count = writer.count
     if count != k1 - k0:
@@ -396,10 +401,19 @@ def analyse_title(source: Path, info: SourceInfo, p: Mapping[str, Any]) -> dict[
 
 
 def run_ingest_action(
-    source: Path, info: SourceInfo, p: Mapping[str, Any], out: Path, work: Path
+    source: Path,
+    info: SourceInfo,
+    p: Mapping[str, Any],
+    out: Path,
+    work: Path,
+    scores: Path | None = None,
 ) -> dict[str, Any]:
     """The ``ingest`` action: ``p`` is its params (see ``restoro.plan.titles.ingest_params``);
-    returns its meta (format, frames, timeline, cadence, warnings)."""
+    returns its meta (format, frames, timeline, cadence, warnings). A title's ingest piece
+    (``p["scores"]``: the shot detector's metric) also writes the shot scores of its frames to
+    ``scores`` (little-endian float64, ``restoro.media.shots.FrameScorer``): scored as they are
+    written where the frames pass through restoro, else decoded back from ``out``."""
+    from restoro.media.shots import FrameScorer, frame_scores
     from restoro.stages.ingest import IngestParams, ingest
 
     params = IngestParams.model_validate(p["ingest"])
@@ -407,15 +421,27 @@ def run_ingest_action(
     meta, timeline, cadence, field_order = decide(source, info, p)
     want = tuple(p["want"]) if p.get("want") else (0, timeline.frames)
     field_rate = params.mode in ("deinterlace", "auto") and params.rate == "field"
+    metric = p.get("scores")
+    if metric is not None and scores is None:
+        raise StageError("an ingest piece with shot scores needs a file to write them to")
     if params.mode in ("progressive", "deinterlace") and timeline.identity and not field_rate:
-        # One frame per source frame: the plain ingest, no re-timing pass.
+        # One frame per source frame: the plain ingest, no re-timing pass (one ffmpeg graph
+        # from the source to the intermediate: its scores are decoded back from it).
         a = timeline.source_frame(want[0])
         fmt, n = ingest(source, info, params, start=a, end=a + want[1] - want[0], crop=crop,  # type: ignore[arg-type]
                         color=p["color"], field_order=field_order, out=out)  # fmt: skip
+        values = frame_scores(out, metric=metric) if metric is not None else None
     else:
+        scorer = FrameScorer(metric, timeline.rate) if metric is not None else None
         fmt, n = ingest_title(
             source, info, params, timeline=timeline, cadence=cadence, want=want,  # type: ignore[arg-type]
             crop=crop, color=p["color"], field_order=field_order, out=out, work=work,
+            scorer=scorer,
         )  # fmt: skip
+        values = scorer.array() if scorer is not None else None
+    if scores is not None and values is not None:
+        if len(values) != n:
+            raise StageError(f"shot scores of {len(values)} frames for an ingest of {n}")
+        scores.write_bytes(values.astype("<f8").tobytes())
     meta.update(format=fmt.model_dump(mode="json"), frames=n, timeline=timeline.to_json())
     return meta
