@@ -15,6 +15,7 @@ from restoro.media.frameio import (
     extract_range,
     read_format,
     read_frames,
+    read_last_frame,
     validate_intermediate,
     write_frames,
 )
@@ -181,3 +182,31 @@ def test_bytes_do_not_depend_on_thread_count(
         write_frames(out, SD_601, iter(frames))
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 300])
+def test_the_last_frame_is_read_from_the_end_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> None:
+    """``read_last_frame`` is the last frame ``read_frames`` gives, found by a seek to the
+    end: of a long intermediate it demuxes a few packets, not all of them."""
+    from restoro.media import frameio
+    from restoro.media.frames import FrameFormat
+
+    rng = np.random.default_rng(n)
+    frames = [rng.integers(0, 65535, (48, 64, 3), dtype=np.uint16) for _ in range(n)]
+    path = tmp_path / "f.mkv"
+    write_frames(path, FrameFormat(width=64, height=48, frame_rate="24000/1001"), iter(frames))
+    demuxed: list[int] = []
+    whole = frameio._count_and_decode_last
+
+    def spy(*args: object) -> tuple[int, object]:
+        got = whole(*args)  # type: ignore[arg-type]
+        demuxed.append(got[0])
+        return got
+
+    monkeypatch.setattr(frameio, "_count_and_decode_last", spy)
+    last = read_last_frame(path)
+    assert np.array_equal(last, frames[-1]) and np.array_equal(last, list(read_frames(path))[-1])
+    if n == 300:
+        assert demuxed and demuxed[-1] < 100, demuxed

@@ -358,7 +358,26 @@ def _count_and_decode_last(path: Path, container: Any, stream: Any) -> tuple[int
 
 
 def read_last_frame(path: Path) -> np.ndarray:
-    """The last frame of an intermediate, decoding that frame only (all-intra packets)."""
+    """The last frame of an intermediate, decoding that frame only (all-intra packets).
+
+    The container is first sought to its end (Matroska's cues): demuxing from wherever that
+    lands to the end of the file still ends at the last packet, without reading the whole
+    file (a 3,200-frame ingest piece is gigabytes). Where the seek fails or lands past every
+    packet, every packet is demuxed from the start."""
+    import av
+
+    container = _open(Path(path))
+    with container:
+        stream = container.streams.video[0]
+        if container.duration:
+            try:
+                container.seek(container.duration, backward=True)
+            except av.error.FFmpegError:
+                pass
+            else:
+                _n, last = _count_and_decode_last(path, container, stream)
+                if last is not None:
+                    return frame_to_rgb(last)
     container = _open(Path(path))
     with container:
         _n, last = _count_and_decode_last(path, container, container.streams.video[0])
