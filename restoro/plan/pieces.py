@@ -29,13 +29,13 @@ if TYPE_CHECKING:
     from restoro.plan.titles import TitleIngest
 
 PIECE_FRAMES = 3200
-"""Target length of an ingest piece in title frames. Besides its frames (~16 ms each for SD), a
-piece costs an ffmpeg start, the IVTC cycles it shares with its neighbours and a decode of the
-source from its start up to the piece (no seek; ~0.3 ms a SD frame): ~0.2 CPU-ks over the 22
-pieces of 2,400 frames of a 52,000-frame episode, ~0.15 over 16 pieces of 3,200. On 16 cores
-those 16 pieces are one wave (~55 s, then at most ~20 s of the last one's decode), 22 would be
-two (~80 s); a season's many titles fill the cores either way (docs/performance.md, Issue 12,
-"Ingest in pieces")."""
+"""Target length of an ingest piece in title frames. Besides its frames (~14 ms each for SD,
+their shot scores included), a piece costs an ffmpeg start, the IVTC cycles it shares with its
+neighbours and a decode of the source from its start up to the piece (no seek; ~0.3 ms a SD
+frame): ~0.2 CPU-ks over the 22 pieces of 2,400 frames of a 52,000-frame episode, ~0.15 over
+16 pieces of 3,200. On 16 cores those 16 pieces are one wave (~45 s, then at most ~20 s of the
+last one's decode), 22 would be two (~65 s); a season's many titles fill the cores either way
+(docs/performance.md, Issue 12, "Ingest in pieces")."""
 SHOTS_VERSION = 3
 """3: the pieces' scores come from the ingest pieces, the first of each piece scored here (2:
 from a ``shot-scores`` action per piece; 1: one detector run over the title)."""
