@@ -11,9 +11,11 @@ a fresh process each time, Python start-up and imports included. Prints a JSON s
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,6 +98,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="restoro-bench-"))
+    if args.dir is None:  # its stores are gigabytes: gone at exit unless --dir keeps them
+        atexit.register(shutil.rmtree, root, True)
     manifest = make_project(root, args.shots)
     first, res = run("build", "-f", str(manifest), "--json", "--jobs", str(args.jobs))
     if res.returncode != 0:

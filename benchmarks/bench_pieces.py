@@ -17,6 +17,7 @@ runs another checkout (e.g. main, whose title ingest is one action) on the same 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -104,6 +105,8 @@ def main() -> None:
     a = ap.parse_args()
     here = Path(__file__).resolve().parent.parent
     root = a.dir or Path(tempfile.mkdtemp(prefix="restoro-pieces-"))
+    if a.dir is None:  # its stores are gigabytes: gone at exit unless --dir keeps them
+        atexit.register(shutil.rmtree, root, True)
     src = root / "media" / "hybrid.mpg"
     if not src.exists():
         src.parent.mkdir(parents=True, exist_ok=True)

@@ -26,12 +26,13 @@ after minus before, which includes every process it started and waited for (ffmp
 threads, all of them). Per action kind, the CPU comes from the ``cpu_s`` of the build's
 ``action`` events (docs/cli.md): exact per action with ``--jobs 1`` (the default here); with more
 jobs an action's figure includes whatever ran beside it. Prints Markdown tables and writes
-``results.json`` in DIR.
+``results.json`` in DIR (without ``--dir``, a temporary directory removed at exit).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -340,6 +341,8 @@ def main() -> None:
     ap.add_argument("--noop-repeat", type=int, default=5)
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="restoro-bench-pipeline-"))
+    if args.dir is None:  # its stores are gigabytes: gone at exit unless --dir keeps them
+        atexit.register(shutil.rmtree, root, True)
     root.mkdir(parents=True, exist_ok=True)
     rasters = []
     for r in filter(None, args.rasters.split(",")):

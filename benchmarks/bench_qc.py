@@ -17,9 +17,11 @@ machine); ``--no-bytecode`` measures that way instead.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +67,8 @@ def main() -> None:
     ap.add_argument("--no-bytecode", action="store_true", help="compile every module each run")
     args = ap.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="restoro-bench-qc-"))
+    if args.dir is None:  # its stores are gigabytes: gone at exit unless --dir keeps them
+        atexit.register(shutil.rmtree, root, True)
     if args.no_bytecode:
         ENV["PYTHONDONTWRITEBYTECODE"] = "1"
     else:

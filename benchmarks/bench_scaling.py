@@ -14,6 +14,7 @@ and decode → stages → encode overlapping in a chain.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -81,6 +82,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args()
     root = a.dir or Path(tempfile.mkdtemp(prefix="restoro-scaling-"))
+    if a.dir is None:  # its stores are gigabytes: gone at exit unless --dir keeps them
+        atexit.register(shutil.rmtree, root, True)
     root.mkdir(parents=True, exist_ok=True)
     src = root / "media" / "long.mkv"
     if not src.exists():
