@@ -16,8 +16,9 @@ already in memory:
   (goal ≥ 0.9 on a GPU). Both are the best of ``--repeat`` timed passes;
 * **breakdown** of the stage path, instrumented from outside: the engine's forward is replaced by
   a copy of ``Engine._model_forward`` that synchronises and times each step (host → device, model,
-  to float32 + clamp, device → host); the rest of ``Engine.run`` is host work, split into the
-  uint16 → float32 input (timed alone on the same frames) and the blend + float → uint16 output.
+  to float32 + clamp), and ``Engine._to_host`` is timed (rounding to uint16 on the device, the
+  copy to the host); the rest of ``Engine.run`` is the uint16 → float32 input (timed alone on the
+  same frames) and the tile blend (on the device) with the host's glue around it.
   The instrumented run must give the stage's bytes (checked, reported as ``same_bytes``);
 * **cache point**: the 12-bit FFV1 encode (``FrameWriter``, ``ffv1-12``, the chain's output after
   a model) of the stage's output frames, and the decode of the SD input as a chain reads it (an
@@ -162,16 +163,30 @@ def timed_forward(eng: Any, clock: Clock, parts: dict[str, float], calls: list) 
                 y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
             y = y.clamp_(0, 1)
             t3 = clock.now()
-            y = y.cpu()
-            t4 = clock.now()
         parts["host_to_device"] += t1 - t0
         parts["model"] += t2 - t1
         parts["to_float_clamp"] += t3 - t2
-        parts["device_to_host"] += t4 - t3
-        calls.append((t0, t4))
+        calls.append((t0, t3))
         return y
 
     return forward
+
+
+def timed_to_host(eng: Any, clock: Clock, parts: dict[str, float], calls: list) -> Any:
+    """``Engine._to_host`` (rounding to uint16 where the frame lies, the copy to the host),
+    synchronised and timed into ``parts``; the tile blend before it runs on the device and is
+    what remains between the timed calls."""
+    plain = eng._to_host
+
+    def to_host(a: Any) -> Any:
+        t0 = clock.now()
+        out = plain(a)
+        t1 = clock.now()
+        parts["round_device_to_host"] += t1 - t0
+        calls.append((t0, t1))
+        return out
+
+    return to_host
 
 
 def bare_fps(
@@ -255,6 +270,7 @@ def bench_model(name: str, frames: list[np.ndarray], args: argparse.Namespace) -
     calls: list[tuple[float, float]] = []
     plain = eng._forward
     eng._forward = timed_forward(eng, clock, parts, calls)
+    eng._to_host = timed_to_host(eng, clock, parts, calls)
     try:
         got: list[np.ndarray] = []
         t0 = clock.now()
@@ -263,6 +279,7 @@ def bench_model(name: str, frames: list[np.ndarray], args: argparse.Namespace) -
         total = clock.now() - t0
     finally:
         eng._forward = plain
+        del eng._to_host  # the method again
     res["same_bytes"] = all(a.tobytes() == b_.tobytes() for a, b_ in zip(out, got, strict=True))
     inside = sum(e - s for s, e in calls)
     # The uint16 → float32 input conversion of Engine._run, alone on the same frames.
@@ -273,7 +290,7 @@ def bench_model(name: str, frames: list[np.ndarray], args: argparse.Namespace) -
     to_float = clock.now() - tc
     per = {k: v / n * 1000 for k, v in parts.items()}
     per["uint16_to_float_in"] = to_float / n * 1000
-    per["blend_to_uint16_out"] = max(0.0, (total - inside - to_float)) / n * 1000
+    per["blend"] = max(0.0, (total - inside - to_float)) / n * 1000
     per["stage_total"] = total / n * 1000
     res["ms_per_frame"] = {k: round(v, 3) for k, v in per.items()}
     res["out_frames"] = out

@@ -108,6 +108,19 @@ def test_validate_rejects_another_layout(tmp_path: Path) -> None:
         validate_intermediate(path, 3)
 
 
+def test_the_12_bit_planes_the_writer_sends_are_rounded_as_to_12bit_says() -> None:
+    from restoro.media.frameio import planes_12bit, to_12bit, to_planes
+
+    every = np.arange(65536, dtype=np.uint16)
+    rng = np.random.default_rng(5)
+    frame = np.stack([every, rng.permutation(every), every[::-1]], axis=-1).reshape(256, 256, 3)
+    got = planes_12bit(frame)
+    assert got.dtype == np.dtype("<u2") and got.shape == (3, 256, 256)
+    assert np.array_equal(got, to_planes(to_12bit(frame)))  # every 16-bit value, each plane
+    odd = frame[:37, :50]  # a view with strides, as a stage may hand the writer
+    assert np.array_equal(planes_12bit(odd), to_planes(to_12bit(odd)))
+
+
 def test_compact_intermediates_round_to_12_bits(tmp_path: Path, frames: list[np.ndarray]) -> None:
     import av
 

@@ -84,6 +84,25 @@ def to_12bit(frame: np.ndarray) -> np.ndarray:
     return ((frame.astype(np.uint32) * 4095 + 32767) // 65535).astype(np.uint16)
 
 
+def planes_12bit(frame: np.ndarray) -> np.ndarray:
+    """``to_planes(to_12bit(frame))``, a plane at a time and without a division: for
+    ``n = x * 4095 + 32767 < 2**28``, ``n // 65535 == (n + (n >> 16)) >> 16`` (checked for
+    every 16-bit ``x``). ~30 against ~39 ms a 2880x1920 frame, host work in the process that
+    feeds a GPU."""
+    h, w = frame.shape[:2]
+    out = np.empty((3, h, w), "<u2")
+    n = np.empty((h, w), np.uint32)
+    t = np.empty_like(n)
+    for i, c in enumerate((1, 2, 0)):  # planes G, B, R
+        np.multiply(frame[..., c], np.uint32(4095), out=n, dtype=np.uint32)
+        n += np.uint32(32767)
+        np.right_shift(n, 16, out=t)
+        n += t
+        n >>= 16
+        out[i] = n
+    return out
+
+
 def from_12bit(data: np.ndarray) -> np.ndarray:
     """12-bit samples to 16 bits by bit replication (0 → 0, 4095 → 65535)."""
     return (data << 4) | (data >> 8)
@@ -129,9 +148,8 @@ class FrameWriter:
                 f"frame {self.count} is {frame.dtype}{list(frame.shape)}, "
                 f"expected uint16{list(shape)}"
             )
-        if self.compact:
-            frame = to_12bit(frame)
-        self._pipe.write(to_planes(frame).data.cast("B"))
+        planes = planes_12bit(frame) if self.compact else to_planes(frame)
+        self._pipe.write(planes.data.cast("B"))
         self.count += 1
 
     def close(self) -> None:

@@ -184,7 +184,7 @@ class Engine:
             if self.post != 1.0:
                 size = (round(x.shape[2] * self.scale), round(x.shape[3] * self.scale))
                 y = F.interpolate(y, size=size, mode="bicubic", align_corners=False)
-            return y.clamp_(0, 1).cpu()
+            return y.clamp_(0, 1)  # stays on the device: the blend and rounding run there
 
     def run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if not frames:
@@ -221,13 +221,23 @@ class Engine:
             torch.cuda.empty_cache()
 
     def _run(self, frames: list[np.ndarray], plan: Plan) -> list[np.ndarray]:
+        """Tiles of ``frames`` through the model in batches, blended where the model's output
+        lies (the device), each frame rounded to uint16 there and copied to the host once.
+
+        The arithmetic is that of a float64 blend on the host — ``acc += y * w`` per tile,
+        then ``rint(acc / wsum * 65535)`` clipped — op for op in IEEE float64, so the bytes do
+        not depend on where it runs; a single tile (weight one everywhere) skips the sums,
+        which leaves every value as it was. On a GPU this keeps ~0.1-0.25 s of host work a
+        2880x1920 frame (float64 passes over 133 MB) off the one thread that feeds it."""
         import torch
 
         s = self.scale
         h, w = frames[0].shape[:2]
         boxes = tiles(h, w, plan.tile, self.opts.tile_pad)
-        acc = [np.zeros((h * s, w * s, 3), np.float64) for _ in frames]
-        wsum = np.zeros((h * s, w * s, 1), np.float64)
+        whole = len(boxes) == 1
+        acc: list[Any] = [None] * len(frames)
+        wsum: Any = None
+        weights: dict[tuple[Segment, Segment], Any] = {}
         # Group same-shaped tiles (across frames) into batches.
         jobs = [(fi, b) for b in boxes for fi in range(len(frames))]
 
@@ -243,14 +253,44 @@ class Engine:
                     [frames[fi][sy[0] : sy[1], sx[0] : sx[1]] for fi, (sy, sx) in group]
                 ).astype(np.float32)
                 x = torch.from_numpy(arr / 65535.0).permute(0, 3, 1, 2).contiguous()
-                y = self._forward(x).permute(0, 2, 3, 1).numpy().astype(np.float64)
-                for k, (fi, (sy, sx)) in enumerate(group):
-                    wt = np.outer(ramp(sy, s), ramp(sx, s))[..., None]
-                    region = (slice(sy[0] * s, sy[1] * s), slice(sx[0] * s, sx[1] * s))
-                    acc[fi][region] += y[k] * wt
-                    if fi == 0:
-                        wsum[region] += wt
-        return [np.clip(np.rint(a / wsum * 65535.0), 0, 65535).astype(np.uint16) for a in acc]
+                y = self._forward(x)  # (n, 3, H, W) float32 in [0, 1], on the device
+                with torch.inference_mode():
+                    if whole:
+                        for k, (fi, _box) in enumerate(group):
+                            acc[fi] = y[k]
+                        continue
+                    if wsum is None:
+                        wsum = torch.zeros((1, h * s, w * s), dtype=torch.float64, device=y.device)
+                    term = torch.empty(y.shape[1:], dtype=torch.float64, device=y.device)
+                    for k, (fi, (sy, sx)) in enumerate(group):
+                        wt = weights.get((sy, sx))
+                        if wt is None:
+                            wt = np.outer(ramp(sy, s), ramp(sx, s))[None]
+                            wt = weights[(sy, sx)] = torch.from_numpy(wt).to(y.device)
+                        if acc[fi] is None:
+                            acc[fi] = torch.zeros(
+                                (3, h * s, w * s), dtype=torch.float64, device=y.device
+                            )
+                        region = (slice(None), slice(sy[0] * s, sy[1] * s),
+                                  slice(sx[0] * s, sx[1] * s))  # fmt: skip
+                        # y * w, then the sum: two roundings, as the host blend (no fused op)
+                        acc[fi][region] += term.copy_(y[k]).mul_(wt)
+                        if fi == 0:
+                            wsum[region] += wt
+        with torch.inference_mode():  # in place where the buffer is ours: no 133 MB copies
+            return [self._to_host(a.double() if whole else a.div_(wsum)) for a in acc]
+
+    def _to_host(self, a: Any) -> np.ndarray:
+        """A blended (3, H, W) float64 frame in [0, 1], which this may overwrite → (H, W, 3)
+        uint16 on the host: ``rint(a * 65535)`` clipped, where ``a`` lies, carried as int16
+        offset by 32768 — half the bytes of int32, and a dtype every device converts to — then
+        flipped back (``v - 32768`` as 16 bits is ``v`` with its top bit flipped)."""
+        import torch
+
+        v = a.mul_(65535.0).round_().clamp_(0, 65535).sub_(32768).to(torch.int16)
+        out = v.permute(1, 2, 0).contiguous().cpu().numpy().view(np.uint16)
+        out ^= 0x8000
+        return out
 
 
 _ENGINES: dict[tuple[str, str, str, int, int, int], Engine] = {}
