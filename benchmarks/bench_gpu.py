@@ -20,9 +20,10 @@ already in memory:
   copy to the host); the rest of ``Engine.run`` is the uint16 → float32 input (timed alone on the
   same frames) and the tile blend (on the device) with the host's glue around it.
   The instrumented run must give the stage's bytes (checked, reported as ``same_bytes``);
-* **cache point**: the 12-bit FFV1 encode (``FrameWriter``, ``ffv1-12``, the chain's output after
-  a model) of the stage's output frames, and the decode of the SD input as a chain reads it (an
-  FFVHuff intermediate through PyAV); these need ffmpeg and PyAV and are skipped without them.
+* **cache point**: the ProRes 4444 mezzanine's encode (``FrameWriter``, ``prores-4444``, the
+  chain's output after a model) of the stage's output frames, and the decode of the SD input as
+  a chain reads it (an FFVHuff intermediate through PyAV); these need ffmpeg and PyAV and are
+  skipped without them.
 
 Then a **whole build** (unless ``--skip-build`` or no ffmpeg/PyAV): a progressive SD source of
 ``--build-frames`` frames in ``--build-shots`` shots (``restoro.testing.synth.make_source``),
@@ -298,16 +299,17 @@ def bench_model(name: str, frames: list[np.ndarray], args: argparse.Namespace) -
 
 
 def cache_point(res: dict[str, Any], frames: list[np.ndarray], d: Path) -> None:
-    """Per-frame cost of the chain's cache point (12-bit FFV1) and of decoding its SD input."""
-    from restoro.media.frameio import COMPACT, FrameWriter, read_frames, write_frames
+    """Per-frame cost of the chain's cache point (the ProRes 4444 mezzanine) and of decoding its
+    SD input."""
+    from restoro.media.frameio import MEZZANINE, FrameWriter, read_frames, write_frames
     from restoro.media.frames import FrameFormat
 
     out = res.pop("out_frames")
     h, w = out[0].shape[:2]
     fmt = FrameFormat(width=w, height=h, frame_rate="30000/1001")
-    path = d / f"{res['model']}.ffv1.mkv"
+    path = d / f"{res['model']}.mezzanine.mkv"
     t = time.perf_counter()
-    with FrameWriter(path, fmt, COMPACT) as writer:
+    with FrameWriter(path, fmt, MEZZANINE) as writer:
         for f in out:
             writer.write(f)
     enc = (time.perf_counter() - t) / len(out)

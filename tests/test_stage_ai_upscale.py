@@ -90,11 +90,11 @@ def test_lossless_intermediates_keep_16_bits_after_a_model(
 
 
 @pytest.mark.slow
-def test_a_filter_chain_after_a_model_reads_its_12_bit_cache_point(
+def test_a_filter_chain_after_a_model_reads_its_mezzanine_cache_point(
     tmp_path: Path, tiny_source: Path
 ) -> None:
-    """model | lanczos: the second chain's input is 12-bit, so it streams (read_frames widens
-    the samples) instead of leaving the 12 → 16-bit step to ffmpeg."""
+    """model | lanczos: the second chain's input is the mezzanine, so it streams its working
+    frames (``read_frames``, through ``FROM_MEZZANINE``) into the resize."""
     from restoro.media.ffilter import filter_frames
     from restoro.media.frames import FrameFormat
     from restoro.plan.workspace import Workspace
@@ -162,11 +162,11 @@ def test_animevideov3_x2_build_end_to_end(tmp_path: Path, tiny_source: Path) -> 
             blob = ws.store.blob_path(r.outputs["frames"].digest)
             frames = list(read_frames(blob))
             assert len(frames) == 3 and frames[0].shape == (64, 96, 3)
-            # A cache point after a model is 12-bit FFV1 by default (intermediates: auto).
-            assert r.key_json["params"]["intermediate"] == "ffv1-12"
+            # A cache point after a model is a ProRes 4444 mezzanine by default.
+            assert r.key_json["params"]["intermediate"] == "prores-4444"
             with av.open(str(blob)) as c:
                 ctx = c.streams.video[0].codec_context
-                assert (ctx.name, ctx.pix_fmt) == ("ffv1", "gbrp12le")
+                assert (ctx.name, ctx.codec_tag) == ("prores", "ap4h")
     finally:
         ws.close()
     # A second build runs nothing; deleting the store and rebuilding gives identical bytes.

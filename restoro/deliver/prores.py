@@ -79,7 +79,7 @@ def encode_chunk(
 
     ``pre``: ffmpeg filters run on ``src``'s frames first (a folded chain segment); ``fmt`` is
     then the format of the frames they give."""
-    from restoro.media.frameio import count_frames
+    from restoro.media.frameio import count_frames, input_filters
 
     if profile not in PROFILES:
         raise StageError(f"unknown ProRes profile {profile!r}", hint=f"use one of {list(PROFILES)}")
@@ -89,6 +89,7 @@ def encode_chunk(
     x, y = (rw - w) // 2 // 2 * 2, (rh - h) // 2 // 2 * 2
     c = fmt.colour
     chain = [
+        *input_filters(src),
         *([pre] if pre else []),
         # Resize and pad in RGB (black is exactly 0 there), then convert the whole raster, so
         # the bars come out as exact limited-range black (Y 64, Cb/Cr 512).

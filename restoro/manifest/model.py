@@ -494,8 +494,8 @@ class Manifest(_Model):
     intermediates: Literal["auto", "lossless"] = Field(
         "auto",
         description="How cache points are stored. auto: 16-bit lossless FFVHuff, except after a "
-        "model, where 12-bit FFV1 (lossless at 12 bits; ~2 MB a 4K-class frame against ~10) "
-        "keeps a season's store in bounds; lossless: 16-bit FFVHuff everywhere.",
+        "model, where a ProRes 4444 mezzanine (10-bit 4:4:4; ~3.8 MB a 4K-class frame against "
+        "~30 lossless) keeps a season's store in bounds; lossless: 16-bit FFVHuff everywhere.",
     )
     sources: dict[Name, Source] = Field(default_factory=dict, description="Media by name.")
     pipelines: dict[Name, list[StageEntry]] = Field(

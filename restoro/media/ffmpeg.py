@@ -14,9 +14,11 @@ import weakref
 from functools import cache
 from typing import IO, TYPE_CHECKING
 
-from restoro.errors import ToolError
+from restoro.errors import StageError, ToolError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from restoro.engine.state import StateDB
 
 # Flags every invocation gets: no banner, never read the terminal, only real errors in the log.
@@ -292,3 +294,65 @@ class FfmpegPipe:
 def popen_ffmpeg(args: list[str]) -> FfmpegPipe:
     """Start ffmpeg reading raw input on stdin; write to it, then ``close()``."""
     return FfmpegPipe(args)
+
+
+def raw_pipe(chunks: Iterator[bytes], args: list[str], size: int, what: str) -> Iterator[bytes]:
+    """Run ffmpeg ``args`` (reading ``pipe:0``, writing raw frames of ``size`` bytes to
+    ``pipe:1``), fed from ``chunks`` by a thread; yield its output frame by frame.
+
+    A failure of the producer, a truncated frame or ffmpeg's own failure is raised here.
+    """
+    argv = full_argv(args)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    failure: list[BaseException] = []
+    err: list[bytes] = []
+
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            for chunk in chunks:
+                proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass
+        except BaseException as exc:  # handed to the reader
+            failure.append(exc)
+        finally:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        err.append(proc.stderr.read())
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    drainer = threading.Thread(target=drain, daemon=True)
+    feeder.start()
+    drainer.start()
+    ended = False
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if not buf:
+                break
+            if len(buf) != size:
+                raise StageError(f"ffmpeg {what} gave a truncated frame")
+            yield buf
+        ended = True
+    finally:
+        # A consumer that stops early (or fails) leaves ffmpeg blocked on a full pipe.
+        if proc.poll() is None and (failure or feeder.is_alive() or not ended):
+            proc.kill()
+        code = proc.wait()
+        feeder.join()
+        drainer.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    if failure:
+        raise failure[0]
+    if code != 0:
+        raise ffmpeg_error(code, argv, b"".join(err))

@@ -1,5 +1,7 @@
-"""Working-frame intermediates: FFVHuff (lossless, all-intra, static tables) in Matroska, or
-12-bit FFV1 for cache points after a model (``COMPACT``; see docs/engine.md).
+"""Working-frame intermediates: FFVHuff (lossless, all-intra, static tables) in Matroska; for
+cache points after a model, a ProRes 4444 mezzanine (``MEZZANINE``: 10-bit Y'CbCr 4:4:4, the
+class of post-production masters) or, as earlier builds made them, 12-bit FFV1 (``COMPACT``,
+still read); see docs/engine.md.
 
 FFVHuff, not FFV1: at 16 bits per channel FFV1's range coder costs about 0.25 s to encode and
 0.33 s to decode one 1440x1080 frame on one core, FFVHuff 0.015 s and 0.03 s, for larger
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from restoro.errors import StageError, ToolError
-from restoro.media.ffmpeg import bitexact_args, popen_ffmpeg, run_ffmpeg
+from restoro.media.ffmpeg import bitexact_args, popen_ffmpeg, raw_pipe, run_ffmpeg
 from restoro.media.frames import FrameFormat
 
 if TYPE_CHECKING:
@@ -45,38 +47,77 @@ COMPACT_ARGS = [
     "-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-slicecrc", "1",
     "-coder", "range_def", "-context", "0", "-threads", "2",
 ]  # fmt: skip
-READABLE_CODECS = ("ffvhuff", "ffv1")
-"""Intermediates restoro reads: FFV1 16-bit was the format before ingest 2 / chain 2."""
+MEZZANINE = "prores-4444"
+"""ProRes 4444 (``prores_ks``, 10-bit Y'CbCr 4:4:4, all-intra) for cache points after a model:
+lossy, in the class of a post-production master. A model's output on real pictures barely
+compresses losslessly (12-bit FFV1: ~13 MB a 2880x1920 frame, ~690 GB a 52,000-frame episode,
+~1.5 CPU-s a frame to code and decode); ProRes 4444 stays near ~3.8 MB (its rate is bounded
+per macroblock) and reads back in ~0.16 CPU-s (performance.md). ``intermediates: lossless`` keeps
+16-bit FFVHuff instead."""
+MEZZANINE_ARGS = ["-c:v", "prores_ks", "-profile:v", "4444", "-vendor", "apl0", "-threads", "2"]
+"""Slices are coded alone, so the bytes do not depend on the thread count (tested)."""
+TO_MEZZANINE = (
+    "zscale=dither=none:rangein=full:matrixin=gbr:matrix=709:range=limited,format=yuv444p10le"
+)
+"""Working RGB → the mezzanine's Y'CbCr (BT.709 matrix, limited range; no change of primaries
+or transfer: those stay the working colour's, tagged on the stream)."""
+FROM_MEZZANINE = "zscale=dither=none:matrixin=709:rangein=limited:range=full,format=gbrp16le"
+"""A mezzanine's decoded frames → working frames: every reader of one, Python or an ffmpeg
+graph, starts with this filter (``input_filters``), so all of them see the same samples."""
+READABLE_CODECS = ("ffvhuff", "ffv1", "prores")
+"""Intermediates restoro reads: FFV1 16-bit was the format before ingest 2 / chain 2, 12-bit
+FFV1 after a model in earlier builds."""
 SAMPLE_FORMATS = ("gbrp16le", "gbrp12le")
+MEZZANINE_FORMATS = ("yuv444p12le", "yuv444p10le")
+"""What ffmpeg's ProRes decoder gives for a 4444 stream (12-bit) and what was coded (10)."""
 # RGB intermediates are tagged as such: the YCbCr matrix they came from lives in FORMAT_TAG.
 _RGB_TAGS = ["-colorspace", "rgb", "-color_range", "pc"]
 
 
-def _colour_args(fmt: FrameFormat) -> list[str]:
+def _colour_args(fmt: FrameFormat, codec: str = CODEC) -> list[str]:
     c = fmt.colour
-    return ["-color_primaries", c.primaries, "-color_trc", c.transfer, *_RGB_TAGS]
+    tags = ["-colorspace", "bt709", "-color_range", "tv"] if codec == MEZZANINE else _RGB_TAGS
+    return ["-color_primaries", c.primaries, "-color_trc", c.transfer, *tags]
 
 
-def tag_filters(fmt: FrameFormat) -> str:
-    """The filters that end every graph writing an intermediate: pixel aspect and colour tags.
+def tag_filters(fmt: FrameFormat, codec: str = CODEC) -> str:
+    """The filters that end every graph writing an intermediate: pixel aspect and colour tags
+    (for ``MEZZANINE``, the conversion to its Y'CbCr first).
 
     Recent ffmpeg takes an encoder's colour tags from the frames, hence ``setparams``.
     """
     sar_n, sar_d = fmt.sar.split(":")
     c = fmt.colour
+    space = "colorspace=bt709:range=tv" if codec == MEZZANINE else "colorspace=gbr:range=pc"
     return (
-        f"setsar={sar_n}/{sar_d},setparams=color_primaries={c.primaries}:"
-        f"color_trc={c.transfer}:colorspace=gbr:range=pc"
+        (f"{TO_MEZZANINE}," if codec == MEZZANINE else "")
+        + f"setsar={sar_n}/{sar_d},setparams=color_primaries={c.primaries}:"
+        f"color_trc={c.transfer}:{space}"
     )
 
 
 def output_args(fmt: FrameFormat, path: Path, codec: str = CODEC) -> list[str]:
     """ffmpeg output options for an intermediate of ``gbrp16le`` frames in format ``fmt``
-    (``gbrp12le`` ones for ``COMPACT``)."""
+    (``gbrp12le`` ones for ``COMPACT``; ``MEZZANINE`` frames come from ``tag_filters``)."""
+    enc = {COMPACT: COMPACT_ARGS, MEZZANINE: MEZZANINE_ARGS}.get(codec, CODEC_ARGS)
     return [
-        *(COMPACT_ARGS if codec == COMPACT else CODEC_ARGS), *_colour_args(fmt), *bitexact_args(),
+        *enc, *_colour_args(fmt, codec), *bitexact_args(),
         "-metadata:s:v:0", f"{FORMAT_TAG}={fmt.model_dump_json()}", "-f", "matroska", str(path),
     ]  # fmt: skip
+
+
+def is_mezzanine(path: Path) -> bool:
+    """Whether the intermediate at ``path`` is a ProRes mezzanine (read through
+    ``FROM_MEZZANINE``) rather than RGB samples."""
+    container = _open(Path(path))
+    with container:
+        return container.streams.video[0].codec_context.name == "prores"
+
+
+def input_filters(path: Path) -> list[str]:
+    """The filters an ffmpeg graph reading intermediate ``path`` starts with so that it sees
+    working frames: none for RGB intermediates, ``FROM_MEZZANINE`` for a mezzanine."""
+    return [FROM_MEZZANINE] if is_mezzanine(path) else []
 
 
 def to_12bit(frame: np.ndarray) -> np.ndarray:
@@ -132,8 +173,8 @@ class FrameWriter:
         pix = "gbrp12le" if self.compact else "gbrp16le"
         args = [
             "-f", "rawvideo", "-pix_fmt", pix, "-s", f"{fmt.width}x{fmt.height}",
-            "-framerate", fmt.frame_rate, "-i", "pipe:0",
-            "-vf", tag_filters(fmt), *output_args(fmt, self.path, codec),
+            "-framerate", fmt.frame_rate, "-i", "pipe:0", "-filter_threads", "1",
+            "-vf", tag_filters(fmt, codec), *output_args(fmt, self.path, codec),
         ]  # fmt: skip
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pipe = popen_ffmpeg(args)
@@ -218,7 +259,11 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
-    """Decode an intermediate to RGB uint16 frames, bit-exactly."""
+    """Decode an intermediate to RGB uint16 frames, bit-exactly (a mezzanine through
+    ``FROM_MEZZANINE`` in ffmpeg, as every graph that reads one)."""
+    if is_mezzanine(Path(path)):
+        yield from read_through(Path(path), FROM_MEZZANINE, read_format(Path(path)))
+        return
     container = _open(Path(path))
     with container:
         stream = container.streams.video[0]
@@ -228,7 +273,8 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
 
 
 def sample_format(path: Path) -> str:
-    """The intermediate's sample layout: ``gbrp16le``, or ``gbrp12le`` for a compact one."""
+    """The intermediate's sample layout: ``gbrp16le``, ``gbrp12le`` for a compact one, a
+    ``yuv444p`` layout for a mezzanine."""
     container = _open(Path(path))
     with container:
         return str(container.streams.video[0].codec_context.pix_fmt)
@@ -270,7 +316,8 @@ def validate_intermediate(path: Path, expected_frames: int | None = None) -> Non
             codec = stream.codec_context.name
             if codec not in READABLE_CODECS:
                 raise StageError(f"intermediate {path} is {codec}, not {CODEC}")
-            if stream.codec_context.pix_fmt not in SAMPLE_FORMATS:
+            layouts = MEZZANINE_FORMATS if codec == "prores" else SAMPLE_FORMATS
+            if stream.codec_context.pix_fmt not in layouts:
                 raise StageError(
                     f"intermediate {path} holds {stream.codec_context.pix_fmt}, not gbrp16le"
                 )
@@ -384,6 +431,13 @@ def read_last_frame(path: Path) -> np.ndarray:
     packet, every packet is demuxed from the start."""
     import av
 
+    if is_mezzanine(Path(path)):  # Y'CbCr: the last of the frames its readers see
+        last = None
+        for last in read_frames(path):  # noqa: B007
+            pass
+        if last is None:
+            raise StageError(f"intermediate {path} has no frames")
+        return last
     container = _open(Path(path))
     with container:
         stream = container.streams.video[0]
@@ -402,3 +456,16 @@ def read_last_frame(path: Path) -> np.ndarray:
     if last is None:
         raise StageError(f"intermediate {path} has no frames")
     return frame_to_rgb(last)
+
+
+def read_through(src: Path, graph: str, out_fmt: FrameFormat) -> Iterator[np.ndarray]:
+    """Intermediate ``src`` (or any file ffmpeg reads) through the filter ``graph``, as working
+    frames of ``out_fmt``'s size in ``gbrp16le``: the samples ``ffilter.transcode`` would have
+    stored."""
+    args = [
+        "-i", str(src), "-map", "0:v:0", "-filter_threads", "1", "-vf", graph,
+        "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gbrp16le", "pipe:1",
+    ]  # fmt: skip
+    w, h = out_fmt.width, out_fmt.height
+    for buf in raw_pipe(iter(()), args, w * h * 6, f"filter {graph!r}"):
+        yield from_planes(*np.frombuffer(buf, dtype="<u2").reshape(3, h, w))

@@ -330,11 +330,12 @@ def _segment_node(
             params["seed"] = seed
         networks = [k for k in models if not k.startswith("model:lut")]  # a LUT is no model
         if networks and ws.manifest.intermediates == "auto":
-            # A cache point after a model: 12-bit FFV1 keeps a season's store in bounds.
+            # A cache point after a model: a ProRes 4444 mezzanine keeps a season's store in
+            # bounds (a model's output barely compresses losslessly).
             # (Absent otherwise, so the keys of other chains are as they were.)
-            from restoro.media.frameio import COMPACT
+            from restoro.media.frameio import MEZZANINE
 
-            params["intermediate"] = COMPACT
+            params["intermediate"] = MEZZANINE
         fps = tool_fingerprints(tools)
         if models:  # CPU and CUDA give different pixels from one model
             from restoro.models.device import fingerprint

@@ -229,7 +229,7 @@ def _final_frames(spec: ActionSpec, ctx: RunContext) -> Iterator[np.ndarray]:
         from restoro.media.frameio import read_frames
 
         return read_frames(src)
-    from restoro.media.ffilter import read_through
+    from restoro.media.frameio import read_through
     from restoro.media.frames import FrameFormat
     from restoro.plan.chains import unfold
 

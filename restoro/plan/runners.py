@@ -186,7 +186,8 @@ def run_chain(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     if filters and all(f is not None for f in filters) and sample_format(src) == "gbrp16le":
         # Every stage is an ffmpeg filter: one transcode, no frame crosses into Python (the
         # stages' generators above are never started). Same bytes as streaming them. (A
-        # 12-bit input streams: ffmpeg's own 12 → 16-bit step is not ``from_12bit``'s.)
+        # 12-bit or mezzanine input streams: ffmpeg's own 12 → 16-bit step is not
+        # ``from_12bit``'s, and a mezzanine's frames are its working frames once converted.)
         from restoro.media.ffilter import transcode
 
         transcode(src, ",".join(filters), fmt, out)  # type: ignore[arg-type]

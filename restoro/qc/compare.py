@@ -82,7 +82,11 @@ def compare_frames(
             pick = (fa, fb)
     info: dict[str, Any] = {"psnr": round(psnr(float(np.mean(mses))), 2) if mses else None}
     if mses:
+        from restoro.media.frameio import input_filters
+
         score = vmaf(["-i", str(b)], ["-i", str(a)], size=size,
+                     distorted_chain=",".join(input_filters(b)),
+                     reference_chain=",".join(input_filters(a)),
                      n_subsample=subsample_for(len(mses)))  # fmt: skip
         info["vmaf"] = {"mean": score.mean, "min": score.min, "p5": score.p5}
     if pick is not None:

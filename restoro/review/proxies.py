@@ -108,22 +108,24 @@ def _scale(p: dict[str, Any]) -> str:
 @runner("review-proxy")
 def run_review_proxy(spec: ActionSpec, ctx: RunContext) -> RunOutput:
     from restoro.media.ffmpeg import bitexact_args, run_ffmpeg
+    from restoro.media.frameio import input_filters
 
     p = dict(spec.params)
     src = ctx.blob(spec.inputs["frames"])
+    pre = "".join(f + "," for f in input_filters(src))  # a mezzanine: its working frames
     colour = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
     if p["kind"] == "thumb":
         out = ctx.temp(".jpg")
         select = f"select=eq(n\\,{int(p['frame'])}),"
         run_ffmpeg(
-            ["-i", str(src), "-vf", select + _scale(p), "-frames:v", "1", "-c:v", "mjpeg"]
+            ["-i", str(src), "-vf", pre + select + _scale(p), "-frames:v", "1", "-c:v", "mjpeg"]
             + ["-q:v", "4", "-threads", "1", *bitexact_args(), "-f", "image2", str(out)]
         )
         ctx.progress(spec.frames)
         return RunOutput(files={"thumb": out}, meta={"width": p["width"], "height": p["height"]})
     out = ctx.temp(".mp4")
     rate = str(p["frame_rate"])
-    vf = _scale(p)  # the input's -r numbers the frames n / rate: exact frame times
+    vf = pre + _scale(p)  # the input's -r numbers the frames n / rate: exact frame times
     run_ffmpeg(
         ["-r", rate, "-i", str(src), "-vf", vf, "-an", "-c:v", "libx264", "-preset", "veryfast"]
         + ["-crf", "18", "-g", "1", "-bf", "0", "-threads", "1", "-r", rate, *colour]

@@ -319,15 +319,17 @@ def _frame_png(session: ReviewSession, st: ShotState, role: str, n: int) -> Resp
     """Frame ``n`` of ``role`` at the full size of the shown variant (the source scaled to it,
     nearest neighbour: its own pixels, enlarged), as PNG, for the 1:1 zoom."""
     from restoro.media.ffmpeg import full_argv
+    from restoro.media.frameio import input_filters
 
     digest, _fmt = _frames_of(st, role)
     full = _display_format(session, st)
     if digest is None or full is None:
         return _plain(404, f"{role} of {st.id} is not built\n")
-    vf = f"select=eq(n\\,{n}),scale={full['width']}:{full['height']}:flags=neighbor,format=rgb24"
+    blob = session.ws.store.blob_path(digest)
+    vf = "".join(f + "," for f in input_filters(blob))  # a mezzanine: its working frames
+    vf += f"select=eq(n\\,{n}),scale={full['width']}:{full['height']}:flags=neighbor,format=rgb24"
     argv = full_argv(
-        ["-i", str(session.ws.store.blob_path(digest)), "-vf", vf, "-frames:v", "1"]
-        + ["-f", "image2pipe", "-c:v", "png", "-"]
+        ["-i", str(blob), "-vf", vf, "-frames:v", "1"] + ["-f", "image2pipe", "-c:v", "png", "-"]
     )
     proc = subprocess.run(argv, capture_output=True, check=False, timeout=120)
     if proc.returncode != 0 or not proc.stdout:

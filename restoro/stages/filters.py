@@ -52,7 +52,7 @@ def ffmpeg_stream(
 
     ``depth`` is 16 (yuv444p16le) or 8 (yuv444p); ffmpeg runs single-threaded and bit-exact.
     """
-    from restoro.media.ffilter import raw_pipe
+    from restoro.media.ffmpeg import raw_pipe
 
     fmt, dtype, top = ("yuv444p16le", "<u2", 65535) if depth == 16 else ("yuv444p", "u1", 255)
     args = ["-f", "rawvideo", "-pix_fmt", fmt, "-s", f"{width}x{height}", "-r", "25"]

@@ -180,8 +180,7 @@ def read_segment(
     tmp: Path, info: SourceInfo, params: IngestParams, fmt: FrameFormat, crop: tuple[int, ...]
 ) -> Iterator[np.ndarray]:
     """A temporary segment's frames as working frames: RGB uint16 (H, W, 3)."""
-    from restoro.media.ffilter import read_through
-    from restoro.media.frameio import read_frames
+    from restoro.media.frameio import read_frames, read_through
     from restoro.stages.ingest import to_working
 
     if params.chroma == "guided" or not _native(info):

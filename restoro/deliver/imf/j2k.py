@@ -74,9 +74,10 @@ def encode_shot(
 ) -> int:
     """Encode the intermediate ``src`` to a shot file of raw codestreams; return frames."""
     from restoro.deliver.imf import j2k_reversible
+    from restoro.media.frameio import input_filters
 
     rw, rh = raster
-    chain = picture_chain(fmt, raster, fit)
+    chain = [*input_filters(src), *picture_chain(fmt, raster, fit)]
     if reversible and j2k_reversible.available():
         return _encode_reversible(src, fmt, chain, raster, out)
     if reversible:

@@ -88,7 +88,7 @@ def encode_shot(
     out: Path,
 ) -> int:
     """Encode one shot's frames to an MP4 of one rendition; return the frame count."""
-    from restoro.media.frameio import count_frames
+    from restoro.media.frameio import count_frames, input_filters
 
     if codec not in ENCODERS:
         raise StageError(f"unknown codec {codec!r}", hint=f"use one of {list(ENCODERS)}")
@@ -98,6 +98,7 @@ def encode_shot(
     pix = "yuv420p10le" if bit_depth == 10 else "yuv420p"
     c = fmt.colour
     chain = [
+        *input_filters(src),
         f"zscale=w={w}:h={h}:filter=spline36:dither=none",
         "zscale=dither=none:rangein=full:matrixin=gbr:"
         f"primariesin={c.primaries}:transferin={c.transfer}:"
