@@ -89,7 +89,8 @@ def test_mezzanine_bytes_depend_on_the_frames_only(
     again = tmp_path / "again.mkv"
     write_frames(again, SD_601, iter(pictures), MEZZANINE)
     assert again.read_bytes() == mezz.read_bytes()
-    for threads in ("1", "4"):
+    assert frameio.MEZZANINE_ARGS[-2:] == ["-threads", "0"]  # every core, whatever the bytes
+    for threads in ("1", "2", "4"):
         args = [*frameio.MEZZANINE_ARGS[:-1], threads]
         monkeypatch.setattr(frameio, "MEZZANINE_ARGS", args)
         other = tmp_path / f"t{threads}.mkv"

@@ -54,8 +54,10 @@ compresses losslessly (12-bit FFV1: ~13 MB a 2880x1920 frame, ~690 GB a 52,000-f
 ~1.5 CPU-s a frame to code and decode); ProRes 4444 stays near ~3.8 MB (its rate is bounded
 per macroblock) and reads back in ~0.16 CPU-s (performance.md). ``intermediates: lossless`` keeps
 16-bit FFVHuff instead."""
-MEZZANINE_ARGS = ["-c:v", "prores_ks", "-profile:v", "4444", "-vendor", "apl0", "-threads", "2"]
-"""Slices are coded alone, so the bytes do not depend on the thread count (tested)."""
+MEZZANINE_ARGS = ["-c:v", "prores_ks", "-profile:v", "4444", "-vendor", "apl0", "-threads", "0"]
+"""Slices are coded alone, so the bytes do not depend on the thread count (tested). Every core
+(``0``: ffmpeg's choice, up to 16): the chain that writes a mezzanine holds the GPU, which waits
+for it — ~0.7 CPU-s a 2880x1920 frame would cap it near 3 frames/s on two threads."""
 TO_MEZZANINE = (
     "zscale=dither=none:rangein=full:matrixin=gbr:matrix=709:range=limited,format=yuv444p10le"
 )
