@@ -92,3 +92,31 @@ def test_device_fingerprint_names_the_gpu() -> None:
     fp = device.fingerprint("auto")
     assert fp.startswith("cuda:") and torch.cuda.get_device_name(0) in fp
     assert fp.endswith(f"torch {torch.__version__}")
+
+
+@pytest.mark.parametrize(("tile", "batch"), [(-1, 0), (16, 3)])
+def test_the_blend_on_cuda_gives_the_host_blends_bytes(
+    tmp_path: Path, tile: int, batch: int
+) -> None:
+    """The tiles are blended and rounded on the device: in IEEE float64, op for op, so the
+    bytes are those of the float64 numpy blend on the host (``blendref``)."""
+    from blendref import host_blend
+    from safetensors.torch import save_file
+    from spandrel.architectures.Compact import Compact
+
+    from restoro.models.infer import Engine, Options
+
+    model = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
+    path = tmp_path / "m.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:  # per pixel, on the GPU, every float32 bit
+        up = torch.nn.functional.interpolate(x.to("cuda"), scale_factor=2, mode="nearest")
+        return (torch.sin(up * 37.0) * 0.5 + 0.5).clamp_(0, 1)
+
+    frames = _frames(3, 50, 37)
+    eng = Engine(path, Options(device="cuda", tile=tile, tile_pad=4, batch=batch), forward=forward)
+    got = eng.run(frames)
+    want = host_blend(frames, forward, 2, tile, 4)
+    for a, b in zip(got, want, strict=True):
+        assert a.tobytes() == b.tobytes()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from restoro.errors import InputError, StageError
 torch = pytest.importorskip("torch")
 pytest.importorskip("spandrel")
 
+from blendref import host_blend  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 from restoro.models.infer import Engine, Options, ramp, tiles  # noqa: E402
@@ -87,27 +88,6 @@ def test_blend_weights_partition_unity() -> None:
     np.testing.assert_allclose(acc2, 1.0, atol=1e-12)
 
 
-def _host_blend(
-    frames: list[np.ndarray], forward: Any, s: int, tile: int, pad: int
-) -> list[np.ndarray]:
-    """The blend as the engine did it on the host before it moved to the device: float64
-    numpy, tile by tile (the arithmetic the device blend must reproduce bit for bit)."""
-    h, w = frames[0].shape[:2]
-    acc = [np.zeros((h * s, w * s, 3), np.float64) for _ in frames]
-    wsum = np.zeros((h * s, w * s, 1), np.float64)
-    for sy, sx in tiles(h, w, tile, pad):
-        wt = np.outer(ramp(sy, s), ramp(sx, s))[..., None]
-        region = (slice(sy[0] * s, sy[1] * s), slice(sx[0] * s, sx[1] * s))
-        for fi, f in enumerate(frames):
-            arr = f[sy[0] : sy[1], sx[0] : sx[1]][None].astype(np.float32)
-            x = torch.from_numpy(arr / 65535.0).permute(0, 3, 1, 2).contiguous()
-            y = forward(x).permute(0, 2, 3, 1).numpy().astype(np.float64)
-            acc[fi][region] += y[0] * wt
-            if fi == 0:
-                wsum[region] += wt
-    return [np.clip(np.rint(a / wsum * 65535.0), 0, 65535).astype(np.uint16) for a in acc]
-
-
 @pytest.mark.parametrize("scale", [2, 4])
 @pytest.mark.parametrize(("tile", "batch"), [(-1, 0), (16, 3), (12, 1)])
 def test_the_device_blend_gives_the_host_blends_bytes(
@@ -128,7 +108,7 @@ def test_the_device_blend_gives_the_host_blends_bytes(
     frames = _frames(3, w=50, h=37)
     pad = 4
     got = Engine(path, Options(tile=tile, tile_pad=pad, batch=batch), forward=forward).run(frames)
-    want = _host_blend(frames, forward, scale, tile, pad)
+    want = host_blend(frames, forward, scale, tile, pad)
     assert len(tiles(37, 50, tile, pad)) == (1 if tile < 0 else -(-37 // tile) * -(-50 // tile))
     for a, b in zip(got, want, strict=True):
         assert a.shape == (37 * scale, 50 * scale, 3) and a.dtype == np.uint16
