@@ -263,15 +263,16 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 def read_frames(path: Path) -> Iterator[np.ndarray]:
     """Decode an intermediate to RGB uint16 frames, bit-exactly (a mezzanine through
     ``FROM_MEZZANINE`` in ffmpeg, as every graph that reads one)."""
-    if is_mezzanine(Path(path)):
-        yield from read_through(Path(path), FROM_MEZZANINE, read_format(Path(path)))
-        return
     container = _open(Path(path))
     with container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame_to_rgb(frame)
+        if stream.codec_context.name != "prores":
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield frame_to_rgb(frame)
+            return
+        fmt = _tagged_format(container, path)  # one open tells both
+    yield from read_through(Path(path), FROM_MEZZANINE, fmt)
 
 
 def sample_format(path: Path) -> str:
@@ -286,7 +287,11 @@ def read_format(path: Path) -> FrameFormat:
     """The ``FrameFormat`` an intermediate was written with."""
     container = _open(Path(path))
     with container:
-        tags = {k.upper(): v for k, v in container.streams.video[0].metadata.items()}
+        return _tagged_format(container, path)
+
+
+def _tagged_format(container: av.container.InputContainer, path: Path) -> FrameFormat:
+    tags = {k.upper(): v for k, v in container.streams.video[0].metadata.items()}
     if FORMAT_TAG not in tags:
         raise StageError(f"{path} is not a restoro intermediate (no {FORMAT_TAG} tag)")
     return FrameFormat.model_validate_json(tags[FORMAT_TAG])
